@@ -1,0 +1,279 @@
+package netlab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// FRRDir is where FRR 8.4 daemons are installed (Debian's frr package).
+const FRRDir = "/usr/lib/frr"
+
+// Daemons are the FRR daemons a routelb speaker or lab router needs.
+var Daemons = []string{"zebra", "bgpd", "staticd", "bfdd"}
+
+// FRR is one FRR instance (zebra, bgpd, staticd, bfdd) inside a host.
+type FRR struct {
+	Host      *Host
+	Pathspace string // FRR's -N; the lab prefix keeps it unique across tests
+	ConfigDir string // vtysh --config_dir; the instance's files are in ConfigDir/Pathspace
+	LogDir    string
+	lab       *Lab
+	stopped   bool
+}
+
+// RunDir is FRR's runtime directory for the instance (sockets, pid files).
+func (f *FRR) RunDir() string { return filepath.Join("/var/run/frr", f.Pathspace) }
+
+// ConfPath is the integrated config file `vtysh -b` reads.
+func (f *FRR) ConfPath() string { return filepath.Join(f.ConfigDir, f.Pathspace, "frr.conf") }
+
+// StartFRR starts FRR inside host h with pathspace Prefix-name. When config is
+// not empty it is written to ConfPath and loaded with `vtysh -b`.
+func (l *Lab) StartFRR(h *Host, name, config string) *FRR {
+	l.t.Helper()
+	if err := CheckFRR(); err != nil {
+		l.t.Fatalf("netlab: %v", err)
+	}
+	f := &FRR{Host: h, Pathspace: l.Prefix + "-" + name, lab: l}
+	f.ConfigDir = filepath.Join(l.Dir, "frr", "conf")
+	f.LogDir = filepath.Join(l.Dir, "frr", "log", f.Pathspace)
+	l.mu.Lock()
+	l.frrs = append(l.frrs, f)
+	l.mu.Unlock()
+	if err := f.prepare(config); err != nil {
+		l.t.Fatalf("netlab: %v", err)
+	}
+	for _, d := range Daemons {
+		if err := f.StartDaemon(d); err != nil {
+			l.t.Fatalf("netlab: %v", err)
+		}
+	}
+	if config != "" {
+		if out, err := f.Vtysh("-b"); err != nil {
+			l.t.Fatalf("netlab: loading config of %s: %v\n%s", f.Pathspace, err, out)
+		}
+	}
+	return f
+}
+
+// prepare creates the config, log and runtime directories with the owners
+// FRR expects (daemons run as user frr).
+func (f *FRR) prepare(config string) error {
+	uid, gid, err := frrIDs()
+	if err != nil {
+		return err
+	}
+	for _, dir := range []string{f.LogDir, filepath.Join(f.ConfigDir, f.Pathspace)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	vtyshConf := filepath.Join(f.ConfigDir, f.Pathspace, "vtysh.conf")
+	if err := os.WriteFile(vtyshConf, []byte("service integrated-vtysh-config\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(f.ConfPath(), []byte(config), 0o644); err != nil {
+		return err
+	}
+	for _, dir := range []string{f.LogDir, filepath.Join(f.ConfigDir, f.Pathspace)} {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(f.RunDir(), 0o755); err != nil {
+		return err
+	}
+	return os.Chown(f.RunDir(), uid, gid)
+}
+
+// CheckFRR reports a clear error when FRR's daemons or vtysh are missing.
+func CheckFRR() error {
+	for _, d := range Daemons {
+		if _, err := os.Stat(filepath.Join(FRRDir, d)); err != nil {
+			return fmt.Errorf("FRR not installed (%v): apt-get install frr frr-pythontools", err)
+		}
+	}
+	if _, err := exec.LookPath("vtysh"); err != nil {
+		return fmt.Errorf("vtysh not found (%v): apt-get install frr", err)
+	}
+	return nil
+}
+
+func frrIDs() (int, int, error) {
+	u, err := user.Lookup("frr")
+	if err != nil {
+		return 0, 0, fmt.Errorf("user frr missing (is the frr package installed?): %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uid, gid, nil
+}
+
+// StartDaemon starts one daemon (again) and waits for its pid file and vty
+// socket, so that vtysh can reach it as soon as this returns.
+func (f *FRR) StartDaemon(d string) error {
+	args := []string{filepath.Join(FRRDir, d), "-N", f.Pathspace, "-d", "-F", "traditional", "-P", "0",
+		"--log", "file:" + filepath.Join(f.LogDir, d+".log")}
+	if d == "zebra" {
+		args = append(args, "-s", "90000000") // netlink buffer for 10k+ routes
+	}
+	_ = os.Remove(f.pidFile(d))
+	if out, err := f.Host.Run(args...); err != nil {
+		return fmt.Errorf("starting %s in %s: %v\n%s", d, f.Pathspace, err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := f.PID(d); err == nil {
+			if _, err := os.Stat(filepath.Join(f.RunDir(), d+".vty")); err == nil {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s of %s did not come up in 10s; log:\n%s", d, f.Pathspace, f.readLog(d))
+}
+
+func (f *FRR) pidFile(d string) string { return filepath.Join(f.RunDir(), d+".pid") }
+
+// PID returns the running daemon's PID from its pid file, checking that the
+// process is alive and really is this instance's daemon (PIDs get reused).
+func (f *FRR) PID(d string) (int, error) {
+	b, err := os.ReadFile(f.pidFile(d))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("bad pid file %s: %q", f.pidFile(d), b)
+	}
+	if !f.owns(pid, d) {
+		return 0, fmt.Errorf("%s of %s (pid %d) is not running", d, f.Pathspace, pid)
+	}
+	return pid, nil
+}
+
+// owns reports whether pid is a live (not zombie) d started with our -N.
+func (f *FRR) owns(pid int, d string) bool {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	if len(args) < 3 || filepath.Base(args[0]) != d || !containsPair(args, "-N", f.Pathspace) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// Field 3 is the state; it follows the ")" closing the command name.
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && len(stat) > i+2 && stat[i+2] != 'Z'
+}
+
+func containsPair(args []string, k, v string) bool {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == k && args[i+1] == v {
+			return true
+		}
+	}
+	return false
+}
+
+// KillDaemon sends sig to one daemon, by the PID in its pid file, and for
+// SIGKILL/SIGTERM waits until it is gone.
+func (f *FRR) KillDaemon(d string, sig syscall.Signal) error {
+	pid, err := f.PID(d)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return err
+	}
+	if sig != syscall.SIGKILL && sig != syscall.SIGTERM {
+		return nil
+	}
+	return f.waitGone(pid, d, 5*time.Second)
+}
+
+func (f *FRR) waitGone(pid int, d string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if !f.owns(pid, d) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("%s of %s (pid %d) still running after %v", d, f.Pathspace, pid, timeout)
+}
+
+// Vtysh runs vtysh against this instance (vtysh talks over the instance's
+// Unix sockets, so it needs no `ip netns exec`).
+func (f *FRR) Vtysh(args ...string) (string, error) {
+	full := append([]string{"-N", f.Pathspace, "--config_dir", f.ConfigDir}, args...)
+	out, err := exec.Command("vtysh", full...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("vtysh %s: %w: %s", strings.Join(full, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// MustVtysh is Vtysh with each argument as one -c command, failing the test.
+func (f *FRR) MustVtysh(cmds ...string) string {
+	f.lab.t.Helper()
+	var args []string
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	out, err := f.Vtysh(args...)
+	if err != nil {
+		f.lab.t.Fatalf("netlab: %v", err)
+	}
+	return out
+}
+
+// Stop ends the instance's daemons by PID and removes its directories.
+func (f *FRR) Stop() {
+	f.lab.t.Helper()
+	if err := f.stop(); err != nil {
+		f.lab.t.Errorf("netlab: %v", err)
+	}
+}
+
+func (f *FRR) stop() error {
+	if f.stopped {
+		return nil
+	}
+	f.stopped = true
+	var errs []error
+	for _, d := range Daemons {
+		pid, err := f.PID(d)
+		if err != nil {
+			continue // never started or already gone
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		if f.waitGone(pid, d, 3*time.Second) != nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			errs = append(errs, f.waitGone(pid, d, 3*time.Second))
+		}
+	}
+	errs = append(errs, os.RemoveAll(f.RunDir()), os.RemoveAll(filepath.Join(f.ConfigDir, f.Pathspace)))
+	return errors.Join(errs...)
+}
+
+func (f *FRR) readLog(d string) string {
+	b, err := os.ReadFile(filepath.Join(f.LogDir, d+".log"))
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
