@@ -1,0 +1,92 @@
+// Command reloader runs beside FRR: it watches a rendered frr.conf and keeps
+// the FRR instance running it, applying only the difference through vtysh.
+// See docs/reloader.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/routelb/routelb/reloader"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "reloader:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		config      = flag.String("config", "", "rendered FRR config file to apply (required)")
+		pathspace   = flag.String("pathspace", "", "FRR pathspace (-N) of the instance; empty = default instance")
+		vtysh       = flag.String("vtysh", "/usr/bin/vtysh", "vtysh binary")
+		frrConfDir  = flag.String("frr-config-dir", "", "vtysh --config_dir (where <pathspace>/vtysh.conf lives); empty = vtysh's default")
+		frrRunDir   = flag.String("frr-run-dir", "/var/run/frr", "FRR runtime directory (pid files, sockets)")
+		frrReload   = flag.String("frr-reload", "/usr/lib/frr/frr-reload.py", "frr-reload.py, used only as full-reload fallback")
+		debounce    = flag.Duration("debounce", 200*time.Millisecond, "coalesce bursts of writes for at most this long")
+		statusDir   = flag.String("status-dir", "", "where status and redacted running config go (default: beside the config)")
+		metricsAddr = flag.String("metrics-addr", ":9121", "address for /metrics; empty disables")
+		poll        = flag.Duration("poll", time.Second, "how often FRR daemon restarts are checked")
+		resync      = flag.Duration("resync", time.Minute, "how often the running config is checked for drift; 0 disables")
+		scratch     = flag.String("scratch-dir", "", "private working directory (default: a new temporary directory)")
+	)
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	if *config == "" {
+		return errors.New("--config is required")
+	}
+	log := zap.New(zap.UseFlagOptions(&opts)).WithName("reloader")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	dir, err := scratchDir(*scratch)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	frr := &reloader.FRR{Vtysh: *vtysh, Pathspace: *pathspace, ConfigDir: *frrConfDir, RunDir: *frrRunDir,
+		FrrReload: *frrReload}
+	if *metricsAddr != "" {
+		metrics.Registry.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second})
+		go serveMetrics(ctx, *metricsAddr, log.Error)
+	}
+	r := &reloader.Reloader{ConfigPath: *config, StatusDir: *statusDir, Debounce: *debounce, Poll: *poll,
+		Resync: *resync, Log: log, Applier: &reloader.Applier{FRR: frr, Scratch: dir, Log: log}}
+	log.Info("Starting", "config", *config, "pathspace", *pathspace, "debounce", *debounce)
+	return r.Run(ctx)
+}
+
+func scratchDir(dir string) (string, error) {
+	if dir != "" {
+		return filepath.Join(dir, fmt.Sprintf("reloader-%d", os.Getpid())), nil
+	}
+	return os.MkdirTemp("", "reloader-")
+}
+
+func serveMetrics(ctx context.Context, addr string, logErr func(error, string, ...any)) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logErr(err, "metrics server stopped", "addr", addr)
+	}
+}

@@ -1,0 +1,175 @@
+// Package reloader applies a rendered frr.conf to a running FRR through
+// vtysh: it parses FRR configs into their block hierarchy, computes the
+// commands that turn the running config into the target (delta), applies
+// them in one vtysh call, checks the result semantically, and reports.
+package reloader
+
+import (
+	"strings"
+)
+
+// Block is one level of FRR's config hierarchy: the root (Header ""), or a
+// block such as "router bgp 64513", "address-family ipv4 unicast",
+// "route-map X permit 10", "bfd" or "profile P". Lines are the block's own
+// commands, whitespace-collapsed, deduplicated, in file order.
+type Block struct {
+	Header string
+	Lines  []string
+	Blocks []*Block
+}
+
+// child returns the sub-block with the given header, or nil.
+func (b *Block) child(header string) *Block {
+	for _, c := range b.Blocks {
+		if c.Header == header {
+			return c
+		}
+	}
+	return nil
+}
+
+// ensure returns the sub-block with the given header, creating it.
+func (b *Block) ensure(header string) *Block {
+	if c := b.child(header); c != nil {
+		return c
+	}
+	c := &Block{Header: header}
+	b.Blocks = append(b.Blocks, c)
+	return c
+}
+
+func (b *Block) hasLine(l string) bool {
+	for _, x := range b.Lines {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Block) addLine(l string) {
+	if !b.hasLine(l) {
+		b.Lines = append(b.Lines, l)
+	}
+}
+
+// Parse reads an FRR config as vtysh would: block openers push a level,
+// "exit"/"exit-address-family"/"end" pop, and an unindented global command
+// met inside a block closes the block (vtysh falls back to the parent node
+// the same way). The result is not normalized; see Normalize.
+func Parse(text string) *Block {
+	root := &Block{}
+	stack := []*Block{root}
+	for _, raw := range strings.Split(text, "\n") {
+		line := strings.Join(strings.Fields(raw), " ")
+		if line == "" || line[0] == '!' || line[0] == '#' {
+			continue
+		}
+		indented := raw[0] == ' ' || raw[0] == '\t'
+		stack = parseLine(stack, line, indented)
+	}
+	return root
+}
+
+func parseLine(stack []*Block, line string, indented bool) []*Block {
+	switch line {
+	case "end":
+		return stack[:1]
+	case "exit", "quit", "exit-vrf":
+		if len(stack) > 1 {
+			return stack[:len(stack)-1]
+		}
+		return stack
+	case "exit-address-family":
+		if len(stack) > 1 && isAF(stack[len(stack)-1].Header) {
+			return stack[:len(stack)-1]
+		}
+		return stack
+	}
+	if len(stack) > 1 && !indented && isGlobal(line) {
+		stack = stack[:1]
+	}
+	// A block opener closes deeper blocks that cannot hold it, as vtysh falls
+	// back to parent nodes (e.g. "profile b" right after "profile a").
+	for j := len(stack) - 1; j >= 0; j-- {
+		if opensIn(stack[j].Header, line) {
+			return append(stack[:j+1], stack[j].ensure(line))
+		}
+	}
+	cur := stack[len(stack)-1]
+	cur.addLine(line)
+	return stack
+}
+
+func parentHeader(stack []*Block) string { return stack[len(stack)-2].Header }
+
+// opensIn reports whether line opens a sub-block inside a block with the
+// given header (root is "").
+func opensIn(header, line string) bool {
+	switch {
+	case header == "":
+		return hasWordPrefix(line, "router", "route-map", "bfd", "interface", "vrf", "line", "key chain",
+			"segment-routing", "nexthop-group", "rpki")
+	case strings.HasPrefix(header, "router bgp"):
+		return strings.HasPrefix(line, "address-family ")
+	case header == "bfd":
+		return hasWordPrefix(line, "profile", "peer")
+	}
+	return false
+}
+
+// isGlobal reports whether line, met unindented, belongs to the root node.
+func isGlobal(line string) bool {
+	if hasWordPrefix(line, "bgp as-path", "bgp community-list", "bgp large-community-list", "bgp extcommunity-list") {
+		return true
+	}
+	return opensIn("", line) || hasWordPrefix(line, "ip", "ipv6", "no ip", "no ipv6", "log", "no log", "hostname",
+		"frr", "service", "password", "enable", "debug", "agentx", "access-list", "mpls", "no route-map",
+		"no router")
+}
+
+func isAF(header string) bool { return strings.HasPrefix(header, "address-family ") }
+
+// hasWordPrefix reports whether line starts with one of the prefixes
+// followed by a space or the end of the line.
+func hasWordPrefix(line string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if line == p || strings.HasPrefix(line, p+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// String renders the block tree in FRR's own layout (one space of indent per
+// level, "exit" closers), e.g. for the redacted running config.
+func (b *Block) String() string {
+	var sb strings.Builder
+	b.write(&sb, "")
+	return sb.String()
+}
+
+func (b *Block) write(sb *strings.Builder, indent string) {
+	for _, l := range b.Lines {
+		sb.WriteString(indent + l + "\n")
+	}
+	for _, c := range b.Blocks {
+		if b.Header == "" {
+			sb.WriteString("!\n")
+		}
+		sb.WriteString(indent + c.Header + "\n")
+		next := indent
+		if b.Header != "" || c.Header != "" {
+			next = indent + " "
+		}
+		c.write(sb, next)
+		sb.WriteString(next[:len(next)-1] + exitCmd(c.Header) + "\n")
+	}
+}
+
+func exitCmd(header string) string {
+	if isAF(header) {
+		return "exit-address-family"
+	}
+	return "exit"
+}

@@ -1,0 +1,119 @@
+package reloader
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	applyDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "routelb_reloader_apply_duration_seconds",
+		Help:    "Time to validate and apply one FRR config, by outcome.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"outcome"})
+	applyTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "routelb_reloader_applies_total",
+		Help: "FRR config applies by outcome (applied, unchanged, full-reload, invalid, failed).",
+	}, []string{"outcome"})
+	restartsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "routelb_reloader_frr_restarts_total",
+		Help: "FRR daemon restarts noticed (pid file changed); each triggers a re-apply.",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(applyDuration, applyTotal, restartsTotal)
+}
+
+func observe(res Result) {
+	applyDuration.WithLabelValues(res.Outcome).Observe(res.Duration.Seconds())
+	applyTotal.WithLabelValues(res.Outcome).Inc()
+}
+
+// FRRCollector exports BGP and BFD state read from vtysh's JSON at scrape
+// time, so that vanished peers vanish from the metrics too.
+type FRRCollector struct {
+	FRR     *FRR
+	Timeout time.Duration
+}
+
+var (
+	bgpStateDesc = prometheus.NewDesc("routelb_frr_bgp_session_up",
+		"1 if the BGP session is Established, else 0; state label holds FRR's state.",
+		[]string{"vrf", "afi", "peer", "state"}, nil)
+	bgpRcvdDesc = prometheus.NewDesc("routelb_frr_bgp_prefixes_received",
+		"Prefixes received from the neighbor.", []string{"vrf", "afi", "peer"}, nil)
+	bgpSentDesc = prometheus.NewDesc("routelb_frr_bgp_prefixes_sent",
+		"Prefixes sent to the neighbor.", []string{"vrf", "afi", "peer"}, nil)
+	bfdUpDesc = prometheus.NewDesc("routelb_frr_bfd_peer_up",
+		"1 if the BFD session is up, else 0; status label holds FRR's status.",
+		[]string{"vrf", "peer", "local", "interface", "status"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *FRRCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{bgpStateDesc, bgpRcvdDesc, bgpSentDesc, bfdUpDesc} {
+		ch <- d
+	}
+}
+
+// bgpSummary is `show bgp vrf all summary json`: vrf -> afi -> peers.
+type bgpSummary map[string]map[string]struct {
+	Peers map[string]struct {
+		State  string  `json:"state"`
+		PfxRcd float64 `json:"pfxRcd"`
+		PfxSnt float64 `json:"pfxSnt"`
+	} `json:"peers"`
+}
+
+type bfdPeer struct {
+	Peer      string `json:"peer"`
+	Local     string `json:"local"`
+	VRF       string `json:"vrf"`
+	Interface string `json:"interface"`
+	Status    string `json:"status"`
+}
+
+// Collect implements prometheus.Collector.
+func (c *FRRCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	var sum bgpSummary
+	if c.showJSON(ctx, "show bgp vrf all summary json", &sum) {
+		for vrf, afis := range sum {
+			for afi, s := range afis {
+				for peer, p := range s.Peers {
+					ch <- prometheus.MustNewConstMetric(bgpStateDesc, prometheus.GaugeValue,
+						boolFloat(p.State == "Established"), vrf, afi, peer, p.State)
+					ch <- prometheus.MustNewConstMetric(bgpRcvdDesc, prometheus.GaugeValue, p.PfxRcd, vrf, afi, peer)
+					ch <- prometheus.MustNewConstMetric(bgpSentDesc, prometheus.GaugeValue, p.PfxSnt, vrf, afi, peer)
+				}
+			}
+		}
+	}
+	var peers []bfdPeer
+	if c.showJSON(ctx, "show bfd peers json", &peers) {
+		for _, p := range peers {
+			ch <- prometheus.MustNewConstMetric(bfdUpDesc, prometheus.GaugeValue, boolFloat(p.Status == "up"),
+				p.VRF, p.Peer, p.Local, p.Interface, p.Status)
+		}
+	}
+}
+
+// showJSON runs a show command; FRR down or no BGP instance means no
+// samples, not a failed scrape.
+func (c *FRRCollector) showJSON(ctx context.Context, cmd string, v any) bool {
+	out, err := c.FRR.Show(ctx, cmd)
+	return err == nil && json.Unmarshal([]byte(out), v) == nil
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,163 @@
+package reloader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// Reloader keeps one FRR instance running the config in one file.
+type Reloader struct {
+	ConfigPath string
+	StatusDir  string        // status and redacted running config; "" = beside the config
+	Debounce   time.Duration // coalescing window after the first change of a burst
+	Poll       time.Duration // how often FRR restarts (pid files) are checked
+	Resync     time.Duration // how often the running config is checked for drift; 0 = never
+	Applier    *Applier
+	Log        logr.Logger
+
+	pids        map[string]int // daemon pids when the last good config was applied
+	lastTried   string         // hash of the last file content tried
+	retry       bool           // last attempt could not reach FRR
+	lastApplied time.Time
+}
+
+// Run applies the config at start and then on every change, FRR restart or
+// drift, until ctx ends.
+func (r *Reloader) Run(ctx context.Context) error {
+	if r.StatusDir == "" {
+		r.StatusDir = filepath.Dir(r.ConfigPath)
+	}
+	changed := make(chan struct{}, 1)
+	ignore := map[string]bool{StatusFile: true, RunningFile: true,
+		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true}
+	if err := watchDir(ctx, r.Log, r.ConfigPath, ignore, changed); err != nil {
+		return fmt.Errorf("watching %s: %w", r.ConfigPath, err)
+	}
+	r.sync(ctx, "start", false)
+	poll := time.NewTicker(r.Poll)
+	defer poll.Stop()
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+			// The window starts at the first event and is not extended, so a
+			// steady stream of writes still gets applied every Debounce.
+			if debounce == nil {
+				debounce = time.After(r.Debounce)
+			}
+		case <-debounce:
+			debounce = nil
+			r.sync(ctx, "file", false)
+		case <-poll.C:
+			r.check(ctx)
+		}
+	}
+}
+
+// check re-applies after an FRR restart, a failed attempt, or drift.
+func (r *Reloader) check(ctx context.Context) {
+	switch {
+	case r.restarted():
+		restartsTotal.Inc()
+		r.Log.Info("FRR restarted, re-applying config", "pids", r.Applier.FRR.PIDs())
+		r.sync(ctx, "frr-restart", true)
+	case r.retry:
+		r.sync(ctx, "retry", true)
+	case r.Resync > 0 && time.Since(r.lastApplied) > r.Resync:
+		r.sync(ctx, "drift", true)
+	}
+}
+
+// restarted reports whether a daemon's pid changed since the last apply.
+func (r *Reloader) restarted() bool {
+	if r.pids == nil {
+		return false
+	}
+	now := r.Applier.FRR.PIDs()
+	for d, pid := range now {
+		if r.pids[d] != pid {
+			return true
+		}
+	}
+	return false
+}
+
+// sync applies the file when its content changed (or force is set, to
+// re-apply the same file after a restart). A file that is missing or that
+// FRR refuses leaves the last good config running.
+func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
+	target, err := os.ReadFile(r.ConfigPath)
+	if err != nil {
+		r.Log.Error(err, "Cannot read FRR config, keeping the running one", "path", r.ConfigPath)
+		r.report(reason, Result{Outcome: OutcomeFailed, Err: err}, err)
+		return
+	}
+	h := Hash(target)
+	if !force && h == r.lastTried && !r.retry {
+		return
+	}
+	if force && h == r.lastTried && r.Applier.LastGood() != nil && Hash(r.Applier.LastGood()) != h {
+		// The file is the one FRR refused: restore the last good one instead.
+		target = r.Applier.LastGood()
+	}
+	r.lastTried = h
+	pids := r.Applier.FRR.PIDs()
+	res := r.Applier.Apply(ctx, target)
+	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
+	if res.Outcome != OutcomeFailed && res.Outcome != OutcomeInvalid {
+		r.pids, r.lastApplied = pids, time.Now()
+	}
+	observe(res)
+	r.logResult(reason, res)
+	r.report(reason, res, nil)
+}
+
+func (r *Reloader) logResult(reason string, res Result) {
+	kv := []any{"reason", reason, "outcome", res.Outcome, "bytes", res.Bytes, "commands", res.Commands,
+		"duration", res.Duration, "sha256", res.Hash}
+	switch res.Outcome {
+	case OutcomeApplied, OutcomeFullReload:
+		r.Log.Info("Applied FRR config", kv...)
+	case OutcomeUnchanged:
+		r.Log.V(1).Info("FRR config unchanged", kv...)
+	default:
+		r.Log.Error(res.Err, "FRR config not applied, last good config keeps running", kv...)
+	}
+}
+
+// report writes the status file and the redacted running config.
+func (r *Reloader) report(reason string, res Result, readErr error) {
+	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
+		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), Differences: res.Diff}
+	if res.Err != nil {
+		st.Error = res.Err.Error()
+	}
+	if g := r.Applier.LastGood(); g != nil {
+		st.AppliedSHA256 = Hash(g)
+	}
+	if err := writeStatus(r.StatusDir, st); err != nil {
+		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
+	}
+	if readErr != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if running, err := r.Applier.FRR.Running(ctx); err == nil {
+		if err := writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Redact(running))); err != nil {
+			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
+		}
+	}
+}
+
+// PIDsSnapshot returns the daemon pids recorded at the last apply (tests).
+func (r *Reloader) PIDsSnapshot() map[string]int { return maps.Clone(r.pids) }
