@@ -1,0 +1,70 @@
+package l2responder
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Protocol label values.
+const (
+	protoARP = "arp"
+	protoNDP = "ndp"
+)
+
+// Reasons a request is received but not answered. Each one is a label value of
+// routelb_layer2_requests_ignored_total, so an operator can tell "nobody asked"
+// from "we were asked and chose to stay silent, because ...".
+const (
+	ReasonMalformed      = "malformed"       // undecodable, wrong sizes, or fails RFC 4861 validation
+	ReasonOwnMAC         = "own_mac"         // sent by this node (our own traffic looped back)
+	ReasonNotRequest     = "not_request"     // an ARP reply, or an NDP message other than a solicitation
+	ReasonGratuitous     = "gratuitous"      // someone else's gratuitous ARP (sender IP == target IP)
+	ReasonNotOwned       = "not_owned"       // we do not own the target address
+	ReasonWrongInterface = "wrong_interface" // we own it, but not on the interface the request came in on
+	ReasonOwnershipLost  = "ownership_lost"  // owned, but the StillOwned hook said no at answer time
+)
+
+var (
+	requestsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "routelb",
+		Subsystem: "layer2",
+		Name:      "requests_received_total",
+		Help:      "ARP packets / NDP messages read by the layer 2 responder.",
+	}, []string{"protocol", "interface"})
+
+	responsesSent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "routelb",
+		Subsystem: "layer2",
+		Name:      "responses_sent_total",
+		Help:      "ARP replies / solicited neighbor advertisements sent for owned VIPs.",
+	}, []string{"protocol", "interface"})
+
+	gratuitousSent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "routelb",
+		Subsystem: "layer2",
+		Name:      "gratuitous_sent_total",
+		Help:      "Gratuitous ARP packets / unsolicited neighbor advertisements sent on take-over.",
+	}, []string{"protocol", "interface"})
+
+	requestsIgnored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "routelb",
+		Subsystem: "layer2",
+		Name:      "requests_ignored_total",
+		Help:      "Received ARP packets / NDP messages left unanswered, by reason.",
+	}, []string{"protocol", "interface", "reason"})
+
+	sendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "routelb",
+		Subsystem: "layer2",
+		Name:      "send_errors_total",
+		Help:      "Replies or announcements that could not be written to the socket.",
+	}, []string{"protocol", "interface"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(requestsReceived, responsesSent, gratuitousSent, requestsIgnored, sendErrors)
+}
+
+func ignoreCounter(proto, iface, reason string) prometheus.Counter {
+	return requestsIgnored.WithLabelValues(proto, iface, reason)
+}
