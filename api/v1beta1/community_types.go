@@ -1,0 +1,59 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CommunityAlias gives a BGP community a name that BGPAdvertisements can use.
+type CommunityAlias struct {
+	// Name of the alias.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$`
+	Name string `json:"name,omitempty"`
+
+	// Value is the community: AA:NN or large:A:B:C.
+	Value CommunityValue `json:"value,omitempty"`
+}
+
+// CommunitySpec lists community aliases.
+// +kubebuilder:validation:XValidation:rule="!has(self.communities) || self.communities.all(a, self.communities.exists_one(b, b.name == a.name))",message="alias names must be unique",fieldPath=".communities"
+type CommunitySpec struct {
+	// Communities are the aliases.
+	// +optional
+	// +kubebuilder:validation:MaxItems=1000
+	Communities []CommunityAlias `json:"communities,omitempty"`
+}
+
+// CommunityStatus is what routelb found wrong with the aliases across objects.
+type CommunityStatus struct {
+	// Conditions of the object.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+
+// Community is a set of named aliases for BGP communities.
+type Community struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   CommunitySpec   `json:"spec,omitempty"`
+	Status CommunityStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// CommunityList is a list of Community.
+type CommunityList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Community `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Community{}, &CommunityList{})
+}

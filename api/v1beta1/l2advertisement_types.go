@@ -1,0 +1,75 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// InterfaceName is a Linux network interface name.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=15
+// +kubebuilder:validation:Pattern=`^[^\s/:]+$`
+type InterfaceName string
+
+// L2AdvertisementSpec says which pools are announced with ARP/NDP, from which nodes and interfaces.
+type L2AdvertisementSpec struct {
+	// IPAddressPools names the pools announced by this advertisement.
+	// +optional
+	IPAddressPools []ObjectName `json:"ipAddressPools,omitempty"`
+
+	// IPAddressPoolSelectors select the pools announced by this advertisement. With neither this nor
+	// IPAddressPools set, every pool is announced.
+	// +optional
+	IPAddressPoolSelectors []metav1.LabelSelector `json:"ipAddressPoolSelectors,omitempty"`
+
+	// NodeSelectors limit the nodes that may own and answer for the addresses. Empty means every node.
+	// +optional
+	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
+
+	// PreferredNodeSelectors is a routelb extension: among the eligible nodes, those matching one of these
+	// selectors are chosen to own an address before the others.
+	// +optional
+	PreferredNodeSelectors []metav1.LabelSelector `json:"preferredNodeSelectors,omitempty"`
+
+	// Interfaces limits the answers to these interfaces. Empty means the interfaces holding the node's
+	// addresses.
+	// +optional
+	Interfaces []InterfaceName `json:"interfaces,omitempty"`
+}
+
+// L2AdvertisementStatus is what routelb found wrong with the advertisement across objects.
+type L2AdvertisementStatus struct {
+	// Conditions of the advertisement, such as a reference to a missing pool.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="IPAddressPools",type=string,JSONPath=`.spec.ipAddressPools`
+// +kubebuilder:printcolumn:name="IPAddressPool Selectors",type=string,JSONPath=`.spec.ipAddressPoolSelectors`
+// +kubebuilder:printcolumn:name="Interfaces",type=string,JSONPath=`.spec.interfaces`
+// +kubebuilder:printcolumn:name="Node Selectors",type=string,JSONPath=`.spec.nodeSelectors`,priority=10
+
+// L2Advertisement announces the addresses of the selected pools on the local network with ARP and NDP.
+type L2Advertisement struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   L2AdvertisementSpec   `json:"spec,omitempty"`
+	Status L2AdvertisementStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// L2AdvertisementList is a list of L2Advertisement.
+type L2AdvertisementList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []L2Advertisement `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&L2Advertisement{}, &L2AdvertisementList{})
+}

@@ -1,0 +1,176 @@
+package v1beta2
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/routelb/routelb/api/v1beta1"
+)
+
+// DynamicASNMode lets the session accept the peer's ASN instead of naming it.
+// +kubebuilder:validation:Enum=internal;external
+type DynamicASNMode string
+
+const (
+	// InternalASNMode accepts a peer in the local ASN (iBGP).
+	InternalASNMode DynamicASNMode = "internal"
+	// ExternalASNMode accepts a peer in any other ASN (eBGP).
+	ExternalASNMode DynamicASNMode = "external"
+)
+
+// BGPPeerSpec is one BGP session the selected nodes open.
+// +kubebuilder:validation:XValidation:rule="has(self.peerASN) != has(self.dynamicASN)",message="exactly one of peerASN and dynamicASN must be set"
+// +kubebuilder:validation:XValidation:rule="has(self.peerAddress) != has(self.interface)",message="exactly one of peerAddress and interface must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.holdTime) || duration(self.holdTime) == duration('0s') || duration(self.holdTime) >= duration('3s')",message="holdTime must be 0 (no keepalives) or at least 3s",fieldPath=".holdTime"
+// +kubebuilder:validation:XValidation:rule="!has(self.keepaliveTime) || duration(self.keepaliveTime) <= (has(self.holdTime) ? duration(self.holdTime) : duration('90s'))",message="keepaliveTime must not be longer than holdTime (90s when unset)",fieldPath=".keepaliveTime"
+// +kubebuilder:validation:XValidation:rule="!has(self.password) || !has(self.passwordSecret) || !has(self.passwordSecret.name)",message="password and passwordSecret are exclusive",fieldPath=".passwordSecret"
+// +kubebuilder:validation:XValidation:rule="(has(self.enableGracefulRestart) && self.enableGracefulRestart) == (has(oldSelf.enableGracefulRestart) && oldSelf.enableGracefulRestart)",message="enableGracefulRestart cannot be changed after creation: it needs the session to restart",fieldPath=".enableGracefulRestart"
+// +kubebuilder:validation:XValidation:rule="!has(self.sourceAddress) || !has(self.peerAddress) || !isIP(self.sourceAddress) || !isIP(self.peerAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()",message="sourceAddress and peerAddress must be of the same IP family",fieldPath=".sourceAddress"
+type BGPPeerSpec struct {
+	// MyASN is the local end's AS number.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	MyASN uint32 `json:"myASN"`
+
+	// ASN is the AS number expected from the peer; exclusive with DynamicASN.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	// +optional
+	ASN uint32 `json:"peerASN,omitempty"`
+
+	// DynamicASN accepts the peer's AS number: internal (same as MyASN) or external (any other).
+	// Exclusive with ASN.
+	// +optional
+	DynamicASN DynamicASNMode `json:"dynamicASN,omitempty"`
+
+	// LocalASN is a routelb extension: the AS number presented to this peer instead of MyASN
+	// (FRR's "neighbor X local-as"), for migrations between AS numbers.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
+	// +optional
+	LocalASN uint32 `json:"localASN,omitempty"`
+
+	// Address is the peer's IP address.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IPv4 or IPv6 address"
+	// +optional
+	Address string `json:"peerAddress,omitempty"`
+
+	// Interface peers unnumbered over this node interface (IPv6 link-local); exclusive with Address.
+	// +optional
+	Interface v1beta1.InterfaceName `json:"interface,omitempty"`
+
+	// SrcAddress is the local address the session is opened from.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IPv4 or IPv6 address"
+	// +optional
+	SrcAddress string `json:"sourceAddress,omitempty"`
+
+	// Port of the peer.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16384
+	// +kubebuilder:default:=179
+	// +optional
+	Port uint16 `json:"peerPort,omitempty"`
+
+	// HoldTime proposed to the peer (RFC 4271): 0, or at least 3s.
+	// +optional
+	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
+
+	// KeepaliveTime proposed to the peer (RFC 4271); not longer than HoldTime.
+	// +optional
+	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
+
+	// ConnectTime is how long BGP waits between connection attempts, in whole seconds from 1s to 65535s.
+	// +kubebuilder:validation:XValidation:rule="duration(self).getSeconds() >= 1 && duration(self).getSeconds() <= 65535",message="connectTime must be between 1s and 65535s"
+	// +kubebuilder:validation:XValidation:rule="duration(self).getMilliseconds() % 1000 == 0",message="connectTime must be a whole number of seconds"
+	// +optional
+	ConnectTime *metav1.Duration `json:"connectTime,omitempty"`
+
+	// RouterID is the BGP router ID (an IPv4 address) announced to the peer.
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="must be an IPv4 address"
+	// +optional
+	RouterID string `json:"routerID,omitempty"`
+
+	// NodeSelectors limit the nodes that open this session. Empty means every node.
+	// +optional
+	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
+
+	// Password for TCP MD5 authentication; exclusive with PasswordSecret.
+	// +optional
+	Password v1beta1.ConfigToken `json:"password,omitempty"`
+
+	// PasswordSecret names a kubernetes.io/basic-auth Secret, in routelb's namespace, whose "password" key
+	// holds the TCP MD5 password.
+	// +optional
+	PasswordSecret corev1.SecretReference `json:"passwordSecret,omitempty"`
+
+	// BFDProfile names the BFDProfile of the BFD session attached to this session. Unset: no BFD.
+	// +optional
+	BFDProfile v1beta1.ObjectName `json:"bfdProfile,omitempty"`
+
+	// EnableGracefulRestart lets the peer keep forwarding along known routes while this side restarts.
+	// Immutable, because changing it resets the session.
+	// +optional
+	EnableGracefulRestart bool `json:"enableGracefulRestart,omitempty"`
+
+	// EBGPMultiHop is set when the eBGP peer is more than one hop away.
+	// +optional
+	EBGPMultiHop bool `json:"ebgpMultiHop,omitempty"`
+
+	// VRFName opens the session from this host VRF.
+	// +optional
+	VRFName v1beta1.VRFName `json:"vrf,omitempty"`
+
+	// DisableMP keeps IPv4 and IPv6 routes on separate sessions.
+	// Deprecated: use DualStackAddressFamily.
+	// +kubebuilder:default:=false
+	// +optional
+	DisableMP bool `json:"disableMP,omitempty"`
+
+	// DualStackAddressFamily activates the session for both address families, so IPv4 prefixes can
+	// travel over an IPv6 session and the other way round.
+	// +kubebuilder:default:=false
+	// +optional
+	DualStackAddressFamily bool `json:"dualStackAddressFamily,omitempty"`
+}
+
+// BGPPeerStatus is what routelb found wrong with the peer across objects.
+type BGPPeerStatus struct {
+	// Conditions of the peer, such as a missing BFDProfile or Secret.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:storageversion
+// +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.peerAddress`
+// +kubebuilder:printcolumn:name="ASN",type=string,JSONPath=`.spec.peerASN`
+// +kubebuilder:printcolumn:name="BFD Profile",type=string,JSONPath=`.spec.bfdProfile`
+// +kubebuilder:printcolumn:name="Multi Hops",type=string,JSONPath=`.spec.ebgpMultiHop`
+
+// BGPPeer is a BGP session that the selected nodes open to a router.
+type BGPPeer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   BGPPeerSpec   `json:"spec,omitempty"`
+	Status BGPPeerStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// BGPPeerList is a list of BGPPeer.
+type BGPPeerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BGPPeer `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BGPPeer{}, &BGPPeerList{})
+}
