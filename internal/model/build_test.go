@@ -1,0 +1,266 @@
+package model
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/api/v1beta2"
+)
+
+func meta(name string, age int) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: "metallb-system",
+		CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Duration(age) * time.Hour))}
+}
+
+func pool(name string, age int, addrs ...string) v1beta1.IPAddressPool {
+	p := v1beta1.IPAddressPool{ObjectMeta: meta(name, age)}
+	for _, a := range addrs {
+		p.Spec.Addresses = append(p.Spec.Addresses, v1beta1.PoolAddress(a))
+	}
+	return p
+}
+
+func peer(name string, age int, mut ...func(*v1beta2.BGPPeerSpec)) v1beta2.BGPPeer {
+	p := v1beta2.BGPPeer{ObjectMeta: meta(name, age), Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1"}}
+	for _, m := range mut {
+		m(&p.Spec)
+	}
+	return p
+}
+
+func bgpAdv(name string, mut func(*v1beta1.BGPAdvertisementSpec)) v1beta1.BGPAdvertisement {
+	a := v1beta1.BGPAdvertisement{ObjectMeta: meta(name, 0)}
+	if mut != nil {
+		mut(&a.Spec)
+	}
+	return a
+}
+
+func node(name string, labels map[string]string) corev1.Node {
+	return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestBuild(t *testing.T) {
+	nodes := []corev1.Node{node("node1", map[string]string{"rack": "a"}), node("node2", map[string]string{"rack": "b"})}
+	cases := []struct {
+		name     string
+		in       Input
+		problems []string // substrings, one per expected problem, in order
+		check    func(t *testing.T, c *Config)
+	}{
+		{name: "seed pool", in: Input{Pools: []v1beta1.IPAddressPool{pool("bgp-pool", 0, "192.168.1.250/32")}},
+			check: func(t *testing.T, c *Config) {
+				p := c.Pools["bgp-pool"]
+				want := Range{netip.MustParseAddr("192.168.1.250"), netip.MustParseAddr("192.168.1.250")}
+				if p == nil || len(p.Ranges) != 1 || p.Ranges[0] != want || !p.AutoAssign {
+					t.Fatalf("got %+v", p)
+				}
+			}},
+		{name: "cidr with host bits and v6 range", in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.7/24", "2001:db8::10 - 2001:db8::1f")}},
+			check: func(t *testing.T, c *Config) {
+				r := c.Pools["p"].Ranges
+				if r[0].First.String() != "203.0.113.0" || r[0].Last.String() != "203.0.113.255" || r[1].Last.String() != "2001:db8::1f" {
+					t.Fatalf("got %v", r)
+				}
+			}},
+		{name: "reversed range", in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.9-203.0.113.1")}},
+			problems: []string{"IPAddressPool p: spec.addresses[0]: invalid range \"203.0.113.9-203.0.113.1\": it ends before it starts"}},
+		{name: "mixed family range", in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.1-2001:db8::1")}},
+			problems: []string{"same IP family"}},
+		{name: "overlap inside one pool", in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24", "203.0.113.5-203.0.113.6")}},
+			problems: []string{"IPAddressPool p: spec.addresses[1]: \"203.0.113.5-203.0.113.6\" overlaps another entry"}},
+		{name: "overlapping pools: the newer one is out, both named",
+			in:       Input{Pools: []v1beta1.IPAddressPool{pool("new", 1, "203.0.113.128/25"), pool("old", 5, "203.0.113.0/24")}},
+			problems: []string{"IPAddressPool new: spec.addresses: 203.0.113.128-203.0.113.255 overlaps addresses of IPAddressPool old, which is older (IPAddressPool old)"},
+			check: func(t *testing.T, c *Config) {
+				if c.Pools["old"] == nil || c.Pools["new"] != nil {
+					t.Fatalf("want only old, got %v", c.Pools)
+				}
+			}},
+		{name: "service allocation", in: Input{Pools: []v1beta1.IPAddressPool{func() v1beta1.IPAddressPool {
+			p := pool("p", 0, "203.0.113.0/24")
+			p.Spec.AutoAssign = ptr(false)
+			p.Spec.AllocateTo = &v1beta1.ServiceAllocation{Priority: 10, Namespaces: []string{"a"},
+				ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "web"}}}}
+			return p
+		}()}}, check: func(t *testing.T, c *Config) {
+			p := c.Pools["p"]
+			if p.AutoAssign || !p.HasPriority || p.Priority != 10 || len(p.ServiceSelectors) != 1 || !MatchesAny(p.ServiceSelectors, map[string]string{"tier": "web"}) {
+				t.Fatalf("got %+v", p)
+			}
+		}},
+		{name: "advertisement naming a missing pool names both",
+			in:       Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools = []v1beta1.ObjectName{"nope"} })}},
+			problems: []string{"BGPAdvertisement adv: spec.ipAddressPools[0]: IPAddressPool \"nope\" does not exist (IPAddressPool nope)"}},
+		{name: "advertisement with no pools announces all",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("a", 0, "203.0.113.0/25"), pool("b", 0, "203.0.113.128/25")}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", nil)}},
+			check: func(t *testing.T, c *Config) {
+				if got := strings.Join(c.BGPAdvs["adv"].Pools, ","); got != "a,b" {
+					t.Fatalf("pools %s", got)
+				}
+			}},
+		{name: "advertisement pool selector",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("a", 0, "203.0.113.0/25"), func() v1beta1.IPAddressPool {
+				p := pool("b", 0, "203.0.113.128/25")
+				p.Labels = map[string]string{"mode": "bgp"}
+				return p
+			}()}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.IPAddressPoolSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"mode": "bgp"}}}
+			})}},
+			check: func(t *testing.T, c *Config) {
+				if got := strings.Join(c.BGPAdvs["adv"].Pools, ","); got != "b" {
+					t.Fatalf("pools %s", got)
+				}
+			}},
+		{name: "advertisement naming a missing peer",
+			in:       Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []v1beta1.ObjectName{"ghost"} })}},
+			problems: []string{"BGPAdvertisement adv: spec.peers[0]: BGPPeer \"ghost\" does not exist or is invalid (BGPPeer ghost)"}},
+		{name: "communities and aliases resolved, duplicates dropped",
+			in: Input{Communities: []v1beta1.Community{{ObjectMeta: meta("c", 0), Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "no-adv", Value: "65535:65282"}}}}},
+				BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+					s.Communities = []v1beta1.CommunityRef{"no-adv", "65535:65282", "large:4200000000:1:2"}
+				})}},
+			check: func(t *testing.T, c *Config) {
+				got := c.BGPAdvs["adv"].Communities
+				if len(got) != 2 || got[0] != (Community{Value: "65535:65282"}) || got[1] != (Community{Large: true, Value: "4200000000:1:2"}) {
+					t.Fatalf("got %v", got)
+				}
+			}},
+		{name: "missing alias", in: Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []v1beta1.CommunityRef{"nope"} })}},
+			problems: []string{"spec.communities[0]: \"nope\" is neither a community"}},
+		{name: "community out of range", in: Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []v1beta1.CommunityRef{"65536:1"} })}},
+			problems: []string{"spec.communities[0]"}},
+		{name: "alias defined twice names both Community objects",
+			in: Input{Communities: []v1beta1.Community{
+				{ObjectMeta: meta("new", 1), Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "x", Value: "1:2"}}}},
+				{ObjectMeta: meta("old", 3), Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "x", Value: "1:1"}}}}}},
+			problems: []string{"Community new: spec.communities[0].name: alias \"x\" is already defined (Community old)"}},
+		{name: "peer naming a missing BFD profile",
+			in:       Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" })}},
+			problems: []string{"BGPPeer r1: spec.bfdProfile: BFDProfile \"fast\" does not exist or is invalid (BFDProfile fast)"},
+			check: func(t *testing.T, c *Config) {
+				if c.Peers["r1"] != nil {
+					t.Fatal("a peer with a missing profile must be left out")
+				}
+			}},
+		{name: "peer with existing BFD profile and defaults",
+			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" })},
+				BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0), Spec: v1beta1.BFDProfileSpec{ReceiveInterval: ptr(uint32(100))}}}},
+			check: func(t *testing.T, c *Config) {
+				b := c.BFDProfiles["fast"]
+				if c.Peers["r1"] == nil || *b != (BFDProfile{Name: "fast", ReceiveInterval: 100, TransmitInterval: 300, DetectMultiplier: 3, EchoInterval: 50}) {
+					t.Fatalf("got %+v %+v", c.Peers["r1"], b)
+				}
+			}},
+		{name: "BFD echo and minimum TTL", in: Input{BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("b", 0), Spec: v1beta1.BFDProfileSpec{EchoMode: ptr(true), MinimumTTL: ptr(uint32(5))}}}},
+			problems: []string{"BFDProfile b: spec: echoMode"}},
+		{name: "BFD interval out of range", in: Input{BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("b", 0), Spec: v1beta1.BFDProfileSpec{TransmitInterval: ptr(uint32(5))}}}},
+			problems: []string{"BFDProfile b: spec.transmitInterval: must be 10 to 60000 ms"}},
+		{name: "password secret missing", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })}},
+			problems: []string{"BGPPeer r1: spec.passwordSecret: Secret \"pw\" does not exist (Secret pw)"}},
+		{name: "password secret of the wrong type",
+			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })},
+				Secrets: []corev1.Secret{{ObjectMeta: meta("pw", 0), Type: corev1.SecretTypeOpaque}}},
+			problems: []string{"must be of type kubernetes.io/basic-auth"}},
+		{name: "password secret read",
+			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })},
+				Secrets: []corev1.Secret{{ObjectMeta: meta("pw", 0), Type: corev1.SecretTypeBasicAuth, Data: map[string][]byte{"password": []byte("s3cr3t")}}}},
+			check: func(t *testing.T, c *Config) {
+				if c.Peers["r1"].Password != "s3cr3t" {
+					t.Fatalf("got %+v", c.Peers["r1"])
+				}
+			}},
+		{name: "peer ASN and dynamic ASN", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.DynamicASN = "external" })}},
+			problems: []string{"BGPPeer r1: spec: exactly one of peerASN and dynamicASN"}},
+		{name: "peer password injecting a line", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.Password = "x\n neighbor 1.2.3.4 remote-as 1" })}},
+			problems: []string{"BGPPeer r1: spec.password: must not contain whitespace"}},
+		{name: "peer hold time too short", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.HoldTime = &metav1.Duration{Duration: time.Second} })}},
+			problems: []string{"BGPPeer r1: spec.holdTime"}},
+		{name: "two peers on one node with different ASNs: the newer is out",
+			in: Input{Nodes: nodes, Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.MyASN = 65000; s.Address = "198.51.100.2" }), peer("old", 4)}},
+			problems: []string{"BGPPeer new: spec.myASN: on node node1, peers of one VRF need the same myASN and routerID as BGPPeer old (BGPPeer old)"},
+			check: func(t *testing.T, c *Config) {
+				if c.Peers["new"] != nil || c.Peers["old"] == nil {
+					t.Fatalf("got %v", c.Peers)
+				}
+			}},
+		{name: "different ASNs on disjoint nodes are fine",
+			in: Input{Nodes: nodes, Peers: []v1beta2.BGPPeer{
+				peer("a", 1, func(s *v1beta2.BGPPeerSpec) { s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "a"}}} }),
+				peer("b", 1, func(s *v1beta2.BGPPeerSpec) {
+					s.MyASN = 65000
+					s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "b"}}}
+				})}},
+			check: func(t *testing.T, c *Config) {
+				if len(c.Peers) != 2 {
+					t.Fatalf("got %v", c.Peers)
+				}
+			}},
+		{name: "aggregation shorter than the pool's CIDR",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.AggregationLength = ptr(int32(16)) })}},
+			problems: []string{"BGPAdvertisement adv: spec.aggregationLength: 16 is shorter than the pool's CIDR 203.0.113.0/24 (IPAddressPool p)"}},
+		{name: "L2 interface with whitespace",
+			in:       Input{L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{Interfaces: []v1beta1.InterfaceName{"eth0 eth1"}}}}},
+			problems: []string{"L2Advertisement l2: spec.interfaces[0]"}},
+		{name: "L2 advertisement",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")},
+				L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{Interfaces: []v1beta1.InterfaceName{"eth0"}, IPAddressPools: []v1beta1.ObjectName{"p"}}}}},
+			check: func(t *testing.T, c *Config) {
+				a := c.L2Advs["l2"]
+				if a == nil || a.Pools[0] != "p" || a.Interfaces[0] != "eth0" {
+					t.Fatalf("got %+v", a)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ps := Build(tc.in, nil)
+			if len(ps) != len(tc.problems) {
+				t.Fatalf("want %d problems, got %d:\n%v", len(tc.problems), len(ps), ps)
+			}
+			for i, want := range tc.problems {
+				if !strings.Contains(ps[i].Error(), want) {
+					t.Errorf("problem %d: want %q in %q", i, want, ps[i].Error())
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, cfg)
+			}
+		})
+	}
+}
+
+func TestBuildKeepsLastGood(t *testing.T) {
+	good := Input{Peers: []v1beta2.BGPPeer{peer("r1", 0), peer("r2", 0, func(s *v1beta2.BGPPeerSpec) { s.Address = "198.51.100.2" })}}
+	last, ps := Build(good, nil)
+	if len(ps) != 0 {
+		t.Fatal(ps)
+	}
+	bad := Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "missing" }), good.Peers[1]}}
+	cfg, ps := Build(bad, last)
+	if len(ps) != 1 || !ps.Has(Ref{Kind: KindPeer, Name: "r1"}) {
+		t.Fatalf("want one problem on r1, got %v", ps)
+	}
+	if cfg.Peers["r1"] != last.Peers["r1"] || cfg.Peers["r2"] == nil {
+		t.Fatalf("the last good r1 must stay: %v", cfg.Peers)
+	}
+	if len(ps.For(Ref{Kind: KindBFD, Name: "missing"})) != 1 {
+		t.Fatal("the problem must be found from the profile's side too")
+	}
+}
+
+func TestBuildDoesNotModifyInput(t *testing.T) {
+	in := Input{Communities: []v1beta1.Community{{ObjectMeta: meta("b", 0)}, {ObjectMeta: meta("a", 5)}}}
+	Build(in, nil)
+	if in.Communities[0].Name != "b" {
+		t.Fatal("Build reordered its input")
+	}
+}

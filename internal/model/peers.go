@@ -1,0 +1,184 @@
+package model
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/routelb/routelb/api/v1beta2"
+)
+
+const defaultHoldTime = 90 * time.Second
+
+func indexSecrets(secrets []corev1.Secret) map[string]*corev1.Secret {
+	m := make(map[string]*corev1.Secret, len(secrets))
+	for i := range secrets {
+		m[secrets[i].Name] = &secrets[i]
+	}
+	return m
+}
+
+func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secret, ps *Problems) *Peer {
+	ref := Ref{Kind: KindPeer, Name: p.Name}
+	before := len(*ps)
+	s := p.Spec
+	checkPeerFields(p, ref, ps)
+	peer := &Peer{
+		Name: p.Name, MyASN: s.MyASN, ASN: s.ASN, DynamicASN: string(s.DynamicASN), LocalASN: s.LocalASN,
+		Interface: string(s.Interface), Port: s.Port, Password: string(s.Password),
+		BFDProfile: string(s.BFDProfile), GracefulRestart: s.EnableGracefulRestart, EBGPMultiHop: s.EBGPMultiHop,
+		VRF: string(s.VRFName), DisableMP: s.DisableMP, DualStack: s.DualStackAddressFamily,
+		HoldTime: duration(s.HoldTime), KeepaliveTime: duration(s.KeepaliveTime), ConnectTime: duration(s.ConnectTime),
+		NodeSelectors: selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
+	}
+	if peer.Port == 0 {
+		peer.Port = 179
+	}
+	peer.Addr, _ = netip.ParseAddr(s.Address)
+	peer.SrcAddr, _ = netip.ParseAddr(s.SrcAddress)
+	peer.RouterID, _ = netip.ParseAddr(s.RouterID)
+	if peer.BFDProfile != "" && cfg.BFDProfiles[peer.BFDProfile] == nil {
+		ps.addCross(ref, "spec.bfdProfile", Ref{Kind: KindBFD, Name: peer.BFDProfile}, "BFDProfile %q does not exist or is invalid", peer.BFDProfile)
+	}
+	if name := s.PasswordSecret.Name; name != "" {
+		peer.Password = secretPassword(ref, name, secrets, ps)
+	}
+	if len(*ps) > before {
+		return nil
+	}
+	return peer
+}
+
+func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
+	s := p.Spec
+	runChecks(ps, ref, []check{
+		{"metadata.name", p.Name, "dnslabel", "must be a lowercase DNS name, as it becomes part of FRR names"},
+		{"spec.peerAddress", s.Address, "omitempty,ip", "must be an IP address"},
+		{"spec.sourceAddress", s.SrcAddress, "omitempty,ip", "must be an IP address"},
+		{"spec.routerID", s.RouterID, "omitempty,ipv4", "must be an IPv4 address"},
+		{"spec.interface", string(s.Interface), "omitempty,token,max=15", "must be an interface name without whitespace"},
+		{"spec.password", string(s.Password), "omitempty,token,max=80", "must not contain whitespace"},
+		{"spec.vrf", string(s.VRFName), "omitempty,token,max=15", "must be a VRF name without whitespace"},
+		{"spec.bfdProfile", string(s.BFDProfile), "omitempty,dnslabel", "must be the name of a BFDProfile"},
+		{"spec.dynamicASN", string(s.DynamicASN), "omitempty,oneof=internal external", "must be internal or external"},
+		{"spec.peerPort", int(s.Port), "omitempty,min=1,max=16384", "must be 1 to 16384"},
+	})
+	if (s.ASN != 0) == (s.DynamicASN != "") {
+		ps.add(ref, "spec", "exactly one of peerASN and dynamicASN must be set")
+	}
+	if (s.Address != "") == (s.Interface != "") {
+		ps.add(ref, "spec", "exactly one of peerAddress and interface must be set")
+	}
+	if s.Password != "" && s.PasswordSecret.Name != "" {
+		ps.add(ref, "spec.passwordSecret", "password and passwordSecret are exclusive")
+	}
+	checkTimers(s, ref, ps)
+}
+
+func checkTimers(s v1beta2.BGPPeerSpec, ref Ref, ps *Problems) {
+	hold := defaultHoldTime
+	if s.HoldTime != nil {
+		hold = s.HoldTime.Duration
+		if hold != 0 && hold < 3*time.Second || hold%time.Second != 0 || hold > 65535*time.Second {
+			ps.add(ref, "spec.holdTime", "must be 0 or whole seconds from 3s to 65535s (got %s)", hold)
+		}
+	}
+	if s.KeepaliveTime != nil {
+		ka := s.KeepaliveTime.Duration
+		if ka > hold || ka%time.Second != 0 {
+			ps.add(ref, "spec.keepaliveTime", "must be whole seconds and not longer than holdTime %s (got %s)", hold, ka)
+		}
+	}
+	if s.ConnectTime != nil {
+		ct := s.ConnectTime.Duration
+		if ct < time.Second || ct > 65535*time.Second || ct%time.Second != 0 {
+			ps.add(ref, "spec.connectTime", "must be whole seconds from 1s to 65535s (got %s)", ct)
+		}
+	}
+}
+
+func secretPassword(ref Ref, name string, secrets map[string]*corev1.Secret, ps *Problems) string {
+	other := Ref{Kind: KindSecret, Name: name}
+	sec, ok := secrets[name]
+	switch {
+	case !ok:
+		ps.addCross(ref, "spec.passwordSecret", other, "Secret %q does not exist", name)
+	case sec.Type != corev1.SecretTypeBasicAuth:
+		ps.addCross(ref, "spec.passwordSecret", other, "Secret %q must be of type %s, not %q", name, corev1.SecretTypeBasicAuth, sec.Type)
+	default:
+		pw := string(sec.Data[corev1.BasicAuthPasswordKey])
+		if pw == "" {
+			pw = sec.StringData[corev1.BasicAuthPasswordKey]
+		}
+		if pw == "" || validate.Var(pw, "token") != nil {
+			ps.addCross(ref, "spec.passwordSecret", other, "Secret %q needs a %q key without whitespace", name, corev1.BasicAuthPasswordKey)
+		}
+		return pw
+	}
+	return ""
+}
+
+func duration(d *metav1.Duration) *time.Duration {
+	if d == nil {
+		return nil
+	}
+	v := d.Duration
+	return &v
+}
+
+// checkPeersPerNode finds peers that one node could not run together: one BGP instance per VRF has one
+// ASN and one router ID, and one session per address. The newer peer is the one left out.
+func checkPeersPerNode(in Input, cfg *Config, ps *Problems) {
+	peers := sortedPeers(in.Peers, cfg)
+	for _, node := range in.Nodes {
+		seen := map[string]*Peer{} // by VRF
+		addrs := map[string]*Peer{}
+		for _, p := range peers {
+			if cfg.Peers[p.Name] == nil || !MatchesAny(p.NodeSelectors, node.Labels) {
+				continue
+			}
+			if first, ok := seen[p.VRF]; ok && (first.MyASN != p.MyASN || first.RouterID != p.RouterID) {
+				ps.addCross(Ref{Kind: KindPeer, Name: p.Name}, "spec.myASN", Ref{Kind: KindPeer, Name: first.Name},
+					"on node %s, peers of one VRF need the same myASN and routerID as BGPPeer %s", node.Name, first.Name)
+				delete(cfg.Peers, p.Name)
+				continue
+			}
+			key := p.VRF + "/" + p.Addr.String() + p.Interface
+			if first, ok := addrs[key]; ok {
+				ps.addCross(Ref{Kind: KindPeer, Name: p.Name}, "spec.peerAddress", Ref{Kind: KindPeer, Name: first.Name},
+					"on node %s, BGPPeer %s already peers with this address", node.Name, first.Name)
+				delete(cfg.Peers, p.Name)
+				continue
+			}
+			seen[p.VRF], addrs[key] = p, p
+		}
+	}
+}
+
+func sortedPeers(api []v1beta2.BGPPeer, cfg *Config) []*Peer {
+	idx := make([]int, 0, len(api))
+	for i := range api {
+		if cfg.Peers[api[i].Name] != nil {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		pa, pb := &api[idx[a]], &api[idx[b]]
+		return olderThan(pa.CreationTimestamp, pa.Name, pb.CreationTimestamp, pb.Name)
+	})
+	out := make([]*Peer, len(idx))
+	for i, j := range idx {
+		out[i] = cfg.Peers[api[j].Name]
+	}
+	return out
+}
+
+func olderThan(ta metav1.Time, na string, tb metav1.Time, nb string) bool {
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	return na < nb
+}
