@@ -185,7 +185,7 @@ func TestBuild(t *testing.T) {
 		{name: "peer hold time too short", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.HoldTime = &metav1.Duration{Duration: time.Second} })}},
 			problems: []string{"BGPPeer r1: spec.holdTime"}},
 		{name: "two peers on one node with different ASNs: the newer is out",
-			in: Input{Nodes: nodes, Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.MyASN = 65000; s.Address = "198.51.100.2" }), peer("old", 4)}},
+			in:       Input{Nodes: nodes, Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.MyASN = 65000; s.Address = "198.51.100.2" }), peer("old", 4)}},
 			problems: []string{"BGPPeer new: spec.myASN: on node node1, peers of one VRF need the same myASN and routerID as BGPPeer old (BGPPeer old)"},
 			check: func(t *testing.T, c *Config) {
 				if c.Peers["new"] != nil || c.Peers["old"] == nil {
@@ -194,7 +194,9 @@ func TestBuild(t *testing.T) {
 			}},
 		{name: "different ASNs on disjoint nodes are fine",
 			in: Input{Nodes: nodes, Peers: []v1beta2.BGPPeer{
-				peer("a", 1, func(s *v1beta2.BGPPeerSpec) { s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "a"}}} }),
+				peer("a", 1, func(s *v1beta2.BGPPeerSpec) {
+					s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "a"}}}
+				}),
 				peer("b", 1, func(s *v1beta2.BGPPeerSpec) {
 					s.MyASN = 65000
 					s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "b"}}}
@@ -205,7 +207,7 @@ func TestBuild(t *testing.T) {
 				}
 			}},
 		{name: "aggregation shorter than the pool's CIDR",
-			in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.AggregationLength = ptr(int32(16)) })}},
+			in:       Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.AggregationLength = ptr(int32(16)) })}},
 			problems: []string{"BGPAdvertisement adv: spec.aggregationLength: 16 is shorter than the pool's CIDR 203.0.113.0/24 (IPAddressPool p)"}},
 		{name: "L2 interface with whitespace",
 			in:       Input{L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{Interfaces: []v1beta1.InterfaceName{"eth0 eth1"}}}}},

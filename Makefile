@@ -1,0 +1,102 @@
+# routelb. `make demo` and `make test` do all set-up on a fresh Debian machine, as root.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Built tools live outside the work tree, keyed by version, so fresh clones reuse them.
+CACHE ?= /var/cache/routelb
+TOOLS := $(CACHE)/bin
+CONTROLLER_GEN_VERSION := v0.23.0
+GOLANGCI_VERSION := v2.15.0
+HELM_VERSION := v3.22.0
+CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
+GOLANGCI := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)
+HELM := $(TOOLS)/helm-$(HELM_VERSION)
+DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils-ping tcpdump ndisc6
+TEST_TIMEOUT ?= 35m
+GO_TEST_FLAGS ?=
+
+.PHONY: all build generate manifests verify lint test unit demo bench deps packages kube-bin tools clean
+
+all: build
+
+## build: compile every binary into bin/
+build:
+	go build -o bin/ ./cmd/...
+
+## generate: deepcopy code for the API types
+generate: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+## manifests: the CRDs, generated from the API types into the Helm chart (their only copy)
+manifests: $(CONTROLLER_GEN)
+	rm -f charts/routelb/crds/metallb.io_*.yaml
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=charts/routelb/crds
+
+## verify: fail when generated files are stale (regenerating them changes them) or code is not
+## gofmt/vet clean
+GENERATED = api/*/zz_generated.deepcopy.go charts/routelb/crds/*.yaml
+verify: $(CONTROLLER_GEN)
+	@before=$$(sha256sum $(GENERATED)); \
+	$(MAKE) -s generate manifests; \
+	after=$$(sha256sum $(GENERATED)); \
+	if [ "$$before" != "$$after" ]; then \
+	  diff <(echo "$$before") <(echo "$$after") || true; \
+	  echo "generated files were stale: they are regenerated now, commit them" >&2; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
+	go vet ./...
+
+## lint: golangci-lint with .golangci.yml
+lint: $(GOLANGCI)
+	$(GOLANGCI) run ./...
+
+## test: install what is missing, check generated files, then run every test against the real
+## kube-apiserver, etcd and routing daemons
+test: deps verify
+	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
+
+## unit: only the tests that need neither root nor the API server
+unit:
+	go test -short ./...
+
+## demo: the lab cluster in network namespaces running the seed's scenarios (see e2e/)
+demo: deps build
+	@if [ -d e2e ] && ls e2e/*.go >/dev/null 2>&1; then \
+	  KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) go run ./e2e/cmd/demo; \
+	else echo "make demo: not yet: the lab (e2e/) has not landed; see the README's feature table"; exit 2; fi
+
+## bench: the benchmarks behind docs/benchmarks.md (not assertions)
+bench: deps
+	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) hack/bench.sh
+
+## deps: Debian packages, kube-apiserver/kubectl and the code generators
+deps: packages kube-bin tools
+
+packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+kube-bin:
+	hack/kube-bin.sh >/dev/null
+
+tools: $(CONTROLLER_GEN)
+
+$(CONTROLLER_GEN):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/.tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(TOOLS)/.tmp/controller-gen $@
+
+$(GOLANGCI):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/.tmp go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	mv $(TOOLS)/.tmp/golangci-lint $@
+
+$(HELM):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/.tmp go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(TOOLS)/.tmp/helm $@
+
+clean:
+	rm -rf bin/
