@@ -1,0 +1,305 @@
+package allocator
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/routelb/routelb/internal/model"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+func pool(name string, ranges ...string) *model.Pool {
+	p := &model.Pool{Name: name, AutoAssign: true}
+	for _, s := range ranges {
+		r, _, err := model.ParsePoolAddress(s)
+		if err != nil {
+			panic(err)
+		}
+		p.Ranges = append(p.Ranges, r)
+	}
+	return p
+}
+
+func pools(ps ...*model.Pool) map[string]*model.Pool {
+	m := map[string]*model.Pool{}
+	for _, p := range ps {
+		m[p.Name] = p
+	}
+	return m
+}
+
+func v4(key string) Request { return Request{Key: key, Namespace: "default", Families: []Family{IPv4}} }
+
+func ips(s ...string) []netip.Addr {
+	out := make([]netip.Addr, len(s))
+	for i, x := range s {
+		out[i] = netip.MustParseAddr(x)
+	}
+	return out
+}
+
+func sel(s string) labels.Selector {
+	ls, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: labels.Set(must(labels.ConvertSelectorToLabelsMap(s)))})
+	if err != nil {
+		panic(err)
+	}
+	return ls
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+type step struct {
+	req    Request
+	status []netip.Addr
+	want   []string // nil with reason: failure
+	pool   string
+	reason Reason
+}
+
+func TestEnsure(t *testing.T) {
+	buggyPool := pool("b", "203.0.113.255-203.0.114.0")
+	buggyPool.AvoidBuggyIPs = true
+	manual := pool("manual", "203.0.113.100/32")
+	manual.AutoAssign = false
+	low, high := pool("low", "203.0.113.10/32"), pool("high", "203.0.113.20/32")
+	low.Priority, low.HasPriority = 10, true
+	high.Priority, high.HasPriority = 1, true
+	nsPool := pool("ns", "203.0.113.30/32")
+	nsPool.Namespaces = []string{"team-a"}
+	nsSel := pool("nssel", "203.0.113.40/32")
+	nsSel.NamespaceSelectors = []labels.Selector{sel("team=b")}
+	svcSel := pool("svcsel", "203.0.113.50/32")
+	svcSel.ServiceSelectors = []labels.Selector{sel("tier=web")}
+	dual := pool("dual", "203.0.113.60/32", "2001:db8::60/128")
+	v6 := pool("v6", "2001:db8:1::/64")
+
+	shared := func(key, sk string, port int32) Request {
+		r := v4(key)
+		r.SharingKey, r.Ports = sk, []Port{{"TCP", port}}
+		return r
+	}
+	withIPs := func(r Request, s ...string) Request { r.IPs = ips(s...); return r }
+	withPool := func(r Request, p string) Request { r.Pool = p; return r }
+	fams := func(r Request, pol Policy, f ...Family) Request { r.Policy, r.Families = pol, f; return r }
+
+	cases := []struct {
+		name  string
+		pools map[string]*model.Pool
+		steps []step
+	}{
+		{"first free address", pools(pool("a", "203.0.113.0/30")), []step{
+			{req: v4("a"), want: []string{"203.0.113.0"}, pool: "a"},
+			{req: v4("b"), want: []string{"203.0.113.1"}},
+			{req: v4("a"), want: []string{"203.0.113.0"}}, // idempotent
+		}},
+		{"range entry", pools(pool("a", "203.0.113.7-203.0.113.8")), []step{
+			{req: v4("a"), want: []string{"203.0.113.7"}},
+			{req: v4("b"), want: []string{"203.0.113.8"}},
+			{req: v4("c"), reason: ReasonExhausted},
+		}},
+		{"avoid buggy IPs", pools(buggyPool), []step{
+			{req: v4("a"), reason: ReasonExhausted},
+			{req: withIPs(v4("b"), "203.0.114.0"), reason: ReasonBuggyIP},
+		}},
+		{"auto-assign off only on request", pools(manual), []step{
+			{req: v4("a"), reason: ReasonNoPool},
+			{req: withPool(v4("b"), "manual"), want: []string{"203.0.113.100"}},
+			{req: withIPs(v4("c"), "203.0.113.100"), reason: ReasonInUse},
+		}},
+		{"priority order", pools(low, high), []step{
+			{req: v4("a"), want: []string{"203.0.113.20"}, pool: "high"},
+			{req: v4("b"), want: []string{"203.0.113.10"}, pool: "low"},
+		}},
+		{"namespaces", pools(nsPool), []step{
+			{req: v4("a"), reason: ReasonNoPool},
+			{req: func() Request { r := v4("b"); r.Namespace = "team-a"; return r }(), want: []string{"203.0.113.30"}},
+			{req: withIPs(v4("c"), "203.0.113.30"), reason: ReasonNotAllowed},
+		}},
+		{"namespace selectors", pools(nsSel), []step{
+			{req: v4("a"), reason: ReasonNoPool},
+			{req: func() Request { r := v4("b"); r.NamespaceLabels = map[string]string{"team": "b"}; return r }(), want: []string{"203.0.113.40"}},
+		}},
+		{"service selectors", pools(svcSel), []step{
+			{req: withPool(v4("a"), "svcsel"), reason: ReasonNotAllowed},
+			{req: func() Request { r := v4("b"); r.Labels = map[string]string{"tier": "web"}; return r }(), want: []string{"203.0.113.50"}},
+		}},
+		{"requested address", pools(pool("a", "203.0.113.0/24")), []step{
+			{req: withIPs(v4("a"), "203.0.113.77"), want: []string{"203.0.113.77"}},
+			{req: withIPs(v4("b"), "198.51.100.1"), reason: ReasonNotInPool},
+			{req: withIPs(v4("c"), "2001:db8::1"), reason: ReasonWrongFamily},
+			{req: v4("d"), want: []string{"203.0.113.0"}},
+		}},
+		{"unknown pool", pools(pool("a", "203.0.113.0/24")), []step{
+			{req: withPool(v4("a"), "nope"), reason: ReasonUnknownPool},
+			{req: withPool(withIPs(v4("b"), "203.0.113.9"), "nope"), reason: ReasonNotInPool},
+		}},
+		{"sharing", pools(pool("a", "203.0.113.0/30")), []step{
+			{req: shared("a", "k", 80), want: []string{"203.0.113.0"}},
+			{req: shared("b", "k", 443), want: []string{"203.0.113.0"}},
+			{req: shared("c", "k", 80), want: []string{"203.0.113.1"}}, // port clash: another address
+			{req: withIPs(shared("d", "other", 22), "203.0.113.0"), reason: ReasonInUse},
+			{req: withIPs(v4("e"), "203.0.113.0"), reason: ReasonInUse},
+			{req: func() Request { r := withIPs(shared("f", "k", 8080), "203.0.113.0"); r.BackendKey = "app=x"; return r }(), reason: ReasonInUse},
+		}},
+		{"dual stack", pools(dual, v6), []step{
+			{req: fams(v4("a"), RequireDualStack, IPv4, IPv6), want: []string{"203.0.113.60", "2001:db8::60"}, pool: "dual"},
+			{req: fams(v4("b"), RequireDualStack, IPv6, IPv4), reason: ReasonExhausted},
+			{req: fams(v4("c"), PreferDualStack, IPv6, IPv4), want: []string{"2001:db8:1::"}, pool: "v6"},
+			{req: fams(v4("d"), SingleStack, IPv6), want: []string{"2001:db8:1::1"}},
+			{req: fams(v4("e"), RequireDualStack, IPv4), reason: ReasonWrongFamily},
+		}},
+		{"keeps status addresses", pools(pool("a", "203.0.113.0/24")), []step{
+			{req: v4("a"), status: ips("203.0.113.200"), want: []string{"203.0.113.200"}},
+			{req: v4("b"), status: ips("203.0.113.200"), want: []string{"203.0.113.0"}},
+			{req: v4("c"), status: ips("198.51.100.1"), want: []string{"203.0.113.1"}},
+		}},
+		{"request change moves", pools(pool("a", "203.0.113.0/24")), []step{
+			{req: v4("a"), want: []string{"203.0.113.0"}},
+			{req: withIPs(v4("a"), "203.0.113.9"), want: []string{"203.0.113.9"}},
+			{req: v4("b"), want: []string{"203.0.113.0"}},
+		}},
+		{"invalid request", pools(pool("a", "203.0.113.0/24")), []step{
+			{req: Request{Key: "x"}, reason: ReasonBadRequest},
+			{req: withIPs(v4("y"), "203.0.113.1", "203.0.113.2"), reason: ReasonBadRequest},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := New()
+			a.SetPools(c.pools)
+			for i, s := range c.steps {
+				res, err := a.Ensure(s.req, s.status)
+				if s.want == nil {
+					e, ok := err.(*Error)
+					if !ok || e.Reason != s.reason {
+						t.Fatalf("step %d: got %v, %v; want failure %s", i, res, err, s.reason)
+					}
+					if _, held := a.Get(s.req.Key); held {
+						t.Fatalf("step %d: failed request still holds an address", i)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if got := fmt.Sprint(res.IPs); got != fmt.Sprint(ips(s.want...)) {
+					t.Fatalf("step %d: got %s, want %v", i, got, s.want)
+				}
+				if s.pool != "" && res.Pool != s.pool {
+					t.Fatalf("step %d: pool %s, want %s", i, res.Pool, s.pool)
+				}
+			}
+		})
+	}
+}
+
+func TestPoolChange(t *testing.T) {
+	a := New()
+	a.SetPools(pools(pool("a", "203.0.113.0/30"), pool("b", "198.51.100.0/30")))
+	for _, k := range []string{"x", "y"} {
+		if _, err := a.Ensure(v4(k), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, _ := a.Get("x")
+	lost := a.SetPools(pools(pool("a", "203.0.113.0/31"), pool("c", "198.51.100.8/30")))
+	if !slices.Equal(lost, nil) {
+		t.Fatalf("lost %v, want nothing: both addresses are still in pool a", lost)
+	}
+	lost = a.SetPools(pools(pool("c", "198.51.100.8/30")))
+	if !slices.Equal(lost, []string{"x", "y"}) {
+		t.Fatalf("lost %v", lost)
+	}
+	res, err := a.Ensure(v4("x"), x.IPs)
+	if err != nil || res.Pool != "c" {
+		t.Fatalf("reallocation: %v %v", res, err)
+	}
+	if c, _ := a.Counts("c"); c.AssignedIPv4 != 1 || c.AvailableIPv4 != 3 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+func TestPrime(t *testing.T) {
+	a := New()
+	a.SetPools(pools(pool("a", "203.0.113.0/30")))
+	if err := a.Prime(v4("old"), ips("203.0.113.2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Prime(v4("dup"), ips("203.0.113.2")); err == nil {
+		t.Fatal("a second non-sharing holder was primed")
+	}
+	a.MarkPrimed()
+	for i, want := range []string{"203.0.113.0", "203.0.113.1", "203.0.113.3"} {
+		res, err := a.Ensure(v4(fmt.Sprint(i)), nil)
+		if err != nil || res.IPs[0].String() != want {
+			t.Fatalf("new %d: %v %v, want %s", i, res, err, want)
+		}
+	}
+	if res, err := a.Ensure(v4("old"), nil); err != nil || res.IPs[0].String() != "203.0.113.2" {
+		t.Fatalf("primed Service moved: %v %v", res, err)
+	}
+}
+
+func TestCounts(t *testing.T) {
+	p := pool("p", "203.0.113.0/24", "198.51.100.250-198.51.101.5", "2001:db8::/64", "2001:db8:1::/120")
+	p.AvoidBuggyIPs = true
+	big := pool("big", "2001:db8:2::/48", "2001:db8:3::/48")
+	a := New()
+	a.SetPools(pools(p, big))
+	c, _ := a.Counts("p")
+	if c.AvailableIPv4 != 254+12-2 || c.AvailableIPv6 != math.MaxInt64 {
+		t.Fatalf("counts %+v", c)
+	}
+	if c, _ := a.Counts("big"); c.AvailableIPv6 != math.MaxInt64 {
+		t.Fatalf("big counts %+v", c)
+	}
+	r := fams(v4("x"), SingleStack, IPv6)
+	r.Pool = "p"
+	if _, err := a.Ensure(r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.Counts("p"); c.AssignedIPv6 != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+func fams(r Request, pol Policy, f ...Family) Request { r.Policy, r.Families = pol, f; return r }
+
+// An IPv6 /64 must be allocated from without scanning it.
+func TestLargeAllocation(t *testing.T) {
+	a := New()
+	a.SetPools(pools(pool("v6", "2001:db8::/64"), pool("v4", "198.18.0.0/15")))
+	for i := 0; i < 20000; i++ {
+		if _, err := a.Ensure(v4(fmt.Sprint("v4-", i)), nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Ensure(fams(v4(fmt.Sprint("v6-", i)), SingleStack, IPv6), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Release("v4-5")
+	if res, _ := a.Ensure(v4("again"), nil); res.IPs[0].String() != "198.18.0.5" {
+		t.Fatalf("released address not reused first: %v", res)
+	}
+}
+
+func BenchmarkEnsure5000(b *testing.B) {
+	for b.Loop() {
+		a := New()
+		a.SetPools(pools(pool("v4", "198.18.0.0/15"), pool("v6", "2001:db8::/64")))
+		for i := 0; i < 5000; i++ {
+			if _, err := a.Ensure(fams(v4(fmt.Sprint(i)), PreferDualStack, IPv4, IPv6), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
