@@ -5,6 +5,7 @@
 package reloader
 
 import (
+	"net/netip"
 	"strings"
 )
 
@@ -61,7 +62,7 @@ func Parse(text string) *Block {
 	root := &Block{}
 	stack := []*Block{root}
 	for _, raw := range strings.Split(text, "\n") {
-		line := strings.Join(strings.Fields(raw), " ")
+		line := canonicalLine(raw)
 		if line == "" || line[0] == '!' || line[0] == '#' {
 			continue
 		}
@@ -139,6 +140,23 @@ func hasWordPrefix(line string, prefixes ...string) bool {
 		}
 	}
 	return false
+}
+
+// canonicalLine collapses whitespace and prints addresses and prefixes the
+// way FRR does ("2001:db8::0/128" is shown as "2001:db8::/128").
+func canonicalLine(raw string) string {
+	f := strings.Fields(raw)
+	for i, w := range f {
+		if !strings.ContainsAny(w, ".:") || strings.ContainsAny(w, "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ") {
+			continue // fast path: most words are keywords or names
+		}
+		if p, err := netip.ParsePrefix(w); err == nil {
+			f[i] = p.String()
+		} else if a, err := netip.ParseAddr(w); err == nil {
+			f[i] = a.String()
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 // String renders the block tree in FRR's own layout (one space of indent per

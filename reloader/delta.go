@@ -24,11 +24,11 @@ func Delta(running, target *Block) []string {
 		if isBGP(tb.Header) {
 			continue
 		}
-		e, l := blockDelta(r.child(tb.Header), tb)
+		e, l := blockDelta(sameEntity(r, tb.Header), tb)
 		early, late = append(early, e...), append(late, l...)
 	}
 	for _, rb := range r.Blocks {
-		if !isBGP(rb.Header) && t.child(rb.Header) == nil {
+		if !isBGP(rb.Header) && sameEntity(t, rb.Header) == nil {
 			late = append(late, removeBlock(rb, "")...)
 		}
 	}
@@ -37,6 +37,26 @@ func Delta(running, target *Block) []string {
 	}
 	out := append(early, bgpDelta(r, t)...)
 	return append(out, late...)
+}
+
+// sameEntity finds the block of parent that header would configure: a
+// route-map entry is identified by name and sequence, so "route-map X permit
+// 10" changes an existing "route-map X deny 10" in place.
+func sameEntity(parent *Block, header string) *Block {
+	id := entityID(header)
+	for _, c := range parent.Blocks {
+		if entityID(c.Header) == id {
+			return c
+		}
+	}
+	return nil
+}
+
+func entityID(header string) string {
+	if f := strings.Fields(header); len(f) == 4 && f[0] == "route-map" {
+		return "route-map " + f[1] + " " + f[3]
+	}
+	return header
 }
 
 func isBGP(h string) bool { return strings.HasPrefix(h, "router bgp ") }
@@ -168,6 +188,7 @@ func sortBGPAdds(adds []string) []string {
 // and in-place changes; late holds removals of sub-blocks (e.g. a BFD
 // profile), which must wait until references to them are gone.
 func blockDelta(r, t *Block) (early, late []string) {
+	created := r == nil || r.Header != t.Header // new, or an entry whose action changes
 	if r == nil {
 		r = &Block{Header: t.Header}
 	}
@@ -186,6 +207,9 @@ func blockDelta(r, t *Block) (early, late []string) {
 		if t.child(rc.Header) == nil {
 			lateBody = append(lateBody, removeBlock(rc, t.Header)...)
 		}
+	}
+	if created && len(body) == 0 {
+		return []string{t.Header, exitCmd(t.Header)}, nil // an empty block still exists (route-map X deny 10)
 	}
 	return wrap(t.Header, body), wrap(t.Header, lateBody)
 }

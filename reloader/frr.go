@@ -87,7 +87,11 @@ func (f *FRR) FullReload(ctx context.Context, file, scratch string) error {
 	if err := os.WriteFile(filepath.Join(sub, "vtysh.conf"), []byte("service integrated-vtysh-config\n"), 0o644); err != nil {
 		return err
 	}
-	args := []string{f.FrrReload, "--reload", "--stdout", "--confdir", confdir, "--bindir", filepath.Dir(f.Vtysh)}
+	vtysh, err := exec.LookPath(f.Vtysh)
+	if err != nil {
+		return err
+	}
+	args := []string{f.FrrReload, "--reload", "--stdout", "--confdir", confdir, "--bindir", filepath.Dir(vtysh)}
 	if f.Pathspace != "" {
 		args = append(args, "-N", f.Pathspace)
 	}

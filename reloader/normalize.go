@@ -146,9 +146,13 @@ func normalizeBFD(b *Block) *Block {
 	for _, c := range b.Blocks {
 		p := &Block{Header: c.Header}
 		for _, l := range c.Lines {
-			if !isBFDDefault(l) {
-				p.addLine(l)
+			// FRR stores "echo-interval X" as both echo intervals.
+			if v, ok := strings.CutPrefix(l, "echo-interval "); ok {
+				addUnlessDefault(p, "echo transmit-interval "+v)
+				addUnlessDefault(p, "echo receive-interval "+v)
+				continue
 			}
+			addUnlessDefault(p, l)
 		}
 		mergeInto(n, p)
 	}
@@ -156,6 +160,12 @@ func normalizeBFD(b *Block) *Block {
 		return nil
 	}
 	return n
+}
+
+func addUnlessDefault(b *Block, l string) {
+	if !isBFDDefault(l) {
+		b.addLine(l)
+	}
 }
 
 func isBFDDefault(l string) bool {

@@ -21,6 +21,7 @@ type Reloader struct {
 	Resync     time.Duration // how often the running config is checked for drift; 0 = never
 	Applier    *Applier
 	Log        logr.Logger
+	OnApply    func(Result) // called after every apply attempt (tests, instrumentation)
 
 	pids        map[string]int // daemon pids when the last good config was applied
 	lastTried   string         // hash of the last file content tried
@@ -117,6 +118,9 @@ func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 		r.pids, r.lastApplied = pids, time.Now()
 	}
 	observe(res)
+	if r.OnApply != nil {
+		r.OnApply(res)
+	}
 	r.logResult(reason, res)
 	r.report(reason, res, nil)
 }
