@@ -1,0 +1,47 @@
+// Command controller gives LoadBalancer Services their addresses from the metallb.io IPAddressPools,
+// as MetalLB's controller does, and serves the validating webhook for rules across metallb.io objects.
+package main
+
+import (
+	"flag"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/routelb/routelb/controllers"
+)
+
+func main() {
+	o := controllers.ControllerOptions{}
+	flag.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace of the metallb.io objects and of the leader lease")
+	flag.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to handle; empty: only Services without a class")
+	flag.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader so only one replica allocates")
+	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint; 0 disables it")
+	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
+	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the validating webhook")
+	flag.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with the webhook's tls.crt and tls.key")
+	flag.BoolVar(&o.DisableWebhook, "disable-webhook", false, "do not serve the validating webhook")
+	flag.IntVar(&o.Workers, "workers", 4, "Services reconciled in parallel")
+	zo := zap.Options{}
+	zo.BindFlags(flag.CommandLine)
+	flag.Parse() // --kubeconfig is registered by controller-runtime's config package
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "Loading kubeconfig")
+		os.Exit(1)
+	}
+	mgr, err := controllers.NewControllerManager(cfg, o)
+	if err != nil {
+		log.Error(err, "Building the manager")
+		os.Exit(1)
+	}
+	log.Info("Starting controller", "namespace", o.Namespace, "lbClass", o.LBClass, "leaderElect", o.LeaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,90 @@
+package controllers
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/api/v1beta2"
+)
+
+// ControllerOptions configure the controller binary's manager.
+type ControllerOptions struct {
+	Scheme                 *runtime.Scheme
+	Namespace              string // routelb's namespace: pools, the leader lease
+	LBClass                string
+	LeaderElect            bool
+	LeaderElectionID       string
+	MetricsBindAddress     string // "0" disables
+	HealthProbeBindAddress string // "0" disables
+	DisableWebhook         bool
+	WebhookHost            string
+	WebhookPort            int
+	CertDir                string
+	Workers                int
+}
+
+// Scheme has the core kinds and routelb's metallb.io kinds.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v1beta1.AddToScheme(s))
+	utilruntime.Must(v1beta2.AddToScheme(s))
+	return s
+}
+
+// NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
+// election) and the validating webhook (on every replica).
+func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, error) {
+	if o.Scheme == nil {
+		o.Scheme = Scheme()
+	}
+	if o.LeaderElectionID == "" {
+		o.LeaderElectionID = "routelb-controller"
+	}
+	mo := ctrl.Options{
+		Scheme:                        o.Scheme,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+	}
+	if !o.DisableWebhook {
+		mo.WebhookServer = webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.CertDir})
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	ipam := &IPAM{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("routelb-controller"),
+		Namespace: o.Namespace, LBClass: o.LBClass, Workers: o.Workers,
+	}
+	if err := ipam.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the IPAM controllers: %w", err)
+	}
+	if !o.DisableWebhook {
+		mgr.GetWebhookServer().Register(WebhookPath, NewValidator(mgr.GetAPIReader(), mgr.GetScheme(), o.Namespace))
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	ready := healthz.Ping
+	if !o.DisableWebhook {
+		ready = mgr.GetWebhookServer().StartedChecker()
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
