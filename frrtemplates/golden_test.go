@@ -110,4 +110,3 @@ func diff(want, got string) string {
 	}
 	return b.String()
 }
-

@@ -1,0 +1,215 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/model"
+)
+
+// Labels of ServiceBGPStatus objects, as MetalLB sets them.
+const (
+	LabelNode             = "metallb.io/node"
+	LabelServiceName      = "metallb.io/service-name"
+	LabelServiceNamespace = "metallb.io/service-namespace"
+)
+
+// ConditionSpeakerValid is the condition the BGP speaker sets on the metallb.io objects it reads.
+// Its own type keeps it apart from conditions the controller sets on the same objects.
+const ConditionSpeakerValid = "SpeakerValid"
+
+func nodeSelector(node string) labels.Selector {
+	return labels.SelectorFromSet(labels.Set{LabelNode: node})
+}
+
+// ServiceBGPStatusName is "<namespace>-<service>-<node>", shortened with a hash of the whole when
+// longer than an object name may be.
+func ServiceBGPStatusName(namespace, service, node string) string {
+	name := namespace + "-" + service + "-" + node
+	if len(name) <= 253 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(namespace + "/" + service + "/" + node))
+	return strings.TrimRight(name[:240], "-.") + "-" + hex.EncodeToString(sum[:6])
+}
+
+// syncServiceStatus makes this node's ServiceBGPStatus objects say exactly which Services it
+// announces and to which peers.
+func (r *SpeakerBGPReconciler) syncServiceStatus(ctx context.Context, n *model.NodeBGP) error {
+	var have v1beta1.ServiceBGPStatusList
+	if err := r.Client.List(ctx, &have, client.InNamespace(r.Namespace), client.MatchingLabels{LabelNode: r.NodeName}); err != nil {
+		return fmt.Errorf("listing ServiceBGPStatus: %w", err)
+	}
+	existing := map[string]*v1beta1.ServiceBGPStatus{}
+	for i := range have.Items {
+		existing[have.Items[i].Name] = &have.Items[i]
+	}
+	for _, ann := range n.Services {
+		name := ServiceBGPStatusName(ann.Namespace, ann.Name, r.NodeName)
+		want := v1beta1.MetalLBServiceBGPStatus{Node: r.NodeName, ServiceName: ann.Name, ServiceNamespace: ann.Namespace, Peers: ann.Peers}
+		cur := existing[name]
+		delete(existing, name)
+		if err := r.putServiceStatus(ctx, name, cur, want); err != nil {
+			return err
+		}
+	}
+	for _, stale := range existing {
+		if err := r.Client.Delete(ctx, stale); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting ServiceBGPStatus %s: %w", stale.Name, err)
+		}
+	}
+	return nil
+}
+
+func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, name string, cur *v1beta1.ServiceBGPStatus, want v1beta1.MetalLBServiceBGPStatus) error {
+	if cur == nil {
+		cur = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: map[string]string{
+			LabelNode: r.NodeName, LabelServiceName: want.ServiceName, LabelServiceNamespace: want.ServiceNamespace,
+		}}}
+		if err := r.Client.Create(ctx, cur); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating ServiceBGPStatus %s: %w", name, err)
+		}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: name}, cur); err != nil {
+			// The cache may not have it yet: the next event (its creation) retries.
+			return client.IgnoreNotFound(err)
+		}
+	}
+	if cur.Status.Node == want.Node && cur.Status.ServiceName == want.ServiceName &&
+		cur.Status.ServiceNamespace == want.ServiceNamespace && slices.Equal(cur.Status.Peers, want.Peers) {
+		return nil
+	}
+	cur.Status = want
+	if err := r.Client.Status().Update(ctx, cur); err != nil {
+		return fmt.Errorf("updating ServiceBGPStatus %s: %w", name, err)
+	}
+	return nil
+}
+
+// reportProblems sends each problem once as a Warning event on the object it is about (a Service,
+// or the metallb.io object in routelb's namespace).
+func (r *SpeakerBGPReconciler) reportProblems(ctx context.Context, in NodeBGPInput, ps model.Problems) {
+	now := map[string]bool{}
+	for _, p := range ps {
+		key := p.Error()
+		now[key] = true
+		if r.reported[key] {
+			continue
+		}
+		logf.FromContext(ctx).Info("Configuration problem", "node", r.NodeName, "problem", key)
+		if obj := findObject(in, p.Object); obj != nil {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "InvalidConfiguration", "RenderFRRConfig", "%s", truncate(key, 1000))
+		}
+	}
+	r.reported = now
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// kindObjects lists the objects of each kind the speaker sets its condition on.
+func kindObjects(in NodeBGPInput) map[string][]client.Object {
+	out := map[string][]client.Object{}
+	for i := range in.Pools {
+		out[model.KindPool] = append(out[model.KindPool], &in.Pools[i])
+	}
+	for i := range in.Peers {
+		out[model.KindPeer] = append(out[model.KindPeer], &in.Peers[i])
+	}
+	for i := range in.BGPAdvs {
+		out[model.KindBGPAdv] = append(out[model.KindBGPAdv], &in.BGPAdvs[i])
+	}
+	for i := range in.BFDProfiles {
+		out[model.KindBFD] = append(out[model.KindBFD], &in.BFDProfiles[i])
+	}
+	for i := range in.Communities {
+		out[model.KindCommunity] = append(out[model.KindCommunity], &in.Communities[i])
+	}
+	return out
+}
+
+func findObject(in NodeBGPInput, ref model.Ref) client.Object {
+	if ref.Kind == model.KindService {
+		for i := range in.Services {
+			if in.Services[i].Namespace+"/"+in.Services[i].Name == ref.Name {
+				return &in.Services[i]
+			}
+		}
+		return nil
+	}
+	if ref.Kind == model.KindNode {
+		for i := range in.Nodes {
+			if in.Nodes[i].Name == ref.Name {
+				return &in.Nodes[i]
+			}
+		}
+		return nil
+	}
+	for _, obj := range kindObjects(in)[ref.Kind] {
+		if obj.GetName() == ref.Name {
+			return obj
+		}
+	}
+	return nil
+}
+
+// reportConditions sets SpeakerValid on every BGP-related metallb.io object: False with the problems
+// found, True otherwise. Every speaker computes the same conditions, so their writes agree.
+func (r *SpeakerBGPReconciler) reportConditions(ctx context.Context, in NodeBGPInput, ps model.Problems) error {
+	var errs []error
+	for kind, objs := range kindObjects(in) {
+		for _, obj := range objs {
+			own := ps.For(model.Ref{Kind: kind, Name: obj.GetName()})
+			cond := metav1.Condition{Type: ConditionSpeakerValid, Status: metav1.ConditionTrue, Reason: "Valid",
+				Message: "accepted by the BGP speaker", ObservedGeneration: obj.GetGeneration()}
+			if len(own) > 0 {
+				cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "Invalid", truncate(own.Error(), 32768)
+			}
+			conds := conditionsOf(obj)
+			if conds == nil || !meta.SetStatusCondition(conds, cond) {
+				continue
+			}
+			if err := r.Client.Status().Update(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("setting %s on %s %s: %w", ConditionSpeakerValid, kind, obj.GetName(), err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+func conditionsOf(obj client.Object) *[]metav1.Condition {
+	switch o := obj.(type) {
+	case *v1beta1.IPAddressPool:
+		return &o.Status.Conditions
+	case *v1beta1.BGPAdvertisement:
+		return &o.Status.Conditions
+	case *v1beta1.BFDProfile:
+		return &o.Status.Conditions
+	case *v1beta1.Community:
+		return &o.Status.Conditions
+	case *v1beta2.BGPPeer:
+		return &o.Status.Conditions
+	}
+	return nil
+}

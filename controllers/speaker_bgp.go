@@ -1,0 +1,177 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/model"
+)
+
+// FRRConfigFile is the file the speaker writes into the directory it shares with the FRR sidecar.
+const FRRConfigFile = "frr.conf"
+
+// SpeakerBGPReconciler keeps one node's frr.conf, ServiceBGPStatus objects, problem reports and
+// metrics in line with the cluster. It is level-driven: every watched change enqueues the same key
+// and the whole node configuration is recomputed.
+type SpeakerBGPReconciler struct {
+	Client    client.Client
+	Recorder  events.EventRecorder
+	NodeName  string
+	Namespace string // where the metallb.io objects and Secrets live
+	LBClass   string
+	ConfigDir string
+
+	mu       sync.Mutex
+	lastGood *model.Config
+	reported map[string]bool // problems already sent as events, so each is reported once
+}
+
+var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-bgp"}}
+
+// SetupWithManager watches everything the node's configuration depends on.
+func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.NodeName == "" || r.ConfigDir == "" {
+		return errors.New("the BGP speaker needs a node name and an FRR config directory")
+	}
+	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{speakerKey}
+	})
+	// Status writes (ours included) do not change generation; spec edits do.
+	specOnly := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-bgp").
+		Watches(&corev1.Service{}, one).
+		Watches(&discoveryv1.EndpointSlice{}, one).
+		Watches(&corev1.Secret{}, one).
+		// Node heartbeats would wake us every few seconds; only labels select peers and advertisements.
+		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Watches(&v1beta1.ServiceBGPStatus{}, one)
+	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
+		&v1beta1.BFDProfile{}, &v1beta1.Community{}} {
+		b = b.Watches(obj, one, specOnly)
+	}
+	return b.Complete(r)
+}
+
+// SpeakerCacheOptions limits the manager's cache to what the speaker reads: metallb.io objects and
+// Secrets of its namespace only, and only this node's ServiceBGPStatus objects.
+func SpeakerCacheOptions(namespace, node string) cache.Options {
+	ns := map[string]cache.Config{namespace: {}}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}:            {Namespaces: ns},
+		&v1beta1.IPAddressPool{}:    {Namespaces: ns},
+		&v1beta2.BGPPeer{}:          {Namespaces: ns},
+		&v1beta1.BGPAdvertisement{}: {Namespaces: ns},
+		&v1beta1.L2Advertisement{}:  {Namespaces: ns},
+		&v1beta1.BFDProfile{}:       {Namespaces: ns},
+		&v1beta1.Community{}:        {Namespaces: ns},
+		&v1beta1.ServiceBGPStatus{}: {Namespaces: ns, Label: nodeSelector(node)},
+	}}
+}
+
+// Reconcile recomputes and writes the node's configuration.
+func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	log := logf.FromContext(ctx).WithValues("node", r.NodeName)
+	in, err := r.load(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	res, err := ComputeNodeBGP(in, r.lastGood)
+	if err != nil {
+		renderErrors.Inc()
+		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
+	}
+	changed, err := WriteFileIfChanged(r.ConfigDir, FRRConfigFile, res.FRRConfig)
+	if err != nil {
+		writeErrors.Inc()
+		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigWriteFailed", "WriteFRRConfig", "%v", err)
+		return reconcile.Result{}, err
+	}
+	if changed {
+		configWrites.Inc()
+		log.Info("Wrote FRR config", "path", filepath.Join(r.ConfigDir, FRRConfigFile), "bytes", len(res.FRRConfig),
+			"peers", peerCount(res.Node), "problems", len(res.Problems))
+	}
+	r.lastGood = res.Config
+	observe(res)
+	r.reportProblems(ctx, in, res.Problems)
+	if err := r.reportConditions(ctx, in, res.Problems); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, r.syncServiceStatus(ctx, res.Node)
+}
+
+func (r *SpeakerBGPReconciler) load(ctx context.Context) (NodeBGPInput, error) {
+	in := NodeBGPInput{NodeName: r.NodeName, LBClass: r.LBClass}
+	var err error
+	if in.Input, err = LoadInput(ctx, r.Client, r.Namespace); err != nil {
+		return in, err
+	}
+	var svcs corev1.ServiceList
+	var slices discoveryv1.EndpointSliceList
+	if err := r.Client.List(ctx, &svcs); err != nil {
+		return in, fmt.Errorf("listing services: %w", err)
+	}
+	if err := r.Client.List(ctx, &slices); err != nil {
+		return in, fmt.Errorf("listing endpointslices: %w", err)
+	}
+	in.Services, in.EndpointSlices = svcs.Items, slices.Items
+	return in, nil
+}
+
+func nodeRef(name string) *corev1.ObjectReference {
+	return &corev1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name), APIVersion: "v1"}
+}
+
+// WriteFileIfChanged replaces dir/name with data atomically (a temporary file in the same directory,
+// synced, then renamed over it), and only when the content differs, so the FRR sidecar's watcher
+// never sees a half-written file nor a rewrite of the same bytes. It reports whether it wrote.
+func WriteFileIfChanged(dir, name string, data []byte) (bool, error) {
+	path := filepath.Join(dir, name)
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return false, fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return true, nil
+}
