@@ -25,6 +25,7 @@ build:
 
 ## generate: deepcopy code for the API types
 generate: $(CONTROLLER_GEN)
+	go run ./hack/rangerule
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 ## manifests: the CRDs, generated from the API types into the Helm chart (their only copy)
@@ -34,7 +35,7 @@ manifests: $(CONTROLLER_GEN)
 
 ## verify: fail when generated files are stale (regenerating them changes them) or code is not
 ## gofmt/vet clean
-GENERATED = api/*/zz_generated.deepcopy.go charts/routelb/crds/*.yaml
+GENERATED = api/*/zz_generated.deepcopy.go api/v1beta1/ipaddresspool_types.go charts/routelb/crds/*.yaml
 verify: $(CONTROLLER_GEN)
 	@before=$$(sha256sum $(GENERATED)); \
 	$(MAKE) -s generate manifests; \

@@ -82,8 +82,23 @@ func contains(got, want any) bool {
 		}
 		return true
 	default:
+		// YAML decodes numbers as float64 and the API client as int64.
+		if gf, ok := number(got); ok {
+			wf, ok := number(want)
+			return ok && gf == wf
+		}
 		return reflect.DeepEqual(got, want)
 	}
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
 }
 
 func TestCRDs(t *testing.T) {

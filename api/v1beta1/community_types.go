@@ -9,17 +9,18 @@ type CommunityAlias struct {
 	// Name of the alias.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$`
-	Name string `json:"name,omitempty"`
+	Name string `json:"name"`
 
 	// Value is the community: AA:NN or large:A:B:C.
 	Value CommunityValue `json:"value,omitempty"`
 }
 
 // CommunitySpec lists community aliases.
-// +kubebuilder:validation:XValidation:rule="!has(self.communities) || self.communities.all(a, self.communities.exists_one(b, b.name == a.name))",message="alias names must be unique",fieldPath=".communities"
 type CommunitySpec struct {
-	// Communities are the aliases.
+	// Communities are the aliases; the API server keeps their names unique.
 	// +optional
+	// +listType=map
+	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=1000
 	Communities []CommunityAlias `json:"communities,omitempty"`
 }

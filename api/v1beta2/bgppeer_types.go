@@ -30,11 +30,13 @@ type BGPPeerSpec struct {
 	// MyASN is the local end's AS number.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	MyASN uint32 `json:"myASN"`
 
 	// ASN is the AS number expected from the peer; exclusive with DynamicASN.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +optional
 	ASN uint32 `json:"peerASN,omitempty"`
 
@@ -47,6 +49,7 @@ type BGPPeerSpec struct {
 	// (FRR's "neighbor X local-as"), for migrations between AS numbers.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +optional
 	LocalASN uint32 `json:"localASN,omitempty"`
 
