@@ -1,0 +1,36 @@
+// Command routelb is the operators' tool. `routelb render` prints the frr.conf a node's speaker
+// would write, from YAML files of the objects, through the speaker's own code path.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: routelb COMMAND [flags]
+
+commands:
+  render   print the frr.conf the speaker writes for a node (routelb render -h)
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "render":
+		return render(args[1:], stdin, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "routelb: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/routelb/routelb/controllers"
+)
+
+type fileList []string
+
+func (f *fileList) String() string     { return strings.Join(*f, ",") }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+// render prints the frr.conf for one node. Any problem in the input (an object the speaker would
+// leave out, or keep at its last good version in a running cluster) fails the command, naming the
+// object and field, with nothing on stdout: a preview must not hide that the cluster would differ.
+func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("routelb render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files fileList
+	node := fs.String("node", "", "node to render for (required)")
+	lbClass := fs.String("lb-class", "", "the speaker's --lb-class")
+	fs.Var(&files, "f", "YAML file of objects (pools, peers, advertisements, BFD profiles, communities, Secrets, Nodes, Services, EndpointSlices); repeatable; - is stdin")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: routelb render --node NAME -f FILE [-f FILE ...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *node == "" || len(files) == 0 || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	in := controllers.NodeBGPInput{NodeName: *node, LBClass: *lbClass}
+	for _, name := range files {
+		if err := decodeFile(&in, name, stdin); err != nil {
+			fmt.Fprintln(stderr, "routelb render:", err)
+			return 1
+		}
+	}
+	res, err := controllers.ComputeNodeBGP(in, nil)
+	if errors.Is(err, controllers.ErrNodeNotFound) {
+		fmt.Fprintf(stderr, "routelb render: Node %s: not in the given files (add the Node object, its labels select peers and advertisements)\n", *node)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "routelb render:", err)
+		return 1
+	}
+	if len(res.Problems) > 0 {
+		fmt.Fprintf(stderr, "routelb render: %d problem(s) in the input:\n", len(res.Problems))
+		for _, p := range res.Problems {
+			fmt.Fprintln(stderr, "  "+p.Error())
+		}
+		return 1
+	}
+	if _, err := stdout.Write(res.FRRConfig); err != nil {
+		fmt.Fprintln(stderr, "routelb render:", err)
+		return 1
+	}
+	return 0
+}
+
+func decodeFile(in *controllers.NodeBGPInput, name string, stdin io.Reader) error {
+	if name == "-" {
+		return controllers.DecodeObjects(in, stdin, "stdin")
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return controllers.DecodeObjects(in, f, name)
+}
