@@ -56,9 +56,9 @@ func (a *Applier) LastGood() []byte { return a.lastGood }
 // running config in one vtysh call and checks the outcome; on a mismatch it
 // falls back to a full reload, and if even that does not reach the target it
 // rolls back to the last good config so nothing stays half-applied.
-func (a *Applier) Apply(ctx context.Context, target []byte) Result {
+func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 	start := time.Now()
-	res := Result{Hash: Hash(target), Bytes: len(target)}
+	res = Result{Hash: Hash(target), Bytes: len(target)}
 	defer func() { res.Duration = time.Since(start) }()
 	file, err := a.writeScratch("target.conf", target)
 	if err == nil {
@@ -76,7 +76,6 @@ func (a *Applier) Apply(ctx context.Context, target []byte) Result {
 	if res.Outcome != OutcomeFailed {
 		a.lastGood = target
 	}
-	res.Duration = time.Since(start)
 	return res
 }
 

@@ -99,7 +99,11 @@ func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 	target, err := os.ReadFile(r.ConfigPath)
 	if err != nil {
 		r.Log.Error(err, "Cannot read FRR config, keeping the running one", "path", r.ConfigPath)
-		r.report(reason, Result{Outcome: OutcomeFailed, Err: err}, err)
+		res := Result{Outcome: OutcomeFailed, Err: err}
+		r.report(reason, res, err)
+		if r.OnApply != nil {
+			r.OnApply(res)
+		}
 		return
 	}
 	h := Hash(target)
@@ -118,11 +122,11 @@ func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 		r.pids, r.lastApplied = pids, time.Now()
 	}
 	observe(res)
+	r.logResult(reason, res)
+	r.report(reason, res, nil)
 	if r.OnApply != nil {
 		r.OnApply(res)
 	}
-	r.logResult(reason, res)
-	r.report(reason, res, nil)
 }
 
 func (r *Reloader) logResult(reason string, res Result) {

@@ -1,8 +1,13 @@
 package reloader
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -44,4 +49,168 @@ func sessionUp(t *testing.T, tl *testLab) error {
 		return fmt.Errorf("router session with node is %q", st)
 	}
 	return nil
+}
+
+func vipConfig(vips ...int) string {
+	s := spec{peers: []peer{{addr: "198.51.100.1", as: "64512", timers: "1 3"}}}
+	for _, v := range vips {
+		s.networks = append(s.networks, fmt.Sprintf("203.0.113.%d/32", v))
+	}
+	return s.render()
+}
+
+func (tl *testLab) waitRoutes(t *testing.T, want ...string) {
+	t.Helper()
+	tl.lab.Eventually(30*time.Second, func() error {
+		rs := tl.routerRoutes(t)
+		for _, w := range want {
+			if !rs[w] {
+				return fmt.Errorf("router has no route to %s (has %v)", w, rs)
+			}
+		}
+		return nil
+	})
+}
+
+func readStatus(t *testing.T, dir string) Status {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, StatusFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return st
+}
+
+// TestInvalidRefused: a file FRR's parser rejects is never applied; the
+// routes already announced stay on the router and the status says why.
+func TestInvalidRefused(t *testing.T) {
+	tl := newTestLab(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "frr.conf")
+	good := vipConfig(5, 6)
+	writeFileAtomic(t, path, good)
+	_, results := tl.startReloader(t, path)
+	waitResult(t, results, OutcomeApplied)
+	tl.waitRoutes(t, "203.0.113.5", "203.0.113.6")
+
+	bad := strings.Replace(vipConfig(7), " bgp router-id", " bgp router-idd", 1)
+	writeFileAtomic(t, path, bad)
+	res := waitResult(t, results, OutcomeInvalid)
+	if !strings.Contains(res.Err.Error(), "router-idd") {
+		t.Errorf("error does not name the bad line: %v", res.Err)
+	}
+	st := readStatus(t, dir)
+	if st.Result != OutcomeInvalid || st.AppliedSHA256 != Hash([]byte(good)) || st.FileSHA256 != Hash([]byte(bad)) {
+		t.Errorf("status after invalid file: %+v", st)
+	}
+	tl.assertRunning(t, good)
+	time.Sleep(2 * time.Second) // give a wrongly applied withdrawal time to reach the router
+	tl.waitRoutes(t, "203.0.113.5", "203.0.113.6")
+	if tl.routerRoutes(t)["203.0.113.7"] {
+		t.Errorf("route from the refused config reached the router")
+	}
+	running, err := os.ReadFile(filepath.Join(dir, RunningFile))
+	if err != nil || !strings.Contains(string(running), "network 203.0.113.5/32") {
+		t.Errorf("redacted running config missing or stale: %v\n%s", err, running)
+	}
+}
+
+// TestBGPDRestart: bgpd killed and started again (as watchfrr would) gets
+// its config back without the file being touched.
+func TestBGPDRestart(t *testing.T) {
+	tl := newTestLab(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "frr.conf")
+	cfg := vipConfig(9, 10, 11)
+	writeFileAtomic(t, path, cfg)
+	_, results := tl.startReloader(t, path)
+	waitResult(t, results, OutcomeApplied)
+	tl.waitRoutes(t, "203.0.113.9", "203.0.113.10", "203.0.113.11")
+
+	if err := tl.node.KillDaemon("bgpd", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := tl.node.StartDaemon("bgpd"); err != nil {
+		t.Fatal(err)
+	}
+	waitResult(t, results, OutcomeApplied)
+	tl.assertRunning(t, cfg)
+	tl.waitRoutes(t, "203.0.113.9", "203.0.113.10", "203.0.113.11")
+	if st := readStatus(t, dir); st.Reason != "frr-restart" || st.Result != OutcomeApplied {
+		t.Errorf("status after restart: %+v", st)
+	}
+}
+
+// TestBurstAndFileEvents: 1,000 quick rewrites give a handful of applies
+// ending on the last content; the file appearing late, atomic renames and
+// the directory being replaced are all noticed.
+func TestBurstAndFileEvents(t *testing.T) {
+	tl := newTestLab(t)
+	dir := filepath.Join(t.TempDir(), "conf")
+	path := filepath.Join(dir, "frr.conf")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, results := tl.startReloader(t, path)
+	waitResult(t, results, OutcomeFailed) // no file yet: reported, nothing applied
+
+	writeFileAtomic(t, path, vipConfig(1)) // appears late
+	waitResult(t, results, OutcomeApplied)
+
+	var last string
+	for i := 0; i < 1000; i++ {
+		last = vipConfig(1, 2+i%200)
+		if err := os.WriteFile(path, []byte(last), 0o644); err != nil { // in place: truncate+write
+			t.Fatal(err)
+		}
+	}
+	applies := drainUntilRunning(t, tl, results, last)
+	t.Logf("1000 rewrites -> %d applies", applies)
+	if applies > 50 {
+		t.Errorf("1000 rewrites caused %d applies; debounce should coalesce them to a handful", applies)
+	}
+
+	// The directory replaced by a new one holding a new file.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	tmp := dir + ".new"
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	final := vipConfig(1, 250)
+	if err := os.WriteFile(filepath.Join(tmp, "frr.conf"), []byte(final), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		t.Fatal(err)
+	}
+	drainUntilRunning(t, tl, results, final)
+}
+
+// drainUntilRunning reads apply results until FRR runs want, returning how
+// many applies happened.
+func drainUntilRunning(t *testing.T, tl *testLab, results <-chan Result, want string) int {
+	t.Helper()
+	n := 0
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case res := <-results:
+			if res.Outcome == OutcomeFailed || res.Outcome == OutcomeInvalid {
+				continue // a read of a half-written file may be refused; the next one fixes it
+			}
+			n++
+			if res.Hash == Hash([]byte(want)) {
+				tl.assertRunning(t, want)
+				return n
+			}
+		case <-deadline:
+			t.Fatalf("FRR never ran the last written config (%d applies seen)", n)
+		}
+	}
 }
