@@ -229,9 +229,10 @@ const up = net.FlagUp | net.FlagBroadcast | net.FlagMulticast
 
 // harness runs a Responder over a fakeSystem inside a synctest bubble.
 type harness struct {
-	t   *testing.T
-	sys *fakeSystem
-	r   *Responder
+	t    *testing.T
+	sys  *fakeSystem
+	r    *Responder
+	stop func() // cancels Run and waits for it; idempotent
 }
 
 // startHarness must be called inside synctest.Test. Run is stopped, and every
@@ -250,9 +251,10 @@ func startHarness(t *testing.T, cfg Config, links ...link) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
 	synctest.Wait()
-	return &harness{t: t, sys: sys, r: r}
+	return &harness{t: t, sys: sys, r: r, stop: stop}
 }
 
 // announce takes ownership and waits until every goroutine has settled, so
