@@ -30,8 +30,11 @@ type Result struct {
 	Hash     string // sha256 of the config this apply was for
 	Bytes    int
 	Commands int // lines in the delta
-	Duration time.Duration
-	Diff     []string // remaining semantic differences, when any
+	// ApplyDuration ends when the delta has been applied; Duration also
+	// covers reading back and comparing the running config.
+	ApplyDuration time.Duration
+	Duration      time.Duration
+	Diff          []string // remaining semantic differences, when any
 }
 
 // Applier applies whole target configs to one FRR instance.
@@ -41,6 +44,7 @@ type Applier struct {
 	Log     logr.Logger
 
 	lastGood []byte // last config that FRR accepted and matched
+	known    *Block // FRR's running config as last verified; nil = ask FRR
 }
 
 // Hash is the sha256 of a config, as reported in the status file.
@@ -52,73 +56,105 @@ func Hash(b []byte) string {
 // LastGood returns the last config that was applied successfully.
 func (a *Applier) LastGood() []byte { return a.lastGood }
 
-// Apply validates target with FRR's parser, applies the delta from the
-// running config in one vtysh call and checks the outcome; on a mismatch it
-// falls back to a full reload, and if even that does not reach the target it
-// rolls back to the last good config so nothing stays half-applied.
+// Forget drops the cached view of FRR's running config, so the next apply
+// reads it from FRR (after a restart, or to catch changes made by hand).
+func (a *Applier) Forget() { a.known = nil }
+
+// Apply brings FRR to target: it computes the delta from the running config
+// (the last verified target when known, else read from FRR), validates the
+// delta with FRR's own parser (every line of target that FRR does not run
+// yet is in it), applies it in one vtysh call, and verifies the running
+// config semantically. On a mismatch it retries once from the config FRR
+// really runs, then falls back to a full reload; if even that does not reach
+// the target it rolls back to the last good config, so nothing stays
+// half-applied.
 func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 	start := time.Now()
 	res = Result{Hash: Hash(target), Bytes: len(target)}
 	defer func() { res.Duration = time.Since(start) }()
-	file, err := a.writeScratch("target.conf", target)
-	if err == nil {
-		err = a.FRR.Validate(ctx, file)
+	want := Parse(string(target))
+	cached := a.known != nil
+	outcome, err := a.applyDelta(ctx, want, &res)
+	res.ApplyDuration = time.Since(start)
+	if err == nil && outcome == OutcomeApplied {
+		err = a.verify(ctx, want, &res)
+		if err != nil && cached {
+			a.Log.Info("Running config was not what was last applied, retrying from FRR's running config", "error", err.Error())
+			if outcome, err = a.applyDelta(ctx, want, &res); err == nil && outcome == OutcomeApplied {
+				err = a.verify(ctx, want, &res)
+			}
+		}
 		if err != nil {
-			res.Outcome, res.Err = OutcomeInvalid, fmt.Errorf("FRR refused the config: %w", err)
-			return res
+			a.Log.Info("Running config differs after delta, falling back to full reload", "error", err.Error())
+			outcome, err = a.fullReload(ctx, target, want, &res)
 		}
 	}
-	if err != nil {
-		res.Outcome, res.Err = OutcomeFailed, err
-		return res
-	}
-	res.Outcome, res.Commands, res.Err = a.applyDelta(ctx, target, file, &res)
-	if res.Outcome != OutcomeFailed {
-		a.lastGood = target
+	res.Outcome, res.Err = outcome, err
+	if outcome == OutcomeApplied || outcome == OutcomeUnchanged || outcome == OutcomeFullReload {
+		a.lastGood, a.known = target, want
 	}
 	return res
 }
 
-func (a *Applier) applyDelta(ctx context.Context, target []byte, file string, res *Result) (string, int, error) {
-	running, err := a.FRR.Running(ctx)
-	if err != nil {
-		return OutcomeFailed, 0, fmt.Errorf("reading running config: %w", err)
+// applyDelta validates and applies the delta; it returns OutcomeApplied
+// when commands were sent (not yet verified).
+func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result) (string, error) {
+	base := a.known
+	if base == nil {
+		running, err := a.FRR.Running(ctx)
+		if err != nil {
+			return OutcomeFailed, fmt.Errorf("reading running config: %w", err)
+		}
+		base = Parse(running)
 	}
-	want := Parse(string(target))
-	delta := Delta(Parse(running), want)
+	a.known = nil // unknown until verified
+	delta := Delta(base, want)
+	res.Commands = len(delta)
 	if len(delta) == 0 {
-		return OutcomeUnchanged, 0, nil
+		a.known = base
+		return OutcomeUnchanged, nil
 	}
 	dfile, err := a.writeScratch("delta.conf", []byte(strings.Join(delta, "\n")+"\n"))
 	if err != nil {
-		return OutcomeFailed, len(delta), err
+		return OutcomeFailed, err
 	}
-	applyErr := a.FRR.ApplyFile(ctx, dfile)
-	diff, err := a.diff(ctx, want)
-	if err != nil {
-		return OutcomeFailed, len(delta), err
+	if err := a.FRR.Validate(ctx, dfile); err != nil {
+		return OutcomeInvalid, fmt.Errorf("FRR refused the config: %w", err)
 	}
-	if len(diff) == 0 {
-		return OutcomeApplied, len(delta), nil
+	if err := a.FRR.ApplyFile(ctx, dfile); err != nil {
+		a.Log.Info("vtysh reported errors while applying the delta", "error", err.Error())
 	}
-	a.Log.Info("Running config differs after delta, falling back to full reload",
-		"differences", len(diff), "first", diff[0], "vtyshError", errString(applyErr))
-	return a.fullReload(ctx, want, file, len(delta), res)
+	return OutcomeApplied, nil
 }
 
-func (a *Applier) fullReload(ctx context.Context, want *Block, file string, n int, res *Result) (string, int, error) {
-	reloadErr := a.FRR.FullReload(ctx, file, a.Scratch)
+// verify compares FRR's running config with the target.
+func (a *Applier) verify(ctx context.Context, want *Block, res *Result) error {
 	diff, err := a.diff(ctx, want)
 	if err != nil {
-		return OutcomeFailed, n, err
-	}
-	if len(diff) == 0 {
-		return OutcomeFullReload, n, nil
+		return err
 	}
 	res.Diff = diff
-	err = fmt.Errorf("running config still differs after full reload (%d lines, first %q): %v",
-		len(diff), diff[0], errString(reloadErr))
-	return OutcomeFailed, n, errors.Join(err, a.rollback(ctx))
+	if len(diff) > 0 {
+		return fmt.Errorf("running config differs from target in %d lines, first %q", len(diff), diff[0])
+	}
+	return nil
+}
+
+func (a *Applier) fullReload(ctx context.Context, target []byte, want *Block, res *Result) (string, error) {
+	file, err := a.writeScratch("target.conf", target)
+	if err != nil {
+		return OutcomeFailed, err
+	}
+	if err := a.FRR.Validate(ctx, file); err != nil {
+		return OutcomeInvalid, errors.Join(fmt.Errorf("FRR refused the config: %w", err), a.rollback(ctx))
+	}
+	reloadErr := a.FRR.FullReload(ctx, file, a.Scratch)
+	if err := a.verify(ctx, want, res); err != nil {
+		err = fmt.Errorf("after full reload: %w (frr-reload.py: %v)", err, errString(reloadErr))
+		return OutcomeFailed, errors.Join(err, a.rollback(ctx))
+	}
+	res.Diff = nil
+	return OutcomeFullReload, nil
 }
 
 // rollback brings FRR back to the last good config after a target that FRR

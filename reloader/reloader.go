@@ -115,6 +115,9 @@ func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 		target = r.Applier.LastGood()
 	}
 	r.lastTried = h
+	if force {
+		r.Applier.Forget() // FRR may have restarted or drifted: read what it really runs
+	}
 	pids := r.Applier.FRR.PIDs()
 	res := r.Applier.Apply(ctx, target)
 	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
@@ -145,7 +148,7 @@ func (r *Reloader) logResult(reason string, res Result) {
 // report writes the status file and the redacted running config.
 func (r *Reloader) report(reason string, res Result, readErr error) {
 	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
-		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), Differences: res.Diff}
+		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds(), Differences: res.Diff}
 	if res.Err != nil {
 		st.Error = res.Err.Error()
 	}

@@ -17,7 +17,8 @@ type Status struct {
 	AppliedSHA256   string    `json:"appliedSHA256"`   // config FRR now runs (last good)
 	FileSHA256      string    `json:"fileSHA256"`      // config file this attempt read
 	Commands        int       `json:"commands"`        // lines in the delta
-	DurationSeconds float64   `json:"durationSeconds"` // whole apply, validation included
+	ApplySeconds    float64   `json:"applySeconds"`    // until the delta was applied
+	DurationSeconds float64   `json:"durationSeconds"` // whole apply, read-back check included
 	Differences     []string  `json:"differences,omitempty"`
 }
 
