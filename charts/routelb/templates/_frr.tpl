@@ -1,0 +1,39 @@
+{{/* FRR's start-up files in the speaker pod: daemons, vtysh.conf and an initial frr.conf. */}}
+{{- define "routelb.frr.startupFiles" -}}
+daemons: |
+  # The FRR daemons routelb uses; frrinit.sh starts them under watchfrr, which restarts any that dies.
+  zebra=yes
+  bgpd=yes
+  bfdd=yes
+  staticd=yes
+  ospfd=no
+  ospf6d=no
+  ripd=no
+  ripngd=no
+  isisd=no
+  pimd=no
+  pim6d=no
+  ldpd=no
+  nhrpd=no
+  eigrpd=no
+  babeld=no
+  sharpd=no
+  pbrd=no
+  fabricd=no
+  vrrpd=no
+  pathd=no
+  vtysh_enable=yes
+  # -P 0: no TCP vty (the host network is shared); vtysh talks over the sockets in /var/run/frr.
+  # --log: a start-up log target, not part of the running config the reloader compares against.
+  zebra_options="-P 0 -s 90000000 --log file:/etc/frr/frr.log --log-level informational"
+  bgpd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
+  bfdd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
+  staticd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
+  mgmtd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
+  watchfrr_options="--log file:/etc/frr/frr.log"
+vtysh.conf: |
+  service integrated-vtysh-config
+frr.conf: |
+  frr defaults traditional
+  log timestamp precision 3
+{{- end -}}
