@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,8 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/internal/allocator"
@@ -44,12 +45,15 @@ type IPAM struct {
 	Namespace string // where the IPAddressPools live
 	LBClass   string // the loadBalancerClass handled; empty: only Services without one
 	Workers   int
+	// SkipNameValidation lets one process run the controllers more than once, as tests that restart do.
+	SkipNameValidation bool
 
 	mu       sync.Mutex
 	alloc    *allocator.Allocator
 	lastGood *model.Config
 	problems model.Problems
-	failed   map[string]bool // Services waiting for an address to free up
+	failed   map[string]bool  // Services waiting for an address to free up
+	loaded   map[string]int64 // generation of each pool at the last load
 
 	services kicker // requeues Services
 	pools    kicker // requeues pool status
@@ -57,7 +61,7 @@ type IPAM struct {
 
 // SetupWithManager registers the Service controller, the pool controller and the pool status controller.
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
-	r.alloc, r.failed = allocator.New(), map[string]bool{}
+	r.alloc, r.failed, r.loaded = allocator.New(), map[string]bool{}, map[string]int64{}
 	if r.Workers == 0 {
 		r.Workers = 4
 	}
@@ -66,7 +70,7 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesRawSource(&r.services).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers, SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 	if err != nil {
 		return err
@@ -74,6 +78,7 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	inNS := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })
 	err = ctrl.NewControllerManagedBy(mgr).Named("ipam-pools").
 		For(&v1beta1.IPAddressPool{}, builder.WithPredicates(inNS, predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{SkipNameValidation: &r.SkipNameValidation}).
 		Complete(reconcile.Func(r.reconcilePools))
 	if err != nil {
 		return err
@@ -140,6 +145,10 @@ func (r *IPAM) loadPools(ctx context.Context) error {
 	var list v1beta1.IPAddressPoolList
 	if err := r.APIReader.List(ctx, &list, client.InNamespace(r.Namespace)); err != nil {
 		return fmt.Errorf("listing IPAddressPools: %w", err)
+	}
+	clear(r.loaded)
+	for i := range list.Items {
+		r.loaded[list.Items[i].Name] = list.Items[i].Generation
 	}
 	cfg, ps := model.Build(model.Input{Pools: list.Items}, r.lastGood)
 	r.lastGood, r.problems = cfg, ps
@@ -212,7 +221,7 @@ func (r *IPAM) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.
 			return reconcile.Result{}, err
 		}
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-			return reconcile.Result{}, r.write(ctx, &svc, allocator.Result{})
+			return retryConflict(ctx, r.write(ctx, &svc, allocator.Result{}))
 		}
 		return reconcile.Result{}, nil // another controller's class: its status is not ours to touch
 	}
@@ -234,11 +243,11 @@ func (r *IPAM) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.
 		log.FromContext(ctx).Info("Allocation failed", "service", key, "reason", aerr.Reason, "message", aerr.Message)
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, EventAllocationFailed, "Allocate",
 			"Failed to allocate IP for %q: %s: %s", key, aerr.Reason, aerr.Message)
-		return reconcile.Result{}, r.write(ctx, &svc, allocator.Result{})
+		return retryConflict(ctx, r.write(ctx, &svc, allocator.Result{}))
 	}
 	had := allocator.StatusIPs(&svc)
 	if err := r.write(ctx, &svc, res); err != nil {
-		return reconcile.Result{}, err
+		return retryConflict(ctx, err)
 	}
 	if !slices.Equal(had, res.IPs) {
 		log.FromContext(ctx).Info("Assigned IP", "service", key, "ips", res.IPs, "pool", res.Pool)
@@ -246,6 +255,19 @@ func (r *IPAM) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.
 			"Assigned IP %s", res.String())
 	}
 	return reconcile.Result{}, nil
+}
+
+// retryConflict requeues quietly when a write lost a race with a newer version of the Service, which
+// happens when the cache lags our own previous write; the allocator already holds the decision.
+func retryConflict(ctx context.Context, err error) (reconcile.Result, error) {
+	if err == nil {
+		return reconcile.Result{}, nil
+	}
+	if apierrors.IsConflict(errors.Unwrap(err)) || apierrors.IsConflict(err) {
+		log.FromContext(ctx).V(1).Info("Service changed while writing; retrying", "error", err.Error())
+		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return reconcile.Result{}, err
 }
 
 // ensure runs the allocator under the lock, priming it first if needed.
@@ -302,7 +324,6 @@ func (r *IPAM) retryFailed() {
 	r.mu.Unlock()
 	r.services.add(reqs...)
 }
-
 
 // write makes the Service's pool annotation and status show res (nothing, when res is empty). Both
 // patches carry the resourceVersion, so a write based on a stale read fails and is retried.
