@@ -1,0 +1,103 @@
+package l2responder
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+)
+
+// The namespace test runs the responder in node namespaces by re-executing
+// this test binary through `ip netns exec`, so the whole process (every
+// thread, every socket) lives in the namespace. A goroutine that setns'd
+// would be one stray thread away from answering on the real uplink.
+const helperEnv = "ROUTELB_L2_NETNS_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(runHelper())
+	}
+	os.Exit(m.Run())
+}
+
+// runHelper serves commands on stdin, one per line, answering each on stdout:
+//
+//	own VIP      -> "ok" once VIP is answered on some interface
+//	disown VIP   -> "ok"
+//	ignored PROTO REASON -> the ignored-requests count on eth0
+//	sent PROTO   -> the responses-sent count on eth0
+//	quit (or EOF)
+func runHelper() int {
+	if err := refuseRootNamespace(); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
+	var nodeAddrs []netip.Addr
+	for _, s := range strings.Split(os.Getenv(helperEnv), ",") {
+		nodeAddrs = append(nodeAddrs, netip.MustParseAddr(s))
+	}
+	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
+	r := New(Config{Logger: log, NodeAddresses: nodeAddrs})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) == 0 || f[0] == "quit" {
+			break
+		}
+		fmt.Println(helperCommand(r, f))
+	}
+	return 0
+}
+
+func helperCommand(r *Responder, f []string) string {
+	switch {
+	case f[0] == "own" && len(f) == 2:
+		vip := netip.MustParseAddr(f[1])
+		if err := r.Announce(vip, nil); err != nil {
+			return "error " + err.Error()
+		}
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if len(r.Announcing()[vip]) > 0 {
+				return "ok"
+			}
+		}
+		return "error not announcing " + vip.String()
+	case f[0] == "disown" && len(f) == 2:
+		r.Withdraw(netip.MustParseAddr(f[1]))
+		return "ok"
+	case f[0] == "ignored" && len(f) == 3:
+		return fmt.Sprint(ignored(f[1], "eth0", f[2]))
+	case f[0] == "sent" && len(f) == 2:
+		return fmt.Sprint(sent(f[1], "eth0"))
+	}
+	return "error unknown command " + strings.Join(f, " ")
+}
+
+// parentNetnsEnv carries the test process's network namespace to the helper.
+const parentNetnsEnv = "ROUTELB_L2_PARENT_NETNS"
+
+// refuseRootNamespace makes sure the helper never answers ARP on the host's
+// real network: it must not be in the network namespace of the test that
+// started it (PID 1's is not readable in every sandbox).
+func refuseRootNamespace() error {
+	self, err := os.Readlink("/proc/self/ns/net")
+	parent := os.Getenv(parentNetnsEnv)
+	if err != nil || parent == "" {
+		return fmt.Errorf("cannot compare network namespaces (self %q: %v, parent %q)", self, err, parent)
+	}
+	if self == parent {
+		return fmt.Errorf("refusing to run in the test's own network namespace %s", self)
+	}
+	return nil
+}
