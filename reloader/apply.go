@@ -45,6 +45,7 @@ type Applier struct {
 
 	lastGood []byte // last config that FRR accepted and matched
 	known    *Block // FRR's running config as last verified; nil = ask FRR
+	shapes   shapes // line shapes FRR's parser accepted
 }
 
 // Hash is the sha256 of a config, as reported in the status file.
@@ -118,13 +119,29 @@ func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result) (str
 	if err != nil {
 		return OutcomeFailed, err
 	}
-	if err := a.FRR.Validate(ctx, dfile); err != nil {
-		return OutcomeInvalid, fmt.Errorf("FRR refused the config: %w", err)
+	if err := a.validate(ctx, dfile, delta); err != nil {
+		return OutcomeInvalid, err
 	}
 	if err := a.FRR.ApplyFile(ctx, dfile); err != nil {
 		a.Log.Info("vtysh reported errors while applying the delta", "error", err.Error())
 	}
 	return OutcomeApplied, nil
+}
+
+// validate runs FRR's parser on the delta unless it parsed lines of the
+// same shapes before.
+func (a *Applier) validate(ctx context.Context, file string, delta []string) error {
+	if a.shapes == nil {
+		a.shapes = shapes{}
+	}
+	if a.shapes.known(delta) {
+		return nil
+	}
+	if err := a.FRR.Validate(ctx, file); err != nil {
+		return fmt.Errorf("FRR refused the config: %w", err)
+	}
+	a.shapes.learn(delta)
+	return nil
 }
 
 // verify compares FRR's running config with the target.

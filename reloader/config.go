@@ -17,6 +17,8 @@ type Block struct {
 	Header string
 	Lines  []string
 	Blocks []*Block
+
+	index map[string]bool // Lines as a set; blocks hold 10,000+ network lines
 }
 
 // child returns the sub-block with the given header, or nil.
@@ -40,17 +42,16 @@ func (b *Block) ensure(header string) *Block {
 }
 
 func (b *Block) hasLine(l string) bool {
-	for _, x := range b.Lines {
-		if x == l {
-			return true
-		}
+	if b.index == nil || len(b.index) != len(b.Lines) {
+		b.index = set(b.Lines)
 	}
-	return false
+	return b.index[l]
 }
 
 func (b *Block) addLine(l string) {
 	if !b.hasLine(l) {
 		b.Lines = append(b.Lines, l)
+		b.index[l] = true
 	}
 }
 

@@ -41,7 +41,7 @@ func Normalize(cfg *Block) *Block {
 			out.addLine(l)
 		}
 	}
-	out.Lines = numberPrefixLists(out.Lines)
+	out.Lines, out.index = numberPrefixLists(out.Lines), nil
 	for _, b := range cfg.Blocks {
 		var n *Block
 		switch {
