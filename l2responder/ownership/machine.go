@@ -178,11 +178,11 @@ func outranks(vip netip.Addr, a, b string) bool {
 
 // plan is what one cycle must do.
 type plan struct {
-	fences   []LeaseView                // expired Leases still claiming a VIP we are to take
-	claims   []netip.Addr               // what our renewal writes, sorted
-	released []netip.Addr               // dropped from claims; silent before the write
-	takes    map[netip.Addr][]string    // new claims and the nodes that must be fenced first
-	next     map[netip.Addr]claimState  // claims after the write, if every fence succeeds
+	fences   []LeaseView               // expired Leases still claiming a VIP we are to take
+	claims   []netip.Addr              // what our renewal writes, sorted
+	released []netip.Addr              // dropped from claims; silent before the write
+	takes    map[netip.Addr][]string   // new claims and the nodes that must be fenced first
+	next     map[netip.Addr]claimState // claims after the write, if every fence succeeds
 }
 
 // plan decides this cycle's fences and claims. It does not change the machine: apply commits it.
