@@ -126,7 +126,7 @@ func TestARPReplyByteForByte(t *testing.T) {
 		h := startHarness(t, Config{NodeAddresses: nodeAddrs}, nodeLinks("arpa")...)
 		h.announce("203.0.113.10")
 		c := h.sys.arpConn("arpa0")
-		drain(c) // the take-over burst; TestARPGratuitousBytes checks it
+		drain(c)                              // the take-over burst; TestARPGratuitousBytes checks it
 		sentBefore := sent(protoARP, "arpa0") // counters are global: -count=N reruns
 
 		c.in <- request(t, "203.0.113.10")
