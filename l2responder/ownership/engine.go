@@ -1,0 +1,535 @@
+package ownership
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// Config configures an Engine.
+type Config struct {
+	Node      string
+	Namespace string
+	// Client must talk to the API server directly (no cache): the claim check needs a
+	// linearizable read.
+	Client kubernetes.Interface
+	Timing Timing // zero fields take DefaultTiming's
+	Logger logr.Logger
+	// OnChange is called, from the engine's goroutine, whenever the set of VIPs to answer for
+	// changes; at is when the change took effect (for a lapse: the deadline, which may be a little
+	// before the call). It must not block for long.
+	OnChange func(answering map[netip.Addr]bool, at time.Time)
+	// Abandon makes Run return on cancellation without releasing: what a crash looks like to the
+	// others. Only tests set it.
+	Abandon bool
+}
+
+// Engine runs the ownership protocol for one node. Create it with New, feed it the VIPs with
+// SetVIPs, ask it Owns on the packet path, and run it with Run.
+type Engine struct {
+	cfg         Config
+	log         logr.Logger
+	incarnation string
+	kick        chan struct{}
+
+	mu        sync.RWMutex
+	m         *machine
+	raw       map[string]*coordinationv1.Lease // other nodes' Leases as last seen, by node
+	answering map[netip.Addr]bool
+	started   bool
+
+	// Only touched by Run's goroutine.
+	mine    *coordinationv1.Lease // our Lease as last written (or read back)
+	written []netip.Addr          // claims in mine
+	lastTry time.Time
+}
+
+// New returns an Engine; it claims nothing until Run.
+func New(cfg Config) *Engine {
+	if cfg.Timing.RenewInterval <= 0 {
+		cfg.Timing.RenewInterval = DefaultTiming.RenewInterval
+	}
+	if cfg.Timing.LeaseDuration <= 0 {
+		cfg.Timing.LeaseDuration = DefaultTiming.LeaseDuration
+	}
+	if cfg.Timing.Margin <= 0 {
+		cfg.Timing.Margin = DefaultTiming.Margin
+	}
+	if cfg.Logger.GetSink() == nil {
+		cfg.Logger = ctrllog.Log.WithName("l2-ownership")
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return &Engine{
+		cfg: cfg, log: cfg.Logger.WithValues("node", cfg.Node), incarnation: hex.EncodeToString(b),
+		kick: make(chan struct{}, 1), m: newMachine(cfg.Node, cfg.Timing),
+		raw: map[string]*coordinationv1.Lease{}, answering: map[netip.Addr]bool{},
+	}
+}
+
+// Validate checks the timings: a renewal must fit several times in the silence window.
+func (t Timing) Validate() error {
+	if t.Margin <= 0 || t.Margin >= t.LeaseDuration || t.RenewInterval <= 0 || 2*t.RenewInterval > t.LeaseDuration-t.Margin {
+		return fmt.Errorf("lease timings need 0 < margin < duration and 2*renew <= duration-margin (renew %v, duration %v, margin %v)",
+			t.RenewInterval, t.LeaseDuration, t.Margin)
+	}
+	return nil
+}
+
+// SetVIPs replaces the VIPs this node is to compete for, with their eligible nodes.
+func (e *Engine) SetVIPs(vips map[netip.Addr]VIP) {
+	e.mu.Lock()
+	if !maps.EqualFunc(e.m.want, vips, func(a, b VIP) bool {
+		return slices.Equal(a.Eligible, b.Eligible) && slices.Equal(a.Preferred, b.Preferred)
+	}) {
+		e.m.want = maps.Clone(vips)
+		defer e.trigger()
+	}
+	e.mu.Unlock()
+}
+
+// Owns reports whether this node must answer for vip right now: it holds a confirmed claim and its
+// last successful renewal is recent enough. It is cheap, for the responder's "still owned?" hook.
+func (e *Engine) Owns(vip netip.Addr) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.answering[vip] && e.m.fresh(time.Now())
+}
+
+// Answering returns the VIPs this node answers for.
+func (e *Engine) Answering() map[netip.Addr]bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return maps.Clone(e.answering)
+}
+
+// LiveNodes returns the nodes whose Lease is alive as seen from here (this one included while its
+// Lease is fresh).
+func (e *Engine) LiveNodes() map[string]bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	now := time.Now()
+	out := map[string]bool{}
+	if e.m.fresh(now) {
+		out[e.cfg.Node] = true
+	}
+	for n := range e.m.others {
+		if e.m.live(n, now) {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// Started reports whether the engine has seen every Lease once and written its own: before that,
+// LiveNodes says nothing about the others.
+func (e *Engine) Started() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.started
+}
+
+func (e *Engine) trigger() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run takes part in the protocol until ctx is cancelled, then goes silent and deletes the node's
+// Lease so the others take over at once.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.cfg.Timing.Validate(); err != nil {
+		return err
+	}
+	if err := e.startInformer(ctx); err != nil {
+		return err
+	}
+	if err := e.initLease(ctx); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.started = true
+	e.mu.Unlock()
+	e.log.Info("Layer 2 ownership started", "lease", LeaseName(e.cfg.Node), "incarnation", e.incarnation)
+	e.trigger()
+	for {
+		e.cycle(ctx)
+		if !e.wait(ctx) {
+			break
+		}
+	}
+	if e.cfg.Abandon {
+		return nil
+	}
+	e.shutdown()
+	return nil
+}
+
+// wait sleeps until the next renewal, a kick or the next time the machine's view changes by itself.
+func (e *Engine) wait(ctx context.Context) bool {
+	now := time.Now()
+	next := e.lastTry.Add(e.cfg.Timing.RenewInterval)
+	e.mu.RLock()
+	if w := e.m.nextWake(now); !w.IsZero() && w.Before(next) {
+		next = w
+	}
+	e.mu.RUnlock()
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-e.kick:
+	case <-timer.C:
+	}
+	return true
+}
+
+func (e *Engine) startInformer(ctx context.Context) error {
+	sel := labels.SelectorFromSet(labels.Set{LabelComponent: ComponentValue}).String()
+	f := informers.NewSharedInformerFactoryWithOptions(e.cfg.Client, 0, informers.WithNamespace(e.cfg.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+	inf := f.Coordination().V1().Leases().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { e.seen(obj) },
+		UpdateFunc: func(_, obj any) { e.seen(obj) },
+		DeleteFunc: e.gone,
+	}); err != nil {
+		return err
+	}
+	go inf.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (e *Engine) seen(obj any) {
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return
+	}
+	e.observe(l, time.Now())
+	e.trigger()
+}
+
+func (e *Engine) observe(l *coordinationv1.Lease, now time.Time) {
+	v, err := viewOf(l)
+	if err != nil {
+		e.log.Error(err, "Unreadable claims in Lease", "lease", l.Name)
+	}
+	if v.Node == "" || v.Node == e.cfg.Node {
+		return
+	}
+	e.mu.Lock()
+	e.raw[v.Node] = l
+	e.m.observe(v, now)
+	e.mu.Unlock()
+}
+
+func (e *Engine) gone(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == e.cfg.Node {
+		return
+	}
+	e.mu.Lock()
+	delete(e.raw, *l.Spec.HolderIdentity)
+	e.m.forget(*l.Spec.HolderIdentity)
+	e.mu.Unlock()
+	e.trigger()
+}
+
+// initLease writes our Lease with no claims and a new incarnation, taking it over from a previous
+// run of this speaker: whatever that run claimed is released, and its late renewals will conflict.
+func (e *Engine) initLease(ctx context.Context) error {
+	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
+	for {
+		want := newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration)
+		sent := time.Now()
+		cur, err := leases.Get(ctx, want.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			cur, err = leases.Create(ctx, want, metav1.CreateOptions{})
+		case err == nil:
+			want.ResourceVersion = cur.ResourceVersion
+			if cur.Spec.LeaseTransitions != nil {
+				n := *cur.Spec.LeaseTransitions + 1
+				want.Spec.LeaseTransitions = &n
+			}
+			cur, err = leases.Update(ctx, want, metav1.UpdateOptions{})
+		}
+		if err == nil {
+			e.mine = cur
+			e.mu.Lock()
+			e.m.renewedOK(plan{}, sent)
+			e.mu.Unlock()
+			leaseWrites.WithLabelValues("ok").Inc()
+			return nil
+		}
+		leaseWrites.WithLabelValues("error").Inc()
+		e.log.Error(err, "Cannot write own Lease; retrying")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(e.cfg.Timing.RenewInterval):
+		}
+	}
+}
+
+// cycle runs one round: fence expired Leases in the way, go silent for released VIPs, write our
+// claims (which is also the renewal), check new claims, and publish what to answer.
+func (e *Engine) cycle(ctx context.Context) {
+	now := time.Now()
+	e.mu.Lock()
+	p := e.m.plan(now)
+	pendingBefore := e.m.pendingClaims()
+	e.mu.Unlock()
+	due := !now.Before(e.lastTry.Add(e.cfg.Timing.RenewInterval))
+	if !due && len(p.fences) == 0 && len(p.released) == 0 && slices.Equal(p.claims, e.written) && !pendingBefore {
+		e.publish(now)
+		return
+	}
+	for _, f := range p.fences {
+		if !e.fence(ctx, f) {
+			p.fenceFailed(f.Node)
+		}
+	}
+	e.mu.Lock()
+	e.m.release(p)
+	e.mu.Unlock()
+	e.publish(time.Now())
+	if e.renew(ctx, p) {
+		e.checkClaims(ctx)
+	}
+	e.publish(time.Now())
+}
+
+// renew writes our Lease with p's claims; it reports success.
+func (e *Engine) renew(ctx context.Context, p plan) bool {
+	l := e.mine.DeepCopy()
+	l.Annotations[AnnotationClaims] = EncodeClaims(p.claims)
+	l.Annotations[AnnotationIncarnation] = e.incarnation
+	delete(l.Annotations, AnnotationFencedBy)
+	holder := e.cfg.Node
+	l.Spec.HolderIdentity = &holder
+	now := metav1.NowMicro()
+	l.Spec.RenewTime = &now
+	// A renewal answered after the silence deadline is useless: do not wait longer than that.
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.LeaseDuration-e.cfg.Timing.Margin)
+	defer cancel()
+	sent := time.Now()
+	e.lastTry = sent
+	out, err := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace).Update(wctx, l, metav1.UpdateOptions{})
+	if err == nil {
+		leaseWrites.WithLabelValues("ok").Inc()
+		e.mine, e.written = out, p.claims
+		e.mu.Lock()
+		e.m.renewedOK(p, sent)
+		e.mu.Unlock()
+		return true
+	}
+	leaseWrites.WithLabelValues("error").Inc()
+	if ctx.Err() != nil {
+		return false
+	}
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		e.recover(ctx)
+		return false
+	}
+	e.log.V(1).Info("Lease renewal failed", "error", err.Error())
+	return false
+}
+
+// recover reads our Lease back after a conflicting or failed write. If another node fenced it, or
+// it is gone, or another run of this speaker took it, everything we claimed may be someone else's
+// now: drop it all. If it is simply a write of ours that landed after its timeout, adopt it.
+func (e *Engine) recover(ctx context.Context) {
+	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
+	cur, err := leases.Get(ctx, LeaseName(e.cfg.Node), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		e.loseAll("Lease deleted")
+		if c, err := leases.Create(ctx, newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration), metav1.CreateOptions{}); err == nil {
+			e.mine = c
+		}
+	case err != nil:
+		return
+	case cur.Annotations[AnnotationFencedBy] != "" || cur.Annotations[AnnotationIncarnation] != e.incarnation:
+		e.loseAll("Lease fenced by " + cur.Annotations[AnnotationFencedBy])
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		e.mine = cur
+	default:
+		e.mine = cur
+		e.written, _ = DecodeClaims(cur.Annotations[AnnotationClaims])
+	}
+}
+
+func (e *Engine) loseAll(why string) {
+	e.mu.Lock()
+	n := len(e.m.claims)
+	e.m.lost()
+	e.mu.Unlock()
+	e.written = nil
+	if n > 0 {
+		ownershipChanges.WithLabelValues("fenced").Add(float64(n))
+	}
+	e.log.Info("Lost every claim", "reason", why, "claims", n)
+	e.publish(time.Now())
+}
+
+// fence empties an expired Lease's claims with a compare-and-swap on the version we judged expired:
+// if its node renewed meanwhile, the write conflicts and nothing is taken.
+func (e *Engine) fence(ctx context.Context, v LeaseView) bool {
+	e.mu.RLock()
+	l := e.raw[v.Node].DeepCopy()
+	e.mu.RUnlock()
+	if l == nil || l.ResourceVersion != v.ResourceVersion {
+		return false
+	}
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[AnnotationClaims] = ""
+	l.Annotations[AnnotationFencedBy] = e.cfg.Node
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.LeaseDuration)
+	defer cancel()
+	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
+	out, err := leases.Update(wctx, l, metav1.UpdateOptions{})
+	if err != nil {
+		fences.WithLabelValues("failed").Inc()
+		if apierrors.IsConflict(err) {
+			if cur, gerr := leases.Get(wctx, l.Name, metav1.GetOptions{}); gerr == nil {
+				e.observe(cur, time.Now())
+			}
+		}
+		return false
+	}
+	fences.WithLabelValues("ok").Inc()
+	e.log.Info("Fenced expired Lease", "lease", l.Name, "owner", v.Node, "claims", len(v.Claims))
+	e.observe(out, time.Now())
+	return true
+}
+
+// checkClaims confirms pending claims against a linearizable list of every Lease, read after our
+// claims were written.
+func (e *Engine) checkClaims(ctx context.Context) {
+	e.mu.RLock()
+	need := e.m.pendingClaims()
+	e.mu.RUnlock()
+	if !need {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.LeaseDuration)
+	defer cancel()
+	sel := labels.SelectorFromSet(labels.Set{LabelComponent: ComponentValue}).String()
+	list, err := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace).List(wctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return
+	}
+	var views []LeaseView
+	for i := range list.Items {
+		l := &list.Items[i]
+		v, _ := viewOf(l)
+		if v.Node == e.cfg.Node {
+			if l.ResourceVersion != e.mine.ResourceVersion {
+				return // changed behind our back: the next write finds out how
+			}
+			continue
+		}
+		views = append(views, v)
+		e.mu.Lock()
+		if old := e.raw[v.Node]; old == nil || old.ResourceVersion != l.ResourceVersion {
+			e.raw[v.Node] = l
+		}
+		e.mu.Unlock()
+	}
+	e.mu.Lock()
+	_, withdrawn := e.m.check(views, time.Now())
+	e.mu.Unlock()
+	if len(withdrawn) > 0 {
+		e.log.Info("Withdrew contested claims", "vips", EncodeClaims(withdrawn))
+		e.trigger()
+	}
+}
+
+// publish recomputes what to answer and reports changes.
+func (e *Engine) publish(now time.Time) {
+	e.mu.Lock()
+	next := e.m.answering(now)
+	at := now
+	if !e.m.fresh(now) && !e.m.renewed.IsZero() && e.m.deadline().Before(now) {
+		at = e.m.deadline()
+	}
+	prev := e.answering
+	changed := !maps.Equal(prev, next)
+	if changed {
+		e.answering = next
+	}
+	e.mu.Unlock()
+	if !changed {
+		return
+	}
+	for vip := range next {
+		if !prev[vip] {
+			ownershipChanges.WithLabelValues("acquired").Inc()
+		}
+	}
+	for vip := range prev {
+		if !next[vip] {
+			ownershipChanges.WithLabelValues("released").Inc()
+		}
+	}
+	vipsAnswered.Set(float64(len(next)))
+	if e.cfg.OnChange != nil {
+		e.cfg.OnChange(maps.Clone(next), at)
+	}
+}
+
+// shutdown goes silent, then deletes our Lease (only the version we wrote) so the others take over
+// on the delete event instead of waiting for expiry.
+func (e *Engine) shutdown() {
+	e.mu.Lock()
+	e.m.lost()
+	e.mu.Unlock()
+	e.publish(time.Now())
+	if e.mine == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rv := e.mine.ResourceVersion
+	err := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace).Delete(ctx, e.mine.Name,
+		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		e.log.Error(err, "Could not delete own Lease on shutdown; the others take over when it expires")
+		return
+	}
+	leaseWrites.WithLabelValues("ok").Inc()
+	e.log.Info("Released every VIP and deleted own Lease")
+}
+
+// ErrNotStarted is returned by helpers that need Run to have started.
+var ErrNotStarted = errors.New("ownership engine not started")
