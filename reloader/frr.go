@@ -91,11 +91,12 @@ func (f *FRR) FullReload(ctx context.Context, file, scratch string) error {
 	if err != nil {
 		return err
 	}
-	args := []string{f.FrrReload, "--reload", "--stdout", "--confdir", confdir, "--bindir", filepath.Dir(vtysh)}
+	args := []string{"--reload", "--stdout", "--confdir", confdir, "--bindir", filepath.Dir(vtysh)}
 	if f.Pathspace != "" {
 		args = append(args, "-N", f.Pathspace)
 	}
-	out, err := exec.CommandContext(ctx, "python3", append(args, file)...).CombinedOutput()
+	// Run the script itself: its shebang names the Python FRR was packaged for.
+	out, err := exec.CommandContext(ctx, f.FrrReload, append(args, file)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("frr-reload.py: %w: %s", err, lastLines(string(out), 20))
 	}

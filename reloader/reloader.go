@@ -145,10 +145,23 @@ func (r *Reloader) logResult(reason string, res Result) {
 	}
 }
 
-// report writes the status file and the redacted running config.
+// report writes the redacted running config, then the status file (last,
+// so that a reader seeing the new status also finds the running config).
 func (r *Reloader) report(reason string, res Result, readErr error) {
+	if readErr == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		running, err := r.Applier.FRR.Running(ctx)
+		cancel()
+		if err == nil {
+			err = writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Redact(running)))
+		}
+		if err != nil {
+			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
+		}
+	}
 	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
-		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds(), Differences: res.Diff}
+		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds(),
+		Differences: res.Diff}
 	if res.Err != nil {
 		st.Error = res.Err.Error()
 	}
@@ -157,16 +170,6 @@ func (r *Reloader) report(reason string, res Result, readErr error) {
 	}
 	if err := writeStatus(r.StatusDir, st); err != nil {
 		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
-	}
-	if readErr != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if running, err := r.Applier.FRR.Running(ctx); err == nil {
-		if err := writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Redact(running))); err != nil {
-			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
-		}
 	}
 }
 
