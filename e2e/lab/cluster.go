@@ -1,0 +1,339 @@
+// Package lab builds routelb's lab cluster in network namespaces: a real kube-apiserver and etcd,
+// three nodes each running routelb's speaker and reloader binaries beside their own FRR, one
+// controller, an upstream FRR router (ECMP, BFD), a second router for misconfiguration tests and a
+// client, all on one bridge. The e2e tests, `make demo` and the lab benchmarks share it. docs/lab.md
+// describes the topology and how to look at it.
+package lab
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/testenv"
+)
+
+// Addresses of the lab. The seed document's 192.168.1.0/24 is mapped onto documentation ranges
+// (network safety: 192.168.1.0/24 may be real on some machine): router .1, nodes .101-.103.
+const (
+	LANPrefix     = "198.51.100.0/24"
+	RouterAddr    = "198.51.100.1"
+	BadRouterAddr = "198.51.100.2" // router2: a real BGP router the lab misconfigures a peer for
+	ClientAddr    = "198.51.100.50"
+	VIPRange      = "203.0.113.0/24"
+	BGPPoolRange  = "203.0.113.192/26" // holds 203.0.113.250, the seed's 192.168.1.250
+	L2PoolRange   = "203.0.113.128/26" // on-link for the client
+	ScaleRange    = "198.18.0.0/15"
+	RouterASN     = 64512
+	NodeASN       = 64513
+	Router2ASN    = 64514
+	HTTPPort      = 80
+)
+
+// NodeNames are the lab's Kubernetes nodes.
+var NodeNames = []string{"node1", "node2", "node3"}
+
+// Node is one lab node: a namespace with its FRR, speaker and reloader.
+type Node struct {
+	Name      string
+	Addr      string
+	Host      *netlab.Host
+	FRR       *netlab.FRR
+	RenderDir string // the speaker's --frr-config-dir: frr.conf and the reloader's status
+	Speaker   *Proc
+	Reloader  *Proc
+	MAC       string
+}
+
+// ConfPath is the node's rendered frr.conf.
+func (n *Node) ConfPath() string { return filepath.Join(n.RenderDir, "frr.conf") }
+
+// Cluster is a running lab.
+type Cluster struct {
+	R          *Runner
+	Lab        *netlab.Lab
+	Env        *testenv.Env
+	Client     client.Client
+	Router     *netlab.Host
+	RouterFRR  *netlab.FRR
+	Router2    *netlab.Host
+	Router2FRR *netlab.FRR
+	ClientHost *netlab.Host
+	Nodes      []*Node
+	Controller *Proc
+	Dir        string // logs, rendered configs, kubeconfig
+	Bin        string
+	Kubeconfig string
+
+	// SpeakerArgs are extra flags for every speaker (e.g. Layer 2 mode's), set before Start.
+	SpeakerArgs []string
+
+	out     io.Writer
+	mu      sync.Mutex
+	procs   []*Proc
+	proxies []*apiProxy
+	servers []net.Listener
+	kp      *kubeProxy
+	vipDev  string // where nodes hold VIPs: ProxyInterface, or lo without the dummy module
+}
+
+// Options configure Start.
+type Options struct {
+	Out         io.Writer // progress lines; nil: discard
+	SpeakerArgs []string
+}
+
+// Start builds the whole lab. Everything it creates is torn down by r's cleanups, in reverse order.
+func Start(r *Runner, o Options) *Cluster {
+	c := &Cluster{R: r, out: o.Out, SpeakerArgs: o.SpeakerArgs}
+	if c.out == nil {
+		c.out = io.Discard
+	}
+	start := time.Now()
+	c.Lab = netlab.New(r)
+	c.Lab.Reserve(VIPRange, ScaleRange)
+	r.Cleanup(func() {
+		if r.Failed() {
+			c.Dump(r.Logf)
+		}
+	})
+	c.Dir = filepath.Join(c.Lab.Dir, "e2e")
+	c.Bin = filepath.Join(c.Dir, "bin")
+	for _, d := range []string{c.Bin, filepath.Join(c.Dir, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			r.Fatalf("lab: %v", err)
+		}
+	}
+	c.progress("building routelb's binaries")
+	c.build()
+	c.progress("creating namespaces (prefix %s)", c.Lab.Prefix)
+	c.addHosts()
+	c.progress("starting kube-apiserver and etcd")
+	c.Env = testenv.Start(r)
+	c.Client = c.Env.Client
+	c.writeKubeconfig()
+	// Registered after testenv and netlab, so it runs before them: processes and proxies go first.
+	r.Cleanup(c.stopAll)
+	c.startProxies()
+	c.createNodes()
+	c.progress("starting FRR: router, router2 and one instance per node")
+	c.startRouters()
+	c.startDataPath()
+	c.progress("starting controller, speakers and reloaders")
+	c.startRoutelb()
+	c.progress("applying the metallb.io objects (pools, BFD profile, BGP peer, advertisements)")
+	c.applyBaseObjects()
+	c.progress("waiting for the BGP sessions")
+	c.Eventually(r, 90*time.Second, c.allSessionsUp)
+	c.progress("lab up in %.1fs", time.Since(start).Seconds())
+	return c
+}
+
+func (c *Cluster) progress(format string, args ...any) {
+	fmt.Fprintf(c.out, "lab: "+format+"\n", args...)
+}
+
+func (c *Cluster) build() {
+	cmd := exec.Command("go", "build", "-o", c.Bin+"/", "./cmd/...")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.R.Fatalf("lab: go build ./cmd/... failed: %v\n%s", err, out)
+	}
+}
+
+func (c *Cluster) addHosts() {
+	c.Router = c.Lab.AddHost("router", RouterAddr+"/24")
+	c.Router2 = c.Lab.AddHost("router2", BadRouterAddr+"/24")
+	for i, name := range NodeNames {
+		addr := fmt.Sprintf("198.51.100.%d", 101+i)
+		n := &Node{Name: name, Addr: addr, Host: c.Lab.AddHost(name, addr+"/24")}
+		n.RenderDir = filepath.Join(c.Dir, "rendered", name)
+		n.MAC = c.mac(n.Host)
+		c.Nodes = append(c.Nodes, n)
+	}
+	c.ClientHost = c.Lab.AddHost("client", ClientAddr+"/24")
+	// The router forwards, hashes flows on ports too (one client, many connections, all nodes used)
+	// and sends no redirects: a redirect would teach the client to bypass it for the VIP.
+	c.sysctl(c.Router, "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1",
+		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0")
+	c.sysctl(c.ClientHost, "net.ipv4.conf.all.accept_redirects=0", "net.ipv4.conf.eth0.accept_redirects=0")
+	c.ClientHost.MustRun("ip", "route", "add", "default", "via", RouterAddr)
+	// Layer 2 VIPs are on the client's link: it ARPs for them and keeps a neighbour entry.
+	c.ClientHost.MustRun("ip", "route", "add", L2PoolRange, "dev", "eth0")
+}
+
+func (c *Cluster) sysctl(h *netlab.Host, kv ...string) {
+	h.MustRun(append([]string{"sysctl", "-q", "-w"}, kv...)...)
+}
+
+func (c *Cluster) mac(h *netlab.Host) string {
+	out := h.MustRun("cat", "/sys/class/net/eth0/address")
+	return strings.TrimSpace(out)
+}
+
+// writeKubeconfig writes the envtest admin credentials as a kubeconfig for the binaries.
+func (c *Cluster) writeKubeconfig() {
+	cfg := c.Env.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["lab"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData,
+		Token: cfg.BearerToken}
+	kc.Contexts["lab"] = &clientcmdapi.Context{Cluster: "lab", AuthInfo: "admin"}
+	kc.CurrentContext = "lab"
+	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, c.Kubeconfig); err != nil {
+		c.R.Fatalf("lab: writing kubeconfig: %v", err)
+	}
+}
+
+// apiHostPort is the API server's host:port, the same inside node namespaces thanks to the proxies.
+func (c *Cluster) apiHostPort() string {
+	host := c.Env.Config.Host
+	if !strings.Contains(host, "://") {
+		host = "https://" + host
+	}
+	u, err := url.Parse(host)
+	if err != nil || u.Host == "" {
+		c.R.Fatalf("lab: API server URL %q: %v", c.Env.Config.Host, err)
+	}
+	return u.Host
+}
+
+func (c *Cluster) startProxies() {
+	hp := c.apiHostPort()
+	for _, n := range c.Nodes {
+		p, err := startAPIProxy(n.Host.NS, hp)
+		if err != nil {
+			c.R.Fatalf("lab: %v", err)
+		}
+		c.mu.Lock()
+		c.proxies = append(c.proxies, p)
+		c.mu.Unlock()
+	}
+}
+
+func (c *Cluster) startRoutelb() {
+	logs := filepath.Join(c.Dir, "logs")
+	n1 := c.Nodes[0]
+	// The controller runs like a pod on node1; metrics and probes listen in node1's namespace.
+	ctl, err := startProc("controller", n1.Host.NS, logPath(logs, "controller"), filepath.Join(c.Bin, "controller"),
+		"--kubeconfig", c.Kubeconfig, "--disable-webhook", "--leader-elect=true")
+	c.track(ctl, err)
+	c.Controller = ctl
+	for _, n := range c.Nodes {
+		c.startNodeProcs(n)
+	}
+}
+
+func (c *Cluster) startNodeProcs(n *Node) {
+	logs := filepath.Join(c.Dir, "logs")
+	if err := os.MkdirAll(n.RenderDir, 0o755); err != nil {
+		c.R.Fatalf("lab: %v", err)
+	}
+	args := []string{filepath.Join(c.Bin, "speaker"), "--kubeconfig", c.Kubeconfig, "--node-name", n.Name,
+		"--frr-config-dir", n.RenderDir}
+	sp, err := startProc(n.Name+"/speaker", n.Host.NS, logPath(logs, n.Name+"/speaker"), append(args, c.SpeakerArgs...)...)
+	c.track(sp, err)
+	n.Speaker = sp
+	rl, err := startProc(n.Name+"/reloader", n.Host.NS, logPath(logs, n.Name+"/reloader"), filepath.Join(c.Bin, "reloader"),
+		"--config", n.ConfPath(), "--pathspace", n.FRR.Pathspace, "--frr-config-dir", n.FRR.ConfigDir,
+		"--debounce", "50ms", "--scratch-dir", filepath.Join(c.Dir, "scratch"))
+	c.track(rl, err)
+	n.Reloader = rl
+}
+
+func (c *Cluster) track(p *Proc, err error) {
+	if err != nil {
+		c.R.Fatalf("lab: %v", err)
+	}
+	c.mu.Lock()
+	c.procs = append(c.procs, p)
+	c.mu.Unlock()
+}
+
+// stopAll ends every process the lab started (by PID) and the in-process servers and proxies.
+func (c *Cluster) stopAll() {
+	c.mu.Lock()
+	procs, proxies, servers, kp := c.procs, c.proxies, c.servers, c.kp
+	c.mu.Unlock()
+	if kp != nil {
+		kp.stop()
+	}
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Stop() }()
+	}
+	wg.Wait()
+	for _, p := range proxies {
+		p.Close()
+	}
+	for _, l := range servers {
+		l.Close()
+	}
+}
+
+// Node returns the node of that name.
+func (c *Cluster) Node(name string) *Node {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	c.R.Fatalf("lab: no node %q", name)
+	return nil
+}
+
+// NodeByAddr returns the node with that LAN address, or nil.
+func (c *Cluster) NodeByAddr(addr string) *Node {
+	for _, n := range c.Nodes {
+		if n.Addr == addr {
+			return n
+		}
+	}
+	return nil
+}
+
+// NodeByMAC returns the node whose eth0 has that MAC address, or nil.
+func (c *Cluster) NodeByMAC(mac string) *Node {
+	for _, n := range c.Nodes {
+		if strings.EqualFold(n.MAC, mac) {
+			return n
+		}
+	}
+	return nil
+}
+
+// Eventually polls cond every 100 ms until it returns nil; after timeout it fails through tb.
+func (c *Cluster) Eventually(tb interface{ Fatalf(string, ...any) }, timeout time.Duration, cond func() error) {
+	if err := Poll(timeout, cond); err != nil {
+		tb.Fatalf("lab: condition not met after %v: %v", timeout, err)
+	}
+}
+
+// Poll is Eventually returning the last error instead of failing.
+func Poll(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,186 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// routerConfig is the upstream router: eBGP with every node, ECMP over them, BFD on each session.
+// `timers connect 5` brings a session back within seconds after a link comes back.
+func routerConfig() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `frr defaults traditional
+hostname router
+log timestamp precision 3
+!
+bfd
+ profile lab
+  transmit-interval 300
+  receive-interval 300
+  detect-multiplier 3
+ exit
+exit
+!
+router bgp %d
+ bgp router-id %s
+ no bgp ebgp-requires-policy
+ bgp bestpath as-path multipath-relax
+ neighbor nodes peer-group
+ neighbor nodes remote-as %d
+ neighbor nodes bfd
+ neighbor nodes bfd profile lab
+ neighbor nodes timers connect 5
+`, RouterASN, RouterAddr, NodeASN)
+	for i := range NodeNames {
+		fmt.Fprintf(&b, " neighbor 198.51.100.%d peer-group nodes\n", 101+i)
+	}
+	b.WriteString(` address-family ipv4 unicast
+  maximum-paths 16
+ exit-address-family
+exit
+`)
+	return b.String()
+}
+
+// router2Config is a second router, in AS 64514: the lab configures a BGPPeer for it with a wrong
+// ASN, so its sessions never come up.
+func router2Config() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `frr defaults traditional
+hostname router2
+router bgp %d
+ bgp router-id %s
+ no bgp ebgp-requires-policy
+ neighbor nodes peer-group
+ neighbor nodes remote-as %d
+ neighbor nodes timers connect 5
+`, Router2ASN, BadRouterAddr, NodeASN)
+	for i := range NodeNames {
+		fmt.Fprintf(&b, " neighbor 198.51.100.%d peer-group nodes\n", 101+i)
+	}
+	b.WriteString("exit\n")
+	return b.String()
+}
+
+func (c *Cluster) startRouters() {
+	c.RouterFRR = c.Lab.StartFRR(c.Router, "router", routerConfig())
+	c.Router2FRR = c.Lab.StartFRR(c.Router2, "router2", router2Config())
+	for _, n := range c.Nodes {
+		// Empty, as the FRR sidecar starts: the reloader applies what the speaker renders.
+		n.FRR = c.Lab.StartFRR(n.Host, n.Name, "")
+	}
+}
+
+// SetRouterBFD changes the router's BFD timers (milliseconds) for every node session.
+func (c *Cluster) SetRouterBFD(intervalMS, mult int) error {
+	_, err := c.RouterFRR.Vtysh("-c", "configure terminal", "-c", "bfd", "-c", "profile lab",
+		"-c", fmt.Sprintf("transmit-interval %d", intervalMS), "-c", fmt.Sprintf("receive-interval %d", intervalMS),
+		"-c", fmt.Sprintf("detect-multiplier %d", mult))
+	return err
+}
+
+// BGPNeighbor is a router's view of one session.
+type BGPNeighbor struct {
+	State       string `json:"bgpState"`
+	Established int    `json:"connectionsEstablished"`
+	Dropped     int    `json:"connectionsDropped"`
+}
+
+// Neighbors returns the router's sessions by neighbour address.
+func Neighbors(f interface {
+	Vtysh(...string) (string, error)
+}) (map[string]BGPNeighbor, error) {
+	out, err := f.Vtysh("-c", "show bgp neighbors json")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]BGPNeighbor{}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		return nil, fmt.Errorf("parsing show bgp neighbors json: %w", err)
+	}
+	return m, nil
+}
+
+// allSessionsUp reports whether the router has an Established session with every node.
+func (c *Cluster) allSessionsUp() error {
+	st, err := c.RouterFRR.BGPPeers()
+	if err != nil {
+		return err
+	}
+	for _, n := range c.Nodes {
+		if st[n.Addr] != "Established" {
+			return fmt.Errorf("router: session with %s (%s) is %q", n.Name, n.Addr, st[n.Addr])
+		}
+	}
+	return nil
+}
+
+// AllSessionsUp is allSessionsUp for tests.
+func (c *Cluster) AllSessionsUp() error { return c.allSessionsUp() }
+
+// Nexthops returns the gateways of the router's kernel route for prefix (e.g. "203.0.113.250/32"),
+// none when there is no route.
+func (c *Cluster) Nexthops(prefix string) ([]string, error) {
+	out, err := c.Router.Run("ip", "-j", "route", "show", "exact", prefix)
+	if err != nil {
+		return nil, err
+	}
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		return nil, fmt.Errorf("parsing ip -j route: %w: %s", err, out)
+	}
+	var gws []string
+	for _, r := range routes {
+		if r.Gateway != "" {
+			gws = append(gws, r.Gateway)
+		}
+		for _, nh := range r.Nexthops {
+			gws = append(gws, nh.Gateway)
+		}
+	}
+	return gws, nil
+}
+
+// NexthopNodes is Nexthops as sorted node names.
+func (c *Cluster) NexthopNodes(vip string) ([]string, error) {
+	gws, err := c.Nexthops(vip + "/32")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, gw := range gws {
+		if n := c.NodeByAddr(gw); n != nil {
+			names = append(names, n.Name)
+		} else {
+			names = append(names, gw)
+		}
+	}
+	sortStrings(names)
+	return names, nil
+}
+
+// WaitNexthops waits until the router's kernel route for vip goes exactly through nodes.
+func (c *Cluster) WaitNexthops(tb interface{ Fatalf(string, ...any) }, vip string, nodes ...string) {
+	want := append([]string(nil), nodes...)
+	sortStrings(want)
+	c.Eventually(tb, 60*time.Second, func() error {
+		got, err := c.NexthopNodes(vip)
+		if err != nil {
+			return err
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("router's route to %s goes via %v, want %v", vip, got, want)
+		}
+		return nil
+	})
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
