@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/routelb/routelb/internal/netlab"
 	"github.com/routelb/routelb/internal/testenv"
@@ -102,6 +104,8 @@ func Start(r *Runner, o Options) *Cluster {
 		c.out = io.Discard
 	}
 	start := time.Now()
+	// envtest and the clients log through controller-runtime; the binaries' logs are in their files.
+	ctrllog.SetLogger(logr.Discard())
 	c.Lab = netlab.New(r)
 	c.Lab.Reserve(VIPRange, ScaleRange)
 	r.Cleanup(func() {
@@ -142,7 +146,7 @@ func Start(r *Runner, o Options) *Cluster {
 }
 
 func (c *Cluster) progress(format string, args ...any) {
-	fmt.Fprintf(c.out, "lab: "+format+"\n", args...)
+	fmt.Fprintf(c.out, "lab: %s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
 
 func (c *Cluster) build() {

@@ -20,15 +20,15 @@ import (
 
 // Names of the metallb.io objects the lab applies, as an operator would.
 const (
-	NS            = testenv.Namespace
-	BGPPool       = "bgp-pool"
-	L2Pool        = "l2-pool"
-	BFDProfile    = "lab-bfd"
-	RouterPeer    = "router"
-	BGPAdv        = "bgp-adv"
-	L2Adv         = "l2-adv"
-	AppNamespace  = "default"
-	AnnotationIPs = "metallb.io/loadBalancerIPs"
+	NS             = testenv.Namespace
+	BGPPool        = "bgp-pool"
+	L2Pool         = "l2-pool"
+	BFDProfile     = "lab-bfd"
+	RouterPeer     = "router"
+	BGPAdv         = "bgp-adv"
+	L2Adv          = "l2-adv"
+	AppNamespace   = "default"
+	AnnotationIPs  = "metallb.io/loadBalancerIPs"
 	AnnotationPool = "metallb.io/address-pool"
 )
 

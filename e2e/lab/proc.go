@@ -112,4 +112,6 @@ func (p *Proc) Tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func logPath(dir, name string) string { return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log") }
+func logPath(dir, name string) string {
+	return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log")
+}

@@ -57,7 +57,7 @@ func (r *Runner) current() testing.TB {
 	return r.cur
 }
 
-func (r *Runner) Helper()  {}
+func (r *Runner) Helper()      {}
 func (r *Runner) Name() string { return "lab" }
 
 func (r *Runner) Context() context.Context { return r.ctx }
