@@ -53,6 +53,7 @@ type Engine struct {
 	m         *machine
 	raw       map[string]*coordinationv1.Lease // other nodes' Leases as last seen, by node
 	answering map[netip.Addr]bool
+	changes   []change
 	started   bool
 
 	// Only touched by Run's goroutine.
@@ -307,7 +308,7 @@ func (e *Engine) cycle(ctx context.Context) {
 	e.mu.Unlock()
 	due := !now.Before(e.lastTry.Add(e.cfg.Timing.RenewInterval))
 	if !due && len(p.fences) == 0 && len(p.released) == 0 && slices.Equal(p.claims, e.written) && !pendingBefore {
-		e.publish(now)
+		e.publish()
 		return
 	}
 	for _, f := range p.fences {
@@ -317,12 +318,13 @@ func (e *Engine) cycle(ctx context.Context) {
 	}
 	e.mu.Lock()
 	e.m.release(p)
+	e.refreshLocked()
 	e.mu.Unlock()
-	e.publish(time.Now())
+	e.publish()
 	if e.renew(ctx, p) {
 		e.checkClaims(ctx)
 	}
-	e.publish(time.Now())
+	e.publish()
 }
 
 // renew writes our Lease with p's claims; it reports success.
@@ -346,6 +348,7 @@ func (e *Engine) renew(ctx context.Context, p plan) bool {
 		e.mine, e.written = out, p.claims
 		e.mu.Lock()
 		e.m.renewedOK(p, sent)
+		e.refreshLocked()
 		e.mu.Unlock()
 		return true
 	}
@@ -391,13 +394,14 @@ func (e *Engine) loseAll(why string) {
 	e.mu.Lock()
 	n := len(e.m.claims)
 	e.m.lost()
+	e.refreshLocked()
 	e.mu.Unlock()
 	e.written = nil
 	if n > 0 {
 		ownershipChanges.WithLabelValues("fenced").Add(float64(n))
 	}
 	e.log.Info("Lost every claim", "reason", why, "claims", n)
-	e.publish(time.Now())
+	e.publish()
 }
 
 // fence empties an expired Lease's claims with a compare-and-swap on the version we judged expired:
@@ -468,6 +472,7 @@ func (e *Engine) checkClaims(ctx context.Context) {
 	}
 	e.mu.Lock()
 	_, withdrawn := e.m.check(views, time.Now())
+	e.refreshLocked()
 	e.mu.Unlock()
 	if len(withdrawn) > 0 {
 		e.log.Info("Withdrew contested claims", "vips", EncodeClaims(withdrawn))
@@ -475,36 +480,51 @@ func (e *Engine) checkClaims(ctx context.Context) {
 	}
 }
 
-// publish recomputes what to answer and reports changes.
-func (e *Engine) publish(now time.Time) {
-	e.mu.Lock()
+// refreshLocked recomputes what to answer right after the machine changed, under the same lock, so
+// Owns never sees the machine and the answered set disagree. It queues the change for deliver.
+func (e *Engine) refreshLocked() {
+	now := time.Now()
 	next := e.m.answering(now)
-	at := now
-	if !e.m.fresh(now) && !e.m.renewed.IsZero() && e.m.deadline().Before(now) {
-		at = e.m.deadline()
-	}
-	prev := e.answering
-	changed := !maps.Equal(prev, next)
-	if changed {
-		e.answering = next
-	}
-	e.mu.Unlock()
-	if !changed {
+	if maps.Equal(e.answering, next) {
 		return
 	}
+	at := now
+	if !e.m.renewed.IsZero() && !e.m.fresh(now) {
+		at = e.m.deadline() // Owns went false exactly then
+	}
 	for vip := range next {
-		if !prev[vip] {
+		if !e.answering[vip] {
 			ownershipChanges.WithLabelValues("acquired").Inc()
 		}
 	}
-	for vip := range prev {
+	for vip := range e.answering {
 		if !next[vip] {
 			ownershipChanges.WithLabelValues("released").Inc()
 		}
 	}
 	vipsAnswered.Set(float64(len(next)))
-	if e.cfg.OnChange != nil {
-		e.cfg.OnChange(maps.Clone(next), at)
+	e.answering = next
+	e.changes = append(e.changes, change{maps.Clone(next), at})
+}
+
+type change struct {
+	answering map[netip.Addr]bool
+	at        time.Time
+}
+
+// publish refreshes after time alone may have changed things (a lapse), then delivers queued
+// changes to OnChange, outside the lock.
+func (e *Engine) publish() {
+	e.mu.Lock()
+	e.refreshLocked()
+	queued := e.changes
+	e.changes = nil
+	e.mu.Unlock()
+	if e.cfg.OnChange == nil {
+		return
+	}
+	for _, c := range queued {
+		e.cfg.OnChange(c.answering, c.at)
 	}
 }
 
@@ -513,8 +533,9 @@ func (e *Engine) publish(now time.Time) {
 func (e *Engine) shutdown() {
 	e.mu.Lock()
 	e.m.lost()
+	e.refreshLocked()
 	e.mu.Unlock()
-	e.publish(time.Now())
+	e.publish()
 	if e.mine == nil {
 		return
 	}
