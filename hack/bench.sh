@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every benchmark behind docs/benchmarks.md. Figures are printed, never asserted; copy them into
+# docs/benchmarks.md with the machine's load noted. Run as root (real daemons, network namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${KUBEBUILDER_ASSETS:?run through 'make bench', which sets it}"
+run() { echo; echo "== $*"; "$@"; }
+
+# Reloader vs frr-reload.py on the same FRR daemons (docs/benchmarks.md, "Reloader vs frr-reload.py").
+run go test -run '^$' -bench ReloadVsFrrReload -benchtime 1x -timeout 30m ./reloader/
+run go test -run '^$' -bench Delta10k ./reloader/
