@@ -65,7 +65,10 @@ func main() {
 		log.Error(err, "Setting up BGP mode")
 		os.Exit(1)
 	}
-	// Layer 2 mode: add setupL2(mgr, o) here, in its own file (cmd/speaker/l2.go).
+	if err := setupL2(mgr, o); err != nil {
+		log.Error(err, "Setting up Layer 2 mode")
+		os.Exit(1)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "Adding health check")
 		os.Exit(1)

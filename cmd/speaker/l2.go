@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/l2responder"
+	"github.com/routelb/routelb/l2responder/ownership"
+)
+
+// l2Options are Layer 2 mode's flags, registered at package level so main.go needs only the call.
+type l2Options struct {
+	Enabled bool
+	Timing  ownership.Timing
+}
+
+var l2flags = registerL2Flags(flag.CommandLine)
+
+func registerL2Flags(fs *flag.FlagSet) *l2Options {
+	o := &l2Options{}
+	d := ownership.DefaultTiming
+	fs.BoolVar(&o.Enabled, "layer2", true, "run Layer 2 mode: answer ARP/NDP for the VIPs this node owns (each speaker renews one Lease)")
+	fs.DurationVar(&o.Timing.RenewInterval, "l2-renew-interval", d.RenewInterval, "how often the node's Layer 2 ownership Lease is renewed (API writes per node = 1/this)")
+	fs.DurationVar(&o.Timing.LeaseDuration, "l2-lease-duration", d.LeaseDuration, "how long after its last renewal a silent node's VIPs are taken over")
+	fs.DurationVar(&o.Timing.Margin, "l2-lease-margin", d.Margin, "an owner that cannot renew goes silent this long before others may take over")
+	return o
+}
+
+// setupL2 adds Layer 2 mode to the manager: the ownership engine (one Lease per node), the ARP/NDP
+// responder, and the reconciler that feeds them and reports ServiceL2Status and events.
+func setupL2(mgr ctrl.Manager, o options) error {
+	if !l2flags.Enabled {
+		return nil
+	}
+	if err := l2flags.Timing.Validate(); err != nil {
+		return fmt.Errorf("--l2-*: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	r := &controllers.SpeakerL2Reconciler{
+		Client:    mgr.GetClient(),
+		Recorder:  mgr.GetEventRecorder("routelb-speaker"),
+		NodeName:  o.NodeName,
+		Namespace: o.Namespace,
+		LBClass:   o.LBClass,
+	}
+	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing,
+		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")})
+	resp := l2responder.New(l2responder.Config{NodeAddresses: nodeAddresses(mgr.GetAPIReader(), o.NodeName),
+		StillOwned: eng.Owns, Logger: ctrl.Log.WithName("l2responder")})
+	r.Ownership, r.Responder = eng, resp
+	for _, run := range []func(context.Context) error{resp.Run, eng.Run} {
+		if err := mgr.Add(manager.RunnableFunc(ignoreCancel(run))); err != nil {
+			return err
+		}
+	}
+	return r.SetupWithManager(mgr)
+}
+
+// ignoreCancel keeps a clean shutdown from being reported as a failure.
+func ignoreCancel(run func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
+}
+
+// nodeAddresses reads the node's InternalIPs: VIPs without an interface list are answered on the
+// interfaces holding them. Unknown (nil) means every interface that can answer.
+func nodeAddresses(c client.Reader, node string) []netip.Addr {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n corev1.Node
+	if err := c.Get(ctx, types.NamespacedName{Name: node}, &n); err != nil {
+		ctrl.Log.WithName("setup").Error(err, "Cannot read the node's addresses; Layer 2 answers on every interface", "node", node)
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.Address); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out
+}

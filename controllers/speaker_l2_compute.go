@@ -1,0 +1,219 @@
+package controllers
+
+import (
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/routelb/routelb/internal/model"
+)
+
+// LabelExcludeFromLB is the well-known label that takes a node out of every load balancer, as
+// MetalLB and the cloud providers honour it.
+const LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+// L2Input is everything the Layer 2 VIPs of the cluster are computed from.
+type L2Input struct {
+	model.Input
+	Services       []corev1.Service
+	EndpointSlices []discoveryv1.EndpointSlice
+	NodeName       string
+	LBClass        string
+}
+
+// L2VIP is one VIP announced in Layer 2 mode.
+type L2VIP struct {
+	Services  []types.NamespacedName // sorted; several when the VIP is shared
+	Eligible  []string               // nodes that may own it, sorted
+	Preferred []string               // eligible nodes matching a preferredNodeSelector, sorted
+	// Interfaces to answer on from this node; nil means the interfaces holding the node's addresses.
+	Interfaces []string
+}
+
+// L2Result is the computed Layer 2 state of the cluster as one node sees it.
+type L2Result struct {
+	Config   *model.Config
+	VIPs     map[netip.Addr]*L2VIP
+	Problems model.Problems
+}
+
+// ComputeL2 resolves, for every VIP of a LoadBalancer Service of our class that lies in a pool an
+// L2Advertisement announces, which nodes may own it and on which interfaces this node answers.
+// It is pure: the speaker and tests call it with listed objects.
+func ComputeL2(in L2Input, lastGood *model.Config) L2Result {
+	cfg, ps := model.Build(in.Input, lastGood)
+	res := L2Result{Config: cfg, VIPs: map[netip.Addr]*L2VIP{}, Problems: ps}
+	advs := sortedL2Advs(cfg)
+	nodes := usableNodes(in.Nodes)
+	var self *corev1.Node
+	for i := range in.Nodes {
+		if in.Nodes[i].Name == in.NodeName {
+			self = &in.Nodes[i]
+		}
+	}
+	for i := range in.Services {
+		svc := &in.Services[i]
+		if !lbServiceOfClass(svc, in.LBClass) {
+			continue
+		}
+		var local map[string]bool
+		if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+			local = readyEndpointNodes(svc, in.EndpointSlices)
+		}
+		for j, ing := range svc.Status.LoadBalancer.Ingress {
+			vip, err := netip.ParseAddr(ing.IP)
+			if ing.IP == "" {
+				continue
+			}
+			if err != nil || vip.Zone() != "" {
+				res.Problems = append(res.Problems, model.Problem{Object: model.Ref{Kind: model.KindService, Name: svc.Namespace + "/" + svc.Name},
+					Field: "status.loadBalancer.ingress[" + strconv.Itoa(j) + "].ip", Message: "\"" + ing.IP + "\" is not an IP address"})
+				continue
+			}
+			addL2VIP(res.VIPs, vip.Unmap(), svc, covering(cfg, advs, vip.Unmap()), nodes, local, self)
+		}
+	}
+	return res
+}
+
+func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, advs []*model.L2Advertisement,
+	nodes []*corev1.Node, local map[string]bool, self *corev1.Node) {
+	if len(advs) == 0 {
+		return
+	}
+	v := out[vip]
+	if v == nil {
+		v = &L2VIP{}
+		out[vip] = v
+	}
+	v.Services = insertSorted(v.Services, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}, func(a, b types.NamespacedName) int {
+		return strings.Compare(a.String(), b.String())
+	})
+	for _, n := range nodes {
+		if local != nil && !local[n.Name] {
+			continue
+		}
+		for _, a := range advs {
+			if !model.MatchesAny(a.NodeSelectors, n.Labels) {
+				continue
+			}
+			v.Eligible = insertSorted(v.Eligible, n.Name, strings.Compare)
+			if len(a.PreferredNodeSelectors) > 0 && model.MatchesAny(a.PreferredNodeSelectors, n.Labels) {
+				v.Preferred = insertSorted(v.Preferred, n.Name, strings.Compare)
+			}
+		}
+	}
+	if self != nil {
+		v.Interfaces = mergeInterfaces(v.Interfaces, advs, self)
+	}
+}
+
+// mergeInterfaces is the union of the interface lists of the advertisements that select this
+// node; one of them without a list means the default interfaces (nil) win, as in MetalLB.
+func mergeInterfaces(cur []string, advs []*model.L2Advertisement, self *corev1.Node) []string {
+	for _, a := range advs {
+		if !model.MatchesAny(a.NodeSelectors, self.Labels) {
+			continue
+		}
+		if len(a.Interfaces) == 0 {
+			return nil
+		}
+		for _, i := range a.Interfaces {
+			cur = insertSorted(cur, i, strings.Compare)
+		}
+	}
+	return cur
+}
+
+func sortedL2Advs(cfg *model.Config) []*model.L2Advertisement {
+	out := make([]*model.L2Advertisement, 0, len(cfg.L2Advs))
+	for _, a := range cfg.L2Advs {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// covering returns the advertisements whose pools hold vip.
+func covering(cfg *model.Config, advs []*model.L2Advertisement, vip netip.Addr) []*model.L2Advertisement {
+	var out []*model.L2Advertisement
+	for _, a := range advs {
+		for _, name := range a.Pools {
+			if p := cfg.Pools[name]; p != nil && p.Contains(vip) {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// usableNodes leaves out nodes excluded from load balancers and nodes whose network is down.
+func usableNodes(in []corev1.Node) []*corev1.Node {
+	var out []*corev1.Node
+	for i := range in {
+		n := &in[i]
+		if _, excluded := n.Labels[LabelExcludeFromLB]; excluded {
+			continue
+		}
+		if hasCondition(n, corev1.NodeNetworkUnavailable, corev1.ConditionTrue) {
+			continue
+		}
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func hasCondition(n *corev1.Node, t corev1.NodeConditionType, s corev1.ConditionStatus) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == t && c.Status == s {
+			return true
+		}
+	}
+	return false
+}
+
+// lbServiceOfClass reports whether the speaker announces svc: a LoadBalancer Service of its class
+// (the same rule model.BuildNode applies in BGP mode).
+func lbServiceOfClass(svc *corev1.Service, lbClass string) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if svc.Spec.LoadBalancerClass == nil {
+		return lbClass == ""
+	}
+	return *svc.Spec.LoadBalancerClass == lbClass
+}
+
+// readyEndpointNodes returns the nodes running a ready endpoint of svc (an unset ready condition
+// counts as ready, as the EndpointSlice API asks, and as BGP mode does).
+func readyEndpointNodes(svc *corev1.Service, slices []discoveryv1.EndpointSlice) map[string]bool {
+	out := map[string]bool{}
+	for i := range slices {
+		s := &slices[i]
+		if s.Namespace != svc.Namespace || s.Labels[discoveryv1.LabelServiceName] != svc.Name {
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.NodeName != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+				out[*ep.NodeName] = true
+			}
+		}
+	}
+	return out
+}
+
+func insertSorted[T comparable](s []T, v T, cmp func(a, b T) int) []T {
+	i, found := slices.BinarySearchFunc(s, v, cmp)
+	if found {
+		return s
+	}
+	return slices.Insert(s, i, v)
+}
