@@ -63,7 +63,7 @@ type IPAM struct {
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	r.alloc, r.failed, r.loaded = allocator.New(), map[string]bool{}, map[string]int64{}
 	if r.Workers == 0 {
-		r.Workers = 4
+		r.Workers = 8
 	}
 	err := ctrl.NewControllerManagedBy(mgr).Named("ipam").
 		For(&corev1.Service{}).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,13 +35,19 @@ type ipamEnv struct {
 	env     *envtest.Environment
 	webhook bool
 	lbClass string
+	workers int
 	stop    context.CancelFunc
 	done    chan error
 }
 
 func init() {
 	// Errors only: the churn test's thousands of allocations would drown a failure's message.
-	logf.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
+	// ROUTELB_TEST_LOG=1 shows every Info line.
+	level := zapcore.ErrorLevel
+	if os.Getenv("ROUTELB_TEST_LOG") != "" {
+		level = zapcore.InfoLevel
+	}
+	logf.SetLogger(zap.New(zap.Level(level)))
 }
 
 // startIPAMEnv starts the API server. Cluster IPs come from ranges that exist only inside the API
@@ -114,7 +121,7 @@ func (e *ipamEnv) startManager() {
 		Namespace: testenv.Namespace, LBClass: e.lbClass, LeaderElect: true,
 		MetricsBindAddress: "0", HealthProbeBindAddress: "0",
 		DisableWebhook: !e.webhook, WebhookHost: wo.LocalServingHost, WebhookPort: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		SkipNameValidation: true,
+		SkipNameValidation: true, Workers: e.workers,
 	})
 	if err != nil {
 		e.t.Fatal(err)

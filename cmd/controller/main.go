@@ -22,7 +22,7 @@ func main() {
 	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the validating webhook")
 	flag.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with the webhook's tls.crt and tls.key")
 	flag.BoolVar(&o.DisableWebhook, "disable-webhook", false, "do not serve the validating webhook")
-	flag.IntVar(&o.Workers, "workers", 4, "Services reconciled in parallel")
+	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse() // --kubeconfig is registered by controller-runtime's config package
