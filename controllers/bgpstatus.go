@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -48,6 +48,9 @@ func ServiceBGPStatusName(namespace, service, node string) string {
 	return strings.TrimRight(name[:240], "-.") + "-" + hex.EncodeToString(sum[:6])
 }
 
+// errRetry means the cache was behind the API server; the reconcile is retried once it catches up.
+var errRetry = errors.New("cache behind the API server")
+
 // syncServiceStatus makes this node's ServiceBGPStatus objects say exactly which Services it
 // announces and to which peers.
 func (r *SpeakerBGPReconciler) syncServiceStatus(ctx context.Context, n *model.NodeBGP) error {
@@ -81,12 +84,13 @@ func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, name string
 		cur = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: map[string]string{
 			LabelNode: r.NodeName, LabelServiceName: want.ServiceName, LabelServiceNamespace: want.ServiceNamespace,
 		}}}
-		if err := r.Client.Create(ctx, cur); err != nil && !apierrors.IsAlreadyExists(err) {
+		// Status is a subresource: the object is created first, and the returned copy (with its
+		// resourceVersion) gets the status.
+		if err := r.Client.Create(ctx, cur); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return errRetry // the cache had not seen it yet
+			}
 			return fmt.Errorf("creating ServiceBGPStatus %s: %w", name, err)
-		}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: name}, cur); err != nil {
-			// The cache may not have it yet: the next event (its creation) retries.
-			return client.IgnoreNotFound(err)
 		}
 	}
 	if cur.Status.Node == want.Node && cur.Status.ServiceName == want.ServiceName &&
@@ -95,6 +99,9 @@ func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, name string
 	}
 	cur.Status = want
 	if err := r.Client.Status().Update(ctx, cur); err != nil {
+		if apierrors.IsConflict(err) {
+			return errRetry
+		}
 		return fmt.Errorf("updating ServiceBGPStatus %s: %w", name, err)
 	}
 	return nil
@@ -187,7 +194,9 @@ func (r *SpeakerBGPReconciler) reportConditions(ctx context.Context, in NodeBGPI
 			if conds == nil || !meta.SetStatusCondition(conds, cond) {
 				continue
 			}
-			if err := r.Client.Status().Update(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.Client.Status().Update(ctx, obj); apierrors.IsConflict(err) {
+				errs = append(errs, errRetry)
+			} else if err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("setting %s on %s %s: %w", ConditionSpeakerValid, kind, obj.GetName(), err))
 			}
 		}

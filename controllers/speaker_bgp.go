@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -116,10 +117,21 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	r.lastGood = res.Config
 	observe(res)
 	r.reportProblems(ctx, in, res.Problems)
-	if err := r.reportConditions(ctx, in, res.Problems); err != nil {
-		return reconcile.Result{}, err
+	retry := false
+	for _, err := range []error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node)} {
+		switch {
+		case errors.Is(err, errRetry):
+			retry = true
+		case err != nil:
+			return reconcile.Result{}, err
+		}
 	}
-	return reconcile.Result{}, r.syncServiceStatus(ctx, res.Node)
+	if retry {
+		// Conflicts come from a cache a step behind our own writes; not worth an error.
+		log.V(1).Info("Retrying status writes after a conflict")
+		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	return reconcile.Result{}, nil
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (NodeBGPInput, error) {

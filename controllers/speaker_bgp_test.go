@@ -1,0 +1,267 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/testenv"
+)
+
+// speakerEnv is a real API server with a BGP speaker for node1 running against it.
+type speakerEnv struct {
+	t   *testing.T
+	c   client.Client
+	dir string
+}
+
+func startSpeaker(t *testing.T) *speakerEnv {
+	t.Helper()
+	env := testenv.Start(t)
+	dir := t.TempDir()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Cache:                  SpeakerCacheOptions(testenv.Namespace, "node1"),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &SpeakerBGPReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
+		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return &speakerEnv{t: t, c: env.Client, dir: dir}
+}
+
+func (e *speakerEnv) create(objs ...client.Object) {
+	e.t.Helper()
+	for _, o := range objs {
+		if err := e.c.Create(context.Background(), o); err != nil {
+			e.t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+// eventually polls cond with a generous bound; the test asserts behaviour, not speed.
+func (e *speakerEnv) eventually(what string, cond func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *speakerEnv) conf() string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, FRRConfigFile))
+	return string(b)
+}
+
+// waitConf waits until frr.conf has every want line and none of the unwanted ones, then checks that
+// reaching it took exactly one write: a change is applied within one reconcile, not in steps.
+func (e *speakerEnv) waitConf(writesBefore float64, want []string, unwanted ...string) {
+	e.t.Helper()
+	e.eventually("frr.conf", func() error {
+		c := e.conf()
+		for _, w := range want {
+			if !strings.Contains(c, w+"\n") {
+				return fmt.Errorf("missing %q in:\n%s", w, c)
+			}
+		}
+		for _, u := range unwanted {
+			if strings.Contains(c, u+"\n") {
+				return fmt.Errorf("still has %q in:\n%s", u, c)
+			}
+		}
+		return nil
+	})
+	if got := counterValue(configWrites) - writesBefore; got != 1 {
+		e.t.Errorf("frr.conf written %v times for one change, want 1", got)
+	}
+}
+
+func lbSvc(name string, etp corev1.ServiceExternalTrafficPolicy) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.ServiceSpec{
+		Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: etp,
+		Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+	}}
+}
+
+func (e *speakerEnv) setVIP(svc *corev1.Service, ip string) {
+	e.t.Helper()
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip}}
+	if err := e.c.Status().Update(context.Background(), svc); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestSpeakerBGP(t *testing.T) {
+	e := startSpeaker(t)
+	ctx := context.Background()
+	ns := testenv.Namespace
+	e.create(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1", Labels: map[string]string{"rack": "a"}}},
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "vips", Namespace: ns},
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.0/24"}}},
+		&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all", Namespace: ns}},
+	)
+	// No peer yet: the node needs no BGP, and the file says so.
+	e.eventually("minimal frr.conf", func() error {
+		if c := e.conf(); !strings.HasPrefix(c, "frr defaults traditional\nhostname node1\n") || strings.Contains(c, "router bgp") {
+			return fmt.Errorf("got:\n%s", c)
+		}
+		return nil
+	})
+
+	w := counterValue(configWrites)
+	peer := &v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router", Namespace: ns},
+		Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1"}}
+	e.create(peer)
+	e.waitConf(w, []string{"router bgp 64513", " neighbor 198.51.100.1 remote-as 64512"})
+
+	w = counterValue(configWrites)
+	web := lbSvc("web", corev1.ServiceExternalTrafficPolicyCluster)
+	e.create(web)
+	e.setVIP(web, "203.0.113.5")
+	e.waitConf(w, []string{"  network 203.0.113.5/32"})
+	e.eventually("ServiceBGPStatus", func() error {
+		var st v1beta1.ServiceBGPStatus
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default-web-node1"}, &st); err != nil {
+			return err
+		}
+		if st.Labels[LabelNode] != "node1" || st.Labels[LabelServiceName] != "web" || fmt.Sprint(st.Status.Peers) != "[router]" {
+			return fmt.Errorf("got %+v", st)
+		}
+		return nil
+	})
+
+	// An endpoint change: a Local Service is announced only while node1 has a ready endpoint.
+	w = counterValue(configWrites)
+	api := lbSvc("api", corev1.ServiceExternalTrafficPolicyLocal)
+	e.create(api)
+	e.setVIP(api, "203.0.113.6")
+	node, ready := "node1", true
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "api-1", Namespace: "default",
+		Labels: map[string]string{discoveryv1.LabelServiceName: "api"}}, AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.7"}, NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}}
+	e.create(slice)
+	e.waitConf(w, []string{"  network 203.0.113.6/32"})
+	w = counterValue(configWrites)
+	notReady := false
+	slice.Endpoints[0].Conditions.Ready = &notReady
+	if err := e.c.Update(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConf(w, []string{"  network 203.0.113.5/32"}, "  network 203.0.113.6/32")
+	e.eventually("stale ServiceBGPStatus deleted", func() error {
+		var st v1beta1.ServiceBGPStatus
+		err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default-api-node1"}, &st)
+		if err == nil {
+			return fmt.Errorf("default-api-node1 still exists")
+		}
+		return client.IgnoreNotFound(err)
+	})
+
+	// A peer change.
+	w = counterValue(configWrites)
+	hold, ka := metav1.Duration{Duration: 9 * time.Second}, metav1.Duration{Duration: 3 * time.Second}
+	e.updatePeer(peer, func(p *v1beta2.BGPPeer) { p.Spec.HoldTime, p.Spec.KeepaliveTime = &hold, &ka })
+	e.waitConf(w, []string{" neighbor 198.51.100.1 timers 3 9"})
+
+	// A bad edit (a BFD profile that does not exist) keeps the last good peer: nothing is withdrawn,
+	// and the problem shows as a condition and a Warning event on the peer.
+	w = counterValue(configWrites)
+	e.updatePeer(peer, func(p *v1beta2.BGPPeer) { p.Spec.BFDProfile = "missing" })
+	e.eventually("SpeakerValid=False on the peer", func() error {
+		var p v1beta2.BGPPeer
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(peer), &p); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(p.Status.Conditions, ConditionSpeakerValid)
+		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, `BFDProfile "missing"`) {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	e.eventually("Warning event on the peer", func() error {
+		var evs eventsv1.EventList
+		if err := e.c.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == "router" && ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Note, "missing") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no event among %d", len(evs.Items))
+	})
+	if c := e.conf(); !strings.Contains(c, " neighbor 198.51.100.1 timers 3 9\n") || !strings.Contains(c, "  network 203.0.113.5/32\n") {
+		t.Fatalf("a bad edit changed what is announced:\n%s", c)
+	}
+	if got := counterValue(configWrites) - w; got != 0 {
+		t.Errorf("a bad edit rewrote frr.conf %v times", got)
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// updatePeer edits the latest version: the speaker writes the peer's status meanwhile.
+func (e *speakerEnv) updatePeer(p *v1beta2.BGPPeer, mut func(*v1beta2.BGPPeer)) {
+	e.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(p), p); err != nil {
+			return err
+		}
+		mut(p)
+		return e.c.Update(context.Background(), p)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
