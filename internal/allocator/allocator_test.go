@@ -1,15 +1,17 @@
 package allocator
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
 	"slices"
 	"testing"
 
-	"github.com/routelb/routelb/internal/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/routelb/routelb/internal/model"
 )
 
 func pool(name string, ranges ...string) *model.Pool {
@@ -43,7 +45,7 @@ func ips(s ...string) []netip.Addr {
 }
 
 func sel(s string) labels.Selector {
-	ls, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: labels.Set(must(labels.ConvertSelectorToLabelsMap(s)))})
+	ls, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: must(labels.ConvertSelectorToLabelsMap(s))})
 	if err != nil {
 		panic(err)
 	}
@@ -179,8 +181,8 @@ func TestEnsure(t *testing.T) {
 			for i, s := range c.steps {
 				res, err := a.Ensure(s.req, s.status)
 				if s.want == nil {
-					e, ok := err.(*Error)
-					if !ok || e.Reason != s.reason {
+					var e *Error
+					if !errors.As(err, &e) || e.Reason != s.reason {
 						t.Fatalf("step %d: got %v, %v; want failure %s", i, res, err, s.reason)
 					}
 					if _, held := a.Get(s.req.Key); held {
