@@ -320,6 +320,10 @@ func (c *Cluster) NodeByMAC(mac string) *Node {
 	return nil
 }
 
+// Short is the lab's generous bound for one step (a route, a session, a VIP): tests assert
+// behaviour; the benchmarks measure time.
+const Short = 60 * time.Second
+
 // Eventually polls cond every 100 ms until it returns nil; after timeout it fails through tb.
 func (c *Cluster) Eventually(tb interface{ Fatalf(string, ...any) }, timeout time.Duration, cond func() error) {
 	if err := Poll(timeout, cond); err != nil {

@@ -69,6 +69,9 @@ func BaseObjects() []client.Object {
 
 func meta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: NS} }
 
+// ObjectMeta names a metallb.io object in the lab's namespace.
+func ObjectMeta(name string) metav1.ObjectMeta { return meta(name) }
+
 func (c *Cluster) applyBaseObjects() {
 	for _, o := range BaseObjects() {
 		if err := c.Client.Create(context.Background(), o); err != nil {

@@ -120,8 +120,10 @@ func (c *Cluster) Dump(logf func(string, ...any)) {
 	for _, f := range frrs {
 		if f != nil {
 			b.WriteString(f.DumpString())
-			out, _ := f.Vtysh("-c", "show ip route")
-			fmt.Fprintf(&b, "--- show ip route\n%s\n", out)
+			for _, cmd := range []string{"show ip route", "show bfd peers", "show bfd peers counters"} {
+				out, _ := f.Vtysh("-c", cmd)
+				fmt.Fprintf(&b, "--- %s\n%s\n", cmd, out)
+			}
 		}
 	}
 	for _, n := range c.Nodes {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 )
 
 // routerConfig is the upstream router: eBGP with every node, ECMP over them, BFD on each session.
@@ -27,6 +26,7 @@ exit
 router bgp %d
  bgp router-id %s
  no bgp ebgp-requires-policy
+ bgp log-neighbor-changes
  bgp bestpath as-path multipath-relax
  neighbor nodes peer-group
  neighbor nodes remote-as %d
@@ -149,6 +149,36 @@ func (c *Cluster) Nexthops(prefix string) ([]string, error) {
 	return gws, nil
 }
 
+// RoutesIn returns the router's kernel routes inside prefix, each with its gateways.
+func (c *Cluster) RoutesIn(prefix string) (map[string][]string, error) {
+	out, err := c.Router.Run("ip", "-j", "route", "show", "root", prefix)
+	if err != nil {
+		return nil, err
+	}
+	var routes []struct {
+		Dst      string `json:"dst"`
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		return nil, fmt.Errorf("parsing ip -j route: %w: %s", err, out)
+	}
+	m := map[string][]string{}
+	for _, r := range routes {
+		var gws []string
+		if r.Gateway != "" {
+			gws = append(gws, r.Gateway)
+		}
+		for _, nh := range r.Nexthops {
+			gws = append(gws, nh.Gateway)
+		}
+		m[r.Dst] = gws
+	}
+	return m, nil
+}
+
 // NexthopNodes is Nexthops as sorted node names.
 func (c *Cluster) NexthopNodes(vip string) ([]string, error) {
 	gws, err := c.Nexthops(vip + "/32")
@@ -171,7 +201,7 @@ func (c *Cluster) NexthopNodes(vip string) ([]string, error) {
 func (c *Cluster) WaitNexthops(tb interface{ Fatalf(string, ...any) }, vip string, nodes ...string) {
 	want := append([]string(nil), nodes...)
 	sortStrings(want)
-	c.Eventually(tb, 60*time.Second, func() error {
+	c.Eventually(tb, Short, func() error {
 		got, err := c.NexthopNodes(vip)
 		if err != nil {
 			return err
