@@ -1,0 +1,134 @@
+package controllers
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/internal/model"
+)
+
+func l2Node(name string, labels map[string]string, conds ...corev1.NodeCondition) corev1.Node {
+	return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Status: corev1.NodeStatus{Conditions: conds}}
+}
+
+func l2Svc(name string, etp corev1.ServiceExternalTrafficPolicy, class *string, ips ...string) corev1.Service {
+	s := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: etp, LoadBalancerClass: class}}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	return s
+}
+
+func l2Pool(name string, addrs ...v1beta1.PoolAddress) v1beta1.IPAddressPool {
+	return v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta1.IPAddressPoolSpec{Addresses: addrs}}
+}
+
+func l2Sel(k, v string) []metav1.LabelSelector {
+	return []metav1.LabelSelector{{MatchLabels: map[string]string{k: v}}}
+}
+
+func TestComputeL2(t *testing.T) {
+	ready, notReady := true, false
+	other := "other"
+	nodes := []corev1.Node{
+		l2Node("a", map[string]string{"zone": "1", "fast": "yes"}),
+		l2Node("b", map[string]string{"zone": "1"}),
+		l2Node("c", map[string]string{"zone": "2"}),
+		l2Node("d", map[string]string{"zone": "1", LabelExcludeFromLB: ""}),
+		l2Node("e", map[string]string{"zone": "1"}, corev1.NodeCondition{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue}),
+	}
+	slice := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "local-x", Labels: map[string]string{discoveryv1.LabelServiceName: "local"}},
+		Endpoints: []discoveryv1.Endpoint{
+			{NodeName: l2Ptr("b"), Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
+			{NodeName: l2Ptr("c")},
+			{NodeName: l2Ptr("a"), Conditions: discoveryv1.EndpointConditions{Ready: &notReady}},
+		}}
+	in := L2Input{NodeName: "a", Input: model.Input{
+		Nodes: nodes,
+		Pools: []v1beta1.IPAddressPool{l2Pool("p1", "203.0.113.0/28"), l2Pool("p2", "2001:db8::/120"), l2Pool("bgp-only", "203.0.113.64/28")},
+		L2Advs: []v1beta1.L2Advertisement{
+			{ObjectMeta: metav1.ObjectMeta{Name: "zone1"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"p1"},
+				NodeSelectors: l2Sel("zone", "1"), PreferredNodeSelectors: l2Sel("fast", "yes"), Interfaces: []v1beta1.InterfaceName{"eth1", "eth0"}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "v6"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"p2"}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "zone2"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"p1"},
+				NodeSelectors: l2Sel("zone", "2"), Interfaces: []v1beta1.InterfaceName{"bond0"}}},
+		},
+	}, Services: []corev1.Service{
+		l2Svc("cluster", corev1.ServiceExternalTrafficPolicyCluster, nil, "203.0.113.1", "2001:db8::1"),
+		l2Svc("shared", corev1.ServiceExternalTrafficPolicyCluster, nil, "203.0.113.1"),
+		l2Svc("local", corev1.ServiceExternalTrafficPolicyLocal, nil, "203.0.113.2"),
+		l2Svc("bgp", corev1.ServiceExternalTrafficPolicyCluster, nil, "203.0.113.65"),
+		l2Svc("classy", corev1.ServiceExternalTrafficPolicyCluster, &other, "203.0.113.3"),
+		l2Svc("broken", corev1.ServiceExternalTrafficPolicyCluster, nil, "not-an-ip"),
+	}, EndpointSlices: []discoveryv1.EndpointSlice{slice}}
+
+	res := ComputeL2(in, nil)
+	want := map[netip.Addr]L2VIP{
+		netip.MustParseAddr("203.0.113.1"): {
+			Services: []types.NamespacedName{{Namespace: "ns", Name: "cluster"}, {Namespace: "ns", Name: "shared"}},
+			Eligible: []string{"a", "b", "c"}, Preferred: []string{"a"}, Interfaces: []string{"eth0", "eth1"},
+		},
+		netip.MustParseAddr("2001:db8::1"): {
+			Services: []types.NamespacedName{{Namespace: "ns", Name: "cluster"}}, Eligible: []string{"a", "b", "c"},
+		},
+		// Local: only b (ready) and c (ready unset); a's endpoint is not ready.
+		netip.MustParseAddr("203.0.113.2"): {
+			Services: []types.NamespacedName{{Namespace: "ns", Name: "local"}}, Eligible: []string{"b", "c"}, Interfaces: []string{"eth0", "eth1"},
+		},
+	}
+	if len(res.VIPs) != len(want) {
+		t.Fatalf("VIPs %v, want %d of them", l2Keys(res.VIPs), len(want))
+	}
+	for vip, w := range want {
+		got := res.VIPs[vip]
+		if got == nil {
+			t.Fatalf("%s missing", vip)
+		}
+		if !slices.Equal(got.Services, w.Services) || !slices.Equal(got.Eligible, w.Eligible) ||
+			!slices.Equal(got.Preferred, w.Preferred) || !slices.Equal(got.Interfaces, w.Interfaces) {
+			t.Errorf("%s: got %+v, want %+v", vip, *got, w)
+		}
+	}
+	if len(res.Problems.For(model.Ref{Kind: model.KindService, Name: "ns/broken"})) != 1 {
+		t.Errorf("no problem reported for the bad ingress IP: %v", res.Problems)
+	}
+
+	// Seen from c, the zone2 advertisement's interfaces apply.
+	in.NodeName = "c"
+	if got := ComputeL2(in, nil).VIPs[netip.MustParseAddr("203.0.113.1")].Interfaces; !slices.Equal(got, []string{"bond0"}) {
+		t.Errorf("interfaces on c: %v, want [bond0]", got)
+	}
+	// The class filter.
+	in.LBClass = "other"
+	if vips := ComputeL2(in, nil).VIPs; len(vips) != 1 || vips[netip.MustParseAddr("203.0.113.3")] == nil {
+		t.Errorf("with --lb-class other: %v", l2Keys(vips))
+	}
+}
+
+func l2Keys(m map[netip.Addr]*L2VIP) []netip.Addr {
+	var out []netip.Addr
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func l2Ptr(s string) *string { return &s }
+
+func TestServiceL2StatusName(t *testing.T) {
+	if got := ServiceL2StatusName("default", "web", "node1"); got != "l2-default-web-node1" {
+		t.Errorf("got %q", got)
+	}
+	long := ServiceL2StatusName(string(make([]byte, 0))+"ns", string(slices.Repeat([]byte("s"), 63)), string(slices.Repeat([]byte("n"), 253)))
+	if len(long) > 253 {
+		t.Errorf("name of %d characters", len(long))
+	}
+}
