@@ -257,8 +257,8 @@ func TestTemplate(t *testing.T) {
 				checkBGPPod(t, spec, objs)
 			}
 			l2 := vs.name != "bgp-only"
-			if got := slices.Contains(speaker.Args, "--l2=true"); got != l2 {
-				t.Errorf("speaker args %v: --l2=true present = %v, want %v", speaker.Args, got, l2)
+			if got := slices.Contains(speaker.Args, "--layer2=true"); got != l2 {
+				t.Errorf("speaker args %v: --layer2=true present = %v, want %v", speaker.Args, got, l2)
 			}
 			checkRBAC(t, objs, bgp, l2)
 		})
@@ -319,8 +319,8 @@ func grants(rs []rbacv1.PolicyRule, group, resource, verb string) bool {
 	})
 }
 
-// checkRBAC: the speaker gets Lease and ServiceL2Status rights only in Layer 2 mode, ServiceBGPStatus
-// rights only in BGP mode; nobody gets a wildcard.
+// checkRBAC: the speaker gets Lease and ServiceL2Status rights only in Layer 2 mode; ServiceBGPStatus
+// rights in every mode, as the speaker has no switch for BGP; nobody gets a wildcard.
 func checkRBAC(t *testing.T, objs rendered, bgp, l2 bool) {
 	role := rules(t, objs, "Role", "-speaker")
 	if got := grants(role, "coordination.k8s.io", "leases", "update"); got != l2 {
@@ -329,8 +329,8 @@ func checkRBAC(t *testing.T, objs rendered, bgp, l2 bool) {
 	if got := grants(role, "metallb.io", "servicel2statuses", "create"); got != l2 {
 		t.Errorf("speaker may create servicel2statuses = %v with l2.enabled = %v", got, l2)
 	}
-	if got := grants(role, "metallb.io", "servicebgpstatuses", "create"); got != bgp {
-		t.Errorf("speaker may create servicebgpstatuses = %v with bgp.enabled = %v", got, bgp)
+	if !grants(role, "metallb.io", "servicebgpstatuses", "create") {
+		t.Errorf("speaker may not create servicebgpstatuses (bgp.enabled = %v)", bgp)
 	}
 	for _, o := range objs {
 		if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
@@ -360,7 +360,7 @@ func TestCustomValues(t *testing.T) {
 		{"routelb image", spk.Image == "registry.example.com/routelb/routelb:v9.9.9" && ctl.Image == spk.Image},
 		{"log level", slices.Contains(spk.Args, "--zap-log-level=debug") && slices.Contains(ctl.Args, "--zap-log-level=debug") && slices.Contains(rel.Args, "--zap-log-level=debug")},
 		{"debounce", slices.Contains(rel.Args, "--debounce=500ms")},
-		{"lease timings", slices.Contains(spk.Args, "--l2-lease-duration=9s") && slices.Contains(spk.Args, "--l2-renew-deadline=6s") && slices.Contains(spk.Args, "--l2-retry-period=1500ms")},
+		{"lease timings", slices.Contains(spk.Args, "--l2-renew-interval=1s") && slices.Contains(spk.Args, "--l2-lease-duration=3s") && slices.Contains(spk.Args, "--l2-lease-margin=500ms")},
 		{"loadBalancerClass", slices.Contains(spk.Args, "--lb-class=example.com/routelb") && slices.Contains(ctl.Args, "--lb-class=example.com/routelb")},
 		{"frr resources", frr.Resources.Limits.Memory().String() == "256Mi"},
 		{"controller resources", ctl.Resources.Limits.Cpu().String() == "1"},
@@ -431,6 +431,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"bad log level", "logLevel: verbose\n", "logLevel"},
 		{"bad duration", "reloader:\n  debounce: 200\n", "debounce"},
 		{"duration without unit", "l2:\n  leaseDuration: \"15\"\n", "leaseDuration"},
+		{"MetalLB-style timing key", "l2:\n  retryPeriod: 2s\n", "retryPeriod"},
 		{"bad toleration operator", "speaker:\n  tolerations:\n    - {key: a, operator: Maybe}\n", "operator"},
 		{"resources typo", "frr:\n  resources:\n    limit: {memory: 1Gi}\n", "limit"},
 		{"bad quantity", "frr:\n  resources:\n    limits: {memory: lots}\n", "memory"},
