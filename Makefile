@@ -101,3 +101,21 @@ $(HELM):
 
 clean:
 	rm -rf bin/
+
+## images: build the routelb image (Dockerfile) with docker or podman, whichever exists
+IMAGE ?= ghcr.io/routelb/routelb
+TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+.PHONY: images helm
+images:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+	  echo "make images: no container engine (docker or podman) on this machine; install one, or set CONTAINER_ENGINE" >&2; exit 2; fi
+	$(CONTAINER_ENGINE) build --build-arg VERSION=$(TAG) -t $(IMAGE):$(TAG) .
+
+## helm: lint and template the chart (charts/routelb) with the cached helm, and package it into bin/
+helm: $(HELM)
+	$(HELM) lint --strict --kube-version v1.37.2 charts/routelb
+	$(HELM) template routelb charts/routelb --namespace metallb-system --kube-version v1.37.2 >/dev/null
+	mkdir -p bin && $(HELM) package charts/routelb -d bin/
+
+tools: $(HELM)
