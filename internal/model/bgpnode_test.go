@@ -33,7 +33,9 @@ func endpointSlice(ns, svc, node string, ready *bool) discoveryv1.EndpointSlice 
 	}
 }
 
-func local(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal }
+func local(s *corev1.Service) {
+	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+}
 
 // announced summarises a NodeBGP as "peer: prefixes" lines, the thing the table tests compare.
 func announced(n *NodeBGP) []string {
