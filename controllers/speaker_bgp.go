@@ -168,7 +168,7 @@ func WriteFileIfChanged(dir, name string, data []byte) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("writing %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
+	defer func() { _ = os.Remove(tmp.Name()) }() // fails harmlessly once renamed
 	_, err = tmp.Write(data)
 	if err == nil {
 		err = tmp.Sync()

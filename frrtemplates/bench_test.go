@@ -80,6 +80,8 @@ func BenchmarkBuildNode10kVIPs4Peers(b *testing.B) {
 	cfg, _ := model.Build(in.Input, nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		model.BuildNode(cfg, model.NodeInput{Node: &in.Nodes[0], Services: in.Services})
+		if n, _ := model.BuildNode(cfg, model.NodeInput{Node: &in.Nodes[0], Services: in.Services}); n.Empty() {
+			b.Fatal("no routers")
+		}
 	}
 }

@@ -57,7 +57,7 @@ func renderCase(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	in := controllers.NodeBGPInput{NodeName: "node1"}
 	if first, _ := os.ReadFile(path); bytes.HasPrefix(first, []byte("# node: ")) {
 		line, _, _ := strings.Cut(string(first), "\n")

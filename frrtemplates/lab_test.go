@@ -126,7 +126,7 @@ func TestLabECMPAndBFD(t *testing.T) {
 			Status string `json:"status"`
 		}
 		if err := json.Unmarshal([]byte(out), &peers); err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		up := map[string]bool{}
 		for _, p := range peers {
@@ -178,7 +178,7 @@ func waitECMP(t *testing.T, lab *netlab.Lab, router *netlab.Host, vip string) {
 			} `json:"nexthops"`
 		}
 		if err := json.Unmarshal([]byte(out), &routes); err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		if len(routes) != 1 || len(routes[0].Nexthops) != 2 {
 			return fmt.Errorf("want one route to %s with two nexthops, got %s", vip, out)

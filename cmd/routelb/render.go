@@ -27,7 +27,7 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	lbClass := fs.String("lb-class", "", "the speaker's --lb-class")
 	fs.Var(&files, "f", "YAML file of objects (pools, peers, advertisements, BFD profiles, communities, Secrets, Nodes, Services, EndpointSlices); repeatable; - is stdin")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: routelb render --node NAME -f FILE [-f FILE ...]")
+		_, _ = fmt.Fprintln(stderr, "usage: routelb render --node NAME -f FILE [-f FILE ...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -40,29 +40,25 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	in := controllers.NodeBGPInput{NodeName: *node, LBClass: *lbClass}
 	for _, name := range files {
 		if err := decodeFile(&in, name, stdin); err != nil {
-			fmt.Fprintln(stderr, "routelb render:", err)
-			return 1
+			return fail(stderr, "routelb render: %v\n", err)
 		}
 	}
 	res, err := controllers.ComputeNodeBGP(in, nil)
 	if errors.Is(err, controllers.ErrNodeNotFound) {
-		fmt.Fprintf(stderr, "routelb render: Node %s: not in the given files (add the Node object, its labels select peers and advertisements)\n", *node)
-		return 1
+		return fail(stderr, "routelb render: Node %s: not in the given files (add the Node object, its labels select peers and advertisements)\n", *node)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "routelb render:", err)
-		return 1
+		return fail(stderr, "routelb render: %v\n", err)
 	}
 	if len(res.Problems) > 0 {
-		fmt.Fprintf(stderr, "routelb render: %d problem(s) in the input:\n", len(res.Problems))
+		msg := fmt.Sprintf("routelb render: %d problem(s) in the input:\n", len(res.Problems))
 		for _, p := range res.Problems {
-			fmt.Fprintln(stderr, "  "+p.Error())
+			msg += "  " + p.Error() + "\n"
 		}
-		return 1
+		return fail(stderr, "%s", msg)
 	}
 	if _, err := stdout.Write(res.FRRConfig); err != nil {
-		fmt.Fprintln(stderr, "routelb render:", err)
-		return 1
+		return fail(stderr, "routelb render: %v\n", err)
 	}
 	return 0
 }
@@ -75,6 +71,12 @@ func decodeFile(in *controllers.NodeBGPInput, name string, stdin io.Reader) erro
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose on close
 	return controllers.DecodeObjects(in, f, name)
+}
+
+// fail reports to stderr and returns exit status 1; stderr write errors have nowhere to go.
+func fail(stderr io.Writer, format string, args ...any) int {
+	_, _ = fmt.Fprintf(stderr, format, args...)
+	return 1
 }
