@@ -1,0 +1,89 @@
+package frrtemplates_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/controllers"
+)
+
+// TestChurnChangesOnlyPrefixLines renders a node before and after a Service comes (or goes) and
+// checks that the only lines that differ are `network` lines and prefix-list entries, one per list
+// the VIP is in: neighbours, activation and route-map stanzas never move, so FRR never resets a
+// session for Service churn.
+func TestChurnChangesOnlyPrefixLines(t *testing.T) {
+	in := scaleInput(200)
+	in.BGPAdvs = append(in.BGPAdvs, v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "pref", Namespace: "metallb-system"},
+		Spec: v1beta1.BGPAdvertisementSpec{LocalPref: 150, Peers: []v1beta1.ObjectName{"tor-1"}, Communities: []v1beta1.CommunityRef{"large:1:2:3"}}})
+	before := render(t, in)
+	extra := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "new"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
+	extra.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.1.77"}}
+	in.Services = append([]corev1.Service{extra}, in.Services...)
+	after := render(t, in)
+
+	added, removed := lineDiff(before, after)
+	if len(removed) != 0 {
+		t.Errorf("adding a Service removed lines: %q", removed)
+	}
+	// 4 peers x (all + community 64512:100) + tor-1's large community and local-pref lists, + 1 network.
+	if len(added) != 4*2+2+1 {
+		t.Errorf("adding a Service added %d lines, want 11: %q", len(added), added)
+	}
+	for _, l := range added {
+		if !strings.HasPrefix(l, "ip prefix-list ") && l != "  network 198.18.1.77/32" || strings.HasPrefix(l, "ip prefix-list ") && !strings.HasSuffix(l, " permit 198.18.1.77/32") {
+			t.Errorf("adding a Service changed a line that is not about its prefix: %q", l)
+		}
+	}
+	// And back: removing it is the mirror image.
+	if a, r := lineDiff(after, before); len(a) != 0 || len(r) != len(added) {
+		t.Errorf("removing the Service: added %q, removed %d lines", a, len(r))
+	}
+}
+
+func render(t *testing.T, in controllers.NodeBGPInput) string {
+	t.Helper()
+	res, err := controllers.ComputeNodeBGP(in, nil)
+	if err != nil || len(res.Problems) > 0 {
+		t.Fatalf("%v %v", err, res.Problems)
+	}
+	return string(res.FRRConfig)
+}
+
+// lineDiff compares two configs as multisets of lines with their context (the stanza a line is in), so
+// a moved line counts as changed.
+func lineDiff(a, b string) (added, removed []string) {
+	count := map[string]int{}
+	for _, l := range contextual(a) {
+		count[l]--
+	}
+	for _, l := range contextual(b) {
+		count[l]++
+	}
+	for l, n := range count {
+		_, line, _ := strings.Cut(l, "\x00")
+		for ; n > 0; n-- {
+			added = append(added, line)
+		}
+		for ; n < 0; n++ {
+			removed = append(removed, line)
+		}
+	}
+	return added, removed
+}
+
+func contextual(conf string) []string {
+	var out []string
+	stanza := ""
+	for _, l := range strings.Split(conf, "\n") {
+		if l != "" && l[0] != ' ' && l != "!" && l != "exit" {
+			stanza = l
+		}
+		out = append(out, fmt.Sprintf("%s\x00%s", stanza, l))
+	}
+	return out
+}
