@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -55,7 +56,7 @@ type l2Lab struct {
 	procs  map[string]*exec.Cmd
 }
 
-var nodeNames = []string{"node1", "node2", "node3"}
+var l2NodeNames = []string{"node1", "node2", "node3"}
 
 func newL2Lab(t testing.TB) *l2Lab {
 	for _, tool := range []string{"arping", "ip"} {
@@ -67,7 +68,7 @@ func newL2Lab(t testing.TB) *l2Lab {
 	l := &l2Lab{t: t, env: env, lab: netlab.New(t), nodes: map[string]*netlab.Host{}, macs: map[string]string{}, procs: map[string]*exec.Cmd{}}
 	t.Cleanup(l.stopAll)
 	l.lab.Reserve("203.0.113.0/24")
-	for i, n := range nodeNames {
+	for i, n := range l2NodeNames {
 		h := l.lab.AddHost(n, fmt.Sprintf("198.51.100.%d/24", 11+i))
 		l.nodes[n] = h
 		l.macs[n] = strings.ToLower(l.field(h.MustRun("ip", "-br", "link", "show", "eth0"), 2))
@@ -77,7 +78,7 @@ func newL2Lab(t testing.TB) *l2Lab {
 	// The client keeps a neighbour entry for the VIP only with an on-link route to it.
 	l.client.MustRun("ip", "route", "add", "203.0.113.0/24", "dev", "eth0")
 	l.kcfg = filepath.Join(l.lab.Dir, "kubeconfig")
-	writeKubeconfig(t, env.Config, "https://127.0.0.1:6443", l.kcfg)
+	l2WriteKubeconfig(t, env.Config, "https://127.0.0.1:6443", l.kcfg)
 	l.bin = filepath.Join(l.lab.Dir, "speaker")
 	if out, err := exec.Command("go", "build", "-o", l.bin, "../cmd/speaker").CombinedOutput(); err != nil {
 		t.Fatalf("building the speaker: %v\n%s", err, out)
@@ -97,7 +98,7 @@ func (l *l2Lab) field(s string, i int) string {
 // proxyAPI makes the API server, which listens on the root namespace's loopback, reachable at
 // 127.0.0.1:6443 inside the host: a listener opened in the host's namespace, forwarding to it.
 func (l *l2Lab) proxyAPI(h *netlab.Host) {
-	ln, err := listenInNetns(h.NS, "127.0.0.1:6443")
+	ln, err := l2ListenInNetns(h.NS, "127.0.0.1:6443")
 	if err != nil {
 		l.t.Fatalf("API proxy in %s: %v", h.NS, err)
 	}
@@ -113,12 +114,12 @@ func (l *l2Lab) proxyAPI(h *netlab.Host) {
 			if err != nil {
 				return
 			}
-			go forward(c, target)
+			go l2Forward(c, target)
 		}
 	}()
 }
 
-func forward(c net.Conn, target string) {
+func l2Forward(c net.Conn, target string) {
 	defer c.Close()
 	up, err := net.Dial("tcp", target)
 	if err != nil {
@@ -134,7 +135,7 @@ func forward(c net.Conn, target string) {
 
 // listenInNetns opens a TCP listener inside a named network namespace. The thread that enters the
 // namespace is locked and then discarded, so no other goroutine ever runs in it.
-func listenInNetns(ns, addr string) (net.Listener, error) {
+func l2ListenInNetns(ns, addr string) (net.Listener, error) {
 	type result struct {
 		ln  net.Listener
 		err error
@@ -159,7 +160,7 @@ func listenInNetns(ns, addr string) (net.Listener, error) {
 	return r.ln, r.err
 }
 
-func writeKubeconfig(t testing.TB, cfg *rest.Config, server, path string) {
+func l2WriteKubeconfig(t testing.TB, cfg *rest.Config, server, path string) {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["lab"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos["lab"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
@@ -173,25 +174,25 @@ func writeKubeconfig(t testing.TB, cfg *rest.Config, server, path string) {
 func (l *l2Lab) createObjects() {
 	ctx := context.Background()
 	c := l.env.Client
-	for i, n := range nodeNames {
+	for i, n := range l2NodeNames {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{"kubernetes.io/hostname": n}}}
-		must(l.t, c.Create(ctx, node))
+		l2Must(l.t, c.Create(ctx, node))
 		node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("198.51.100.%d", 11+i)}}
-		must(l.t, c.Status().Update(ctx, node))
+		l2Must(l.t, c.Status().Update(ctx, node))
 	}
-	must(l.t, c.Create(ctx, &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "lab", Namespace: testenv.Namespace},
+	l2Must(l.t, c.Create(ctx, &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "lab", Namespace: testenv.Namespace},
 		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.0/28"}}}))
-	must(l.t, c.Create(ctx, &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "lab", Namespace: testenv.Namespace},
+	l2Must(l.t, c.Create(ctx, &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "lab", Namespace: testenv.Namespace},
 		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"lab"}}}))
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: labService, Namespace: labSvcNS},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}
-	must(l.t, c.Create(ctx, svc))
+	l2Must(l.t, c.Create(ctx, svc))
 	// The IPAM controller is not part of this test: give the Service its VIP as it would.
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: labVIP}}
-	must(l.t, c.Status().Update(ctx, svc))
+	l2Must(l.t, c.Status().Update(ctx, svc))
 }
 
-func must(t testing.TB, err error) {
+func l2Must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -201,53 +202,58 @@ func must(t testing.TB, err error) {
 // start runs the speaker binary in node's namespace.
 func (l *l2Lab) start(node string) {
 	logf, err := os.OpenFile(filepath.Join(l.lab.Dir, node+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	must(l.t, err)
+	l2Must(l.t, err)
 	defer logf.Close()
 	frr := filepath.Join(l.lab.Dir, "frr-"+node)
 	cmd := exec.Command("ip", "netns", "exec", l.nodes[node].NS, l.bin, "--node-name", node, "--kubeconfig", l.kcfg,
 		"--namespace", testenv.Namespace, "--frr-config-dir", frr, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	must(l.t, cmd.Start())
+	l2Must(l.t, cmd.Start())
 	l.mu.Lock()
 	l.procs[node] = cmd
 	l.mu.Unlock()
 }
 
 // signal sends sig to node's speaker (by its PID: `ip netns exec` execs it) and waits for it to end.
-func (l *l2Lab) signal(node string, sig syscall.Signal) {
+func (l *l2Lab) signal(node string, sig syscall.Signal) { l.send(node, sig)() }
+
+// send sends sig to node's speaker and returns a function waiting for it to end.
+func (l *l2Lab) send(node string, sig syscall.Signal) (wait func()) {
 	l.mu.Lock()
 	cmd := l.procs[node]
 	delete(l.procs, node)
 	l.mu.Unlock()
 	if cmd == nil {
-		return
+		return func() {}
 	}
 	_ = cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+	return func() {
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 	}
 }
 
 func (l *l2Lab) stopAll() {
 	if l.t.Failed() {
-		for _, n := range nodeNames {
+		for _, n := range l2NodeNames {
 			b, _ := os.ReadFile(filepath.Join(l.lab.Dir, n+".log"))
 			lines := strings.Split(string(b), "\n")
 			l.t.Logf("===== speaker %s (last lines)\n%s", n, strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
 	}
-	for _, n := range nodeNames {
+	for _, n := range l2NodeNames {
 		l.signal(n, syscall.SIGTERM)
 	}
 }
 
-var macRe = regexp.MustCompile(`from ([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})`)
+var l2MACRe = regexp.MustCompile(`from ([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})`)
 
 // arping asks for the VIP from the client and returns the MACs that answered.
 func (l *l2Lab) arping(count int) []string {
@@ -255,7 +261,7 @@ func (l *l2Lab) arping(count int) []string {
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, "ip", "netns", "exec", l.client.NS, "arping", "-c", fmt.Sprint(count), "-i", "eth0", labVIP).CombinedOutput()
 	var macs []string
-	for _, m := range macRe.FindAllStringSubmatch(string(out), -1) {
+	for _, m := range l2MACRe.FindAllStringSubmatch(string(out), -1) {
 		macs = append(macs, strings.ToLower(m[1]))
 	}
 	return macs
@@ -290,7 +296,7 @@ func (l *l2Lab) nodeOfMAC(mac string) string {
 func (l *l2Lab) owner(timeout time.Duration) string {
 	var owner string
 	l.lab.Eventually(timeout, func() error {
-		macs := slices.Compact(sortedCopy(l.arping(2)))
+		macs := slices.Compact(l2Sorted(l.arping(2)))
 		if len(macs) != 1 {
 			return fmt.Errorf("ARP replies from %v, want exactly one node", macs)
 		}
@@ -303,7 +309,7 @@ func (l *l2Lab) owner(timeout time.Duration) string {
 	return owner
 }
 
-func sortedCopy(s []string) []string {
+func l2Sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
@@ -362,13 +368,13 @@ func TestL2LabFailover(t *testing.T) {
 		t.Skip("needs root, network namespaces and the API server")
 	}
 	l := newL2Lab(t)
-	for _, n := range nodeNames {
+	for _, n := range l2NodeNames {
 		l.start(n)
 	}
 	first := l.owner(60 * time.Second)
 	t.Logf("owner: %s (%s)", first, l.macs[first])
 	for range 3 {
-		if macs := l.arping(2); len(slices.Compact(sortedCopy(macs))) != 1 || l.nodeOfMAC(macs[0]) != first {
+		if macs := l.arping(2); len(slices.Compact(l2Sorted(macs))) != 1 || l.nodeOfMAC(macs[0]) != first {
 			t.Fatalf("ARP replies from %v, want only %s's %s", macs, first, l.macs[first])
 		}
 	}
@@ -377,6 +383,18 @@ func TestL2LabFailover(t *testing.T) {
 		t.Fatalf("client's neighbour entry points at %q, want %s", l.neighbour(), first)
 	}
 	l.waitStatus(first)
+	l.lab.Eventually(20*time.Second, func() error {
+		var evs eventsv1.EventList
+		if err := l.env.Client.List(context.Background(), &evs, client.InNamespace(labSvcNS)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Name == labService && e.Reason == "nodeAssigned" && strings.Contains(e.Note, first) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no nodeAssigned event naming %s on the Service among %d events", first, len(evs.Items))
+	})
 
 	t.Log("SIGKILL the owner")
 	l.signal(first, syscall.SIGKILL)
@@ -389,7 +407,7 @@ func TestL2LabFailover(t *testing.T) {
 
 	t.Log("restart the killed node, then SIGTERM the owner")
 	l.start(first)
-	waitLease(t, l.env.Client, first)
+	l2WaitLease(t, l.env.Client, first)
 	l.owner(20 * time.Second) // settled (the restarted node may take the VIP back)
 	owner := l.owner(10 * time.Second)
 	l.resolve()
@@ -408,7 +426,7 @@ func TestL2LabFailover(t *testing.T) {
 	l.waitStatus(next)
 }
 
-func waitLease(t testing.TB, c client.Client, node string) {
+func l2WaitLease(t testing.TB, c client.Client, node string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var lease coordinationv1.Lease

@@ -1,0 +1,226 @@
+package controllers_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/internal/testenv"
+)
+
+// BenchmarkL2Takeover measures, in the lab (3 real speakers, default timings), the time from
+// signalling the owner to the client's kernel neighbour entry for the VIP pointing at another node,
+// for SIGKILL (expiry, then fencing) and SIGTERM (hand-off). Run once: -benchtime 1x.
+func BenchmarkL2Takeover(b *testing.B) {
+	l := newL2Lab(b)
+	for _, n := range l2NodeNames {
+		l.start(n)
+	}
+	rounds := 5
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		var ds []time.Duration
+		for range rounds {
+			ds = append(ds, l.takeover(sig))
+		}
+		slices.Sort(ds)
+		name := map[syscall.Signal]string{syscall.SIGKILL: "sigkill", syscall.SIGTERM: "sigterm"}[sig]
+		b.Logf("%s take-over, %d rounds: %v", name, rounds, ds)
+		b.ReportMetric(ds[len(ds)/2].Seconds(), name+"-median-s")
+		b.ReportMetric(ds[len(ds)-1].Seconds(), name+"-max-s")
+	}
+}
+
+// takeover settles the lab, signals the owner, and times the client's neighbour entry moving.
+func (l *l2Lab) takeover(sig syscall.Signal) time.Duration {
+	owner := l.settledOwner()
+	l.resolve()
+	l.lab.Eventually(10*time.Second, func() error {
+		if n := l.nodeOfMAC(l.neighbour()); n != owner {
+			l.resolve()
+			return fmt.Errorf("neighbour entry at %q, want %s", n, owner)
+		}
+		return nil
+	})
+	// Linux ignores neighbour updates within locktime (1 s) of the last one.
+	time.Sleep(1500 * time.Millisecond)
+	start := time.Now()
+	wait := l.send(owner, sig)
+	var took time.Duration
+	deadline := start.Add(30 * time.Second)
+	for {
+		if n := l.nodeOfMAC(l.neighbour()); n != "" && n != owner {
+			took = time.Since(start)
+			break
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%v of %s: neighbour entry did not move", sig, owner)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	wait()
+	l.start(owner)
+	l2WaitLease(l.t, l.env.Client, owner)
+	return took
+}
+
+// settledOwner waits until the same single node answers twice, 3 s apart (a restarted node may
+// take the VIP back meanwhile).
+func (l *l2Lab) settledOwner() string {
+	for {
+		a := l.owner(30 * time.Second)
+		time.Sleep(3 * time.Second)
+		if l.owner(30*time.Second) == a {
+			return a
+		}
+	}
+}
+
+// BenchmarkL2APIWrites measures the API writes of 3 real speakers owning 1,000 VIPs, in steady
+// state, from the API server's own request counters; and how long they take to own all of them.
+func BenchmarkL2APIWrites(b *testing.B) {
+	l := newL2Lab(b)
+	l.lab.Reserve("198.18.0.0/15")
+	ctx := context.Background()
+	cfg := rest.CopyConfig(l.env.Config)
+	cfg.QPS, cfg.Burst = -1, 0 // the benchmark's own set-up is not what is measured
+	c, err := client.New(cfg, client.Options{Scheme: l.env.Scheme})
+	l2Must(b, err)
+	l2Must(b, c.Create(ctx, &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "scale", Namespace: testenv.Namespace},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"198.18.0.0/22"}}}))
+	l2Must(b, c.Create(ctx, &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "scale", Namespace: testenv.Namespace},
+		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"scale"}}}))
+	const n = 999 // plus the lab's own Service: 1,000 VIPs
+	createServices(b, c, n)
+	start := time.Now()
+	for _, node := range l2NodeNames {
+		l.start(node)
+	}
+	l.lab.Eventually(10*time.Minute, func() error {
+		var list v1beta1.ServiceL2StatusList
+		if err := c.List(ctx, &list, client.InNamespace(testenv.Namespace)); err != nil {
+			return err
+		}
+		if len(list.Items) != n+1 {
+			return fmt.Errorf("%d ServiceL2Status objects, want %d", len(list.Items), n+1)
+		}
+		return nil
+	})
+	converged := time.Since(start)
+	b.Logf("3 speakers own and report all %d VIPs after %v", n+1, converged)
+	b.ReportMetric(converged.Seconds(), "converge-s")
+
+	cs, err := kubernetes.NewForConfig(cfg)
+	l2Must(b, err)
+	time.Sleep(10 * time.Second) // let events and status writes of the convergence drain
+	before := apiWrites(b, cs)
+	window := 30 * time.Second
+	time.Sleep(window)
+	after := apiWrites(b, cs)
+	total, leases := 0.0, 0.0
+	for k, v := range after {
+		d := v - before[k]
+		total += d
+		if k.resource == "leases" {
+			leases += d
+		}
+		if d > 0 {
+			b.Logf("%s %s: %.0f in %v", k.verb, k.resource, d, window)
+		}
+	}
+	perNode := total / window.Seconds() / float64(len(l2NodeNames))
+	b.Logf("steady state: %.2f API writes per node per second (%.2f of them Lease renewals)", perNode,
+		leases/window.Seconds()/float64(len(l2NodeNames)))
+	b.ReportMetric(perNode, "writes/node/s")
+}
+
+func createServices(b *testing.B, c client.Client, n int) {
+	ctx := context.Background()
+	base := netip.MustParseAddr("198.18.0.0")
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			vip := base
+			for range i + 1 {
+				vip = vip.Next()
+			}
+			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("scale-%04d", i), Namespace: labSvcNS},
+				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}
+			if err := c.Create(ctx, svc); err != nil {
+				errs <- err
+				return
+			}
+			svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: vip.String()}}
+			if err := c.Status().Update(ctx, svc); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+type writeKey struct{ verb, resource string }
+
+// apiWrites reads the API server's apiserver_request_total counters of mutating verbs.
+func apiWrites(b *testing.B, cs kubernetes.Interface) map[writeKey]float64 {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	l2Must(b, err)
+	out := map[writeKey]float64{}
+	sc := bufio.NewScanner(strings.NewReader(string(raw)))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		labels, value, ok := strings.Cut(strings.TrimPrefix(line, "apiserver_request_total{"), "} ")
+		if !ok {
+			continue
+		}
+		k := writeKey{verb: labelValue(labels, "verb"), resource: labelValue(labels, "resource")}
+		switch k.verb {
+		case "POST", "PUT", "PATCH", "DELETE", "APPLY":
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err == nil {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+func labelValue(labels, name string) string {
+	i := strings.Index(labels, name+`="`)
+	if i < 0 || i > 0 && labels[i-1] != ',' {
+		return ""
+	}
+	rest := labels[i+len(name)+2:]
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}
