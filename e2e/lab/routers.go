@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
+
+	"github.com/routelb/routelb/internal/netlab"
 )
 
 // routerConfig is the upstream router: eBGP with every node, ECMP over them, BFD on each session.
@@ -72,6 +75,31 @@ func (c *Cluster) startRouters() {
 		// Empty, as the FRR sidecar starts: the reloader applies what the speaker renders.
 		n.FRR = c.Lab.StartFRR(n.Host, n.Name, "")
 	}
+	for _, f := range c.frrs() {
+		c.prioritizeBFD(f)
+	}
+}
+
+// prioritizeBFD gives bfdd a higher scheduling priority. The lab squeezes five machines and the
+// control plane onto the test machine's cores; on 2 cores, during a 200-Service churn, a bfdd waiting
+// behind the API server and a node's vtysh apply missed its 900 ms detection window and took
+// sessions down. On real machines each bfdd has its own node's CPU.
+func (c *Cluster) prioritizeBFD(f *netlab.FRR) {
+	pid, err := f.PID("bfdd")
+	if err != nil {
+		c.R.Fatalf("lab: %v", err)
+	}
+	if err := syscall.Setpriority(syscall.PRIO_PROCESS, pid, -10); err != nil {
+		c.R.Fatalf("lab: renice bfdd of %s: %v", f.Pathspace, err)
+	}
+}
+
+func (c *Cluster) frrs() []*netlab.FRR {
+	fs := []*netlab.FRR{c.RouterFRR, c.Router2FRR}
+	for _, n := range c.Nodes {
+		fs = append(fs, n.FRR)
+	}
+	return fs
 }
 
 // SetRouterBFD changes the router's BFD timers (milliseconds) for every node session.
