@@ -4,12 +4,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -30,26 +34,36 @@ type options struct {
 }
 
 func main() {
+	if err := run(ctrl.SetupSignalHandler(), os.Args[1:]); err != nil {
+		_, _ = fmt.Fprintln(os.Stderr, "speaker:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses the flags, builds the manager, adds each mode's reconcilers, and runs until ctx ends.
+func run(ctx context.Context, args []string) error {
 	var o options
-	flag.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the node this speaker runs on (default $NODE_NAME)")
-	flag.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace of the metallb.io objects and their Secrets")
-	flag.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to announce; empty: only Services without a class")
-	flag.StringVar(&o.FRRConfigDir, "frr-config-dir", "/etc/frr-rendered", "directory shared with the FRR sidecar, where frr.conf is written")
-	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7473", "address of the Prometheus metrics endpoint; 0 disables it")
-	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
+	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
+	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the node this speaker runs on (default $NODE_NAME)")
+	fs.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace of the metallb.io objects and their Secrets")
+	fs.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to announce; empty: only Services without a class")
+	fs.StringVar(&o.FRRConfigDir, "frr-config-dir", "/etc/frr-rendered", "directory shared with the FRR sidecar, where frr.conf is written")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7473", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
+	config.RegisterFlags(fs) // --kubeconfig; ctrl.GetConfig also honours $KUBECONFIG and in-cluster config
 	zo := zap.Options{}
-	zo.BindFlags(flag.CommandLine)
-	flag.Parse() // --kubeconfig is registered by controller-runtime's config package
+	zo.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
 	log := ctrl.Log.WithName("setup")
 	if o.NodeName == "" {
-		log.Error(nil, "--node-name (or $NODE_NAME) is required")
-		os.Exit(1)
+		return errors.New("--node-name (or $NODE_NAME) is required")
 	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
-		log.Error(err, "Loading kubeconfig")
-		os.Exit(1)
+		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme(),
@@ -58,30 +72,20 @@ func main() {
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 	})
 	if err != nil {
-		log.Error(err, "Building the manager")
-		os.Exit(1)
+		return fmt.Errorf("building the manager: %w", err)
 	}
 	if err := setupBGP(mgr, o); err != nil {
-		log.Error(err, "Setting up BGP mode")
-		os.Exit(1)
+		return fmt.Errorf("setting up BGP mode: %w", err)
 	}
-	if err := setupL2(mgr, o); err != nil {
-		log.Error(err, "Setting up Layer 2 mode")
-		os.Exit(1)
-	}
+	// Layer 2 mode: add setupL2(mgr, o) here, in its own file (cmd/speaker/l2.go).
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		log.Error(err, "Adding health check")
-		os.Exit(1)
+		return err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		log.Error(err, "Adding ready check")
-		os.Exit(1)
+		return err
 	}
 	log.Info("Starting speaker", "node", o.NodeName, "namespace", o.Namespace, "lbClass", o.LBClass, "frrConfigDir", o.FRRConfigDir)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "Manager stopped")
-		os.Exit(1)
-	}
+	return mgr.Start(ctx)
 }
 
 func scheme() *k8sruntime.Scheme {
