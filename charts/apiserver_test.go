@@ -132,12 +132,12 @@ func (s *server) forbidden(t *testing.T, users ...string) (refused []string, see
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var ev struct {
-			Stage            string `json:"stage"`
-			Verb             string `json:"verb"`
-			RequestURI       string `json:"requestURI"`
-			User             struct{ Username string } `json:"user"`
+			Stage            string                     `json:"stage"`
+			Verb             string                     `json:"verb"`
+			RequestURI       string                     `json:"requestURI"`
+			User             struct{ Username string }  `json:"user"`
 			ImpersonatedUser *struct{ Username string } `json:"impersonatedUser"`
-			ResponseStatus   *struct{ Code int } `json:"responseStatus"`
+			ResponseStatus   *struct{ Code int }        `json:"responseStatus"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			continue
@@ -152,7 +152,8 @@ func (s *server) forbidden(t *testing.T, users ...string) (refused []string, see
 			}
 			seen[u]++
 			if ev.ResponseStatus != nil && ev.ResponseStatus.Code == 403 {
-				refused = append(refused, who+": "+ev.Verb+" "+ev.RequestURI)
+				path, _, _ := strings.Cut(ev.RequestURI, "?")
+				refused = append(refused, who+": "+ev.Verb+" "+path)
 			}
 		}
 	}

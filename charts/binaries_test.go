@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,8 +76,38 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 		"node-name":                 node,
 	})
 	createScenario(t, s.client)
-	ctlLog := start(t, filepath.Join(bin, "controller"), append(ctlArgs, "--kubeconfig", s.kubeconfig(t, "routelb-controller")))
-	spkLog := start(t, filepath.Join(bin, "speaker"), append(spkArgs, "--kubeconfig", s.kubeconfig(t, "routelb-speaker")))
+	var ctlLog, spkLog *proc
+	// Registered before the processes start, so it runs after they stopped, also when a wait failed:
+	// a refused request is then reported as the likely cause.
+	t.Cleanup(func() {
+		refused, seen := s.forbidden(t, saUser("routelb-controller"), saUser("routelb-speaker"))
+		for _, r := range slices.Compact(slices.Sorted(slices.Values(refused))) {
+			t.Errorf("API server refused: %s", r)
+		}
+		for _, u := range []string{saUser("routelb-controller"), saUser("routelb-speaker")} {
+			if seen[u] == 0 {
+				t.Errorf("the audit log has no request by %s: impersonation did not happen", u)
+			}
+		}
+		for _, p := range []*proc{ctlLog, spkLog} {
+			if p == nil {
+				continue
+			}
+			n := 0
+			for _, line := range strings.Split(p.out.String(), "\n") {
+				if strings.Contains(strings.ToLower(line), "forbidden") {
+					if n++; n <= 3 {
+						t.Errorf("%s logged: %.400s", p.name, line)
+					}
+				}
+			}
+			if n > 3 {
+				t.Errorf("%s logged %d more lines with \"forbidden\"", p.name, n-3)
+			}
+		}
+	})
+	ctlLog = start(t, filepath.Join(bin, "controller"), append(ctlArgs, "--kubeconfig", s.kubeconfig(t, "routelb-controller")))
+	spkLog = start(t, filepath.Join(bin, "speaker"), append(spkArgs, "--kubeconfig", s.kubeconfig(t, "routelb-speaker")))
 
 	ip := waitFor(t, "the Service to get an address from the controller", func() (string, bool) {
 		var svc corev1.Service
@@ -114,25 +145,7 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
-	stop(t, ctlLog)
-	stop(t, spkLog)
 
-	refused, seen := s.forbidden(t, saUser("routelb-controller"), saUser("routelb-speaker"))
-	for _, r := range refused {
-		t.Errorf("API server refused: %s", r)
-	}
-	for _, u := range []string{saUser("routelb-controller"), saUser("routelb-speaker")} {
-		if seen[u] == 0 {
-			t.Errorf("the audit log has no request by %s: impersonation did not happen", u)
-		}
-	}
-	for _, p := range []*proc{ctlLog, spkLog} {
-		for _, line := range strings.Split(p.out.String(), "\n") {
-			if strings.Contains(strings.ToLower(line), "forbidden") {
-				t.Errorf("%s: %s", p.name, line)
-			}
-		}
-	}
 }
 
 var flagLine = regexp.MustCompile(`(?m)^\s+-{1,2}([A-Za-z0-9][A-Za-z0-9_.-]*)`)
@@ -282,9 +295,9 @@ func checkWebhook(t *testing.T, sec *corev1.Secret, port int) {
 		raw, _ := json.Marshal(pool)
 		review := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 			Request: &admissionv1.AdmissionRequest{UID: types.UID("uid-" + c.name),
-				Kind:      metav1.GroupVersionKind{Group: "metallb.io", Version: "v1beta1", Kind: "IPAddressPool"},
-				Resource:  metav1.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"},
-				Name:      c.name, Namespace: namespace, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}}}
+				Kind:     metav1.GroupVersionKind{Group: "metallb.io", Version: "v1beta1", Kind: "IPAddressPool"},
+				Resource: metav1.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"},
+				Name:     c.name, Namespace: namespace, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}}}
 		body, _ := json.Marshal(review)
 		var resp *http.Response
 		waitFor(t, "the controller's webhook to serve", func() (string, bool) {
