@@ -35,6 +35,9 @@ type options struct {
 
 func main() {
 	if err := run(ctrl.SetupSignalHandler(), os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
 		_, _ = fmt.Fprintln(os.Stderr, "speaker:", err)
 		os.Exit(1)
 	}
@@ -44,13 +47,17 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
+	// Flags registered at package level (each mode's own, e.g. l2.go's) live on flag.CommandLine.
+	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the node this speaker runs on (default $NODE_NAME)")
 	fs.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace of the metallb.io objects and their Secrets")
 	fs.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to announce; empty: only Services without a class")
 	fs.StringVar(&o.FRRConfigDir, "frr-config-dir", "/etc/frr-rendered", "directory shared with the FRR sidecar, where frr.conf is written")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7473", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
-	config.RegisterFlags(fs) // --kubeconfig; ctrl.GetConfig also honours $KUBECONFIG and in-cluster config
+	if fs.Lookup(config.KubeconfigFlagName) == nil {
+		config.RegisterFlags(fs) // --kubeconfig; ctrl.GetConfig also honours $KUBECONFIG and in-cluster config
+	}
 	zo := zap.Options{}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -77,7 +84,9 @@ func run(ctx context.Context, args []string) error {
 	if err := setupBGP(mgr, o); err != nil {
 		return fmt.Errorf("setting up BGP mode: %w", err)
 	}
-	// Layer 2 mode: add setupL2(mgr, o) here, in its own file (cmd/speaker/l2.go).
+	if err := setupL2(mgr, o); err != nil {
+		return fmt.Errorf("setting up Layer 2 mode: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

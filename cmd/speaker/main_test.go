@@ -51,7 +51,8 @@ func TestSpeakerMain(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(runCtx, []string{"--kubeconfig", kubeconfig, "--frr-config-dir", dir,
+		// Layer 2 mode would answer ARP on this machine's interfaces: not in a BGP test.
+		done <- run(runCtx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--frr-config-dir", dir,
 			"--metrics-bind-address", "0", "--health-probe-bind-address", "0"})
 	}()
 	deadline := time.Now().Add(60 * time.Second)
