@@ -24,13 +24,13 @@ var grammar = func() *regexp.Regexp {
 		`  echo-mode`, `  echo (transmit|receive)-interval ` + N, `  passive-mode`, ` exit`, `exit`,
 		`ip(v6)? prefix-list ` + W + ` seq ` + N + ` (permit ` + P + `|deny any)`,
 		`route-map ` + W + ` permit ` + N, ` match ip(v6)? address prefix-list ` + W,
-		` set community ` + N + `:` + N + ` additive`, ` set large-community ` + N + `:` + N + `:` + N + ` additive`,
+		` set community (` + N + `:` + N + `|[a-zA-Z0-9-]+) additive`, ` set large-community ` + N + `:` + N + `:` + N + ` additive`,
 		` set local-preference ` + N, ` on-match next`,
 		`router bgp ` + N + `( vrf ` + W + `)?`, ` bgp router-id [0-9.]+`,
 		` no bgp (ebgp-requires-policy|network import-check|default ipv4-unicast)`,
 		` neighbor ` + W + `( interface)? remote-as (` + N + `|internal|external)`,
 		` neighbor ` + W + ` (description ` + W + `|local-as ` + N + ` no-prepend replace-as|port ` + N +
-			`|update-source [0-9a-f.:]+|ebgp-multihop|timers ` + N + ` ` + N + `|timers connect ` + N +
+			`|update-source [0-9a-f.:]+|ebgp-multihop 255|timers ` + N + ` ` + N + `|timers connect ` + N +
 			`|password ` + W + `|bfd profile ` + W + `|graceful-restart)`,
 		` !`, ` address-family ipv(4|6) unicast`, `  network ` + P, `  neighbor ` + W + ` activate`,
 		`  neighbor ` + W + ` route-map ` + W + ` out`, ` exit-address-family`,

@@ -245,7 +245,7 @@ func neighborPolicy(nb *model.Neighbor, v *view) string {
 		if c.Community.Large {
 			e.LargeCommunity, suffix = c.Community.Value, "_large_"+strings.ReplaceAll(c.Community.Value, ":", "_")
 		} else {
-			e.Community = c.Community.Value
+			e.Community = communityName(c.Community.Value)
 		}
 		add(suffix, c.Prefixes, e)
 	}
@@ -255,6 +255,23 @@ func neighborPolicy(nb *model.Neighbor, v *view) string {
 	add("", nb.All, routeMapEntry{})
 	v.RouteMaps = append(v.RouteMaps, rm)
 	return rm.Name
+}
+
+// wellKnown are the communities FRR prints by name in its running config (lib/community.c); writing
+// them the same way keeps the rendered file and FRR's running config equal, line for line.
+var wellKnown = map[string]string{
+	"0:0": "internet", "65535:0": "graceful-shutdown", "65535:1": "accept-own",
+	"65535:2": "route-filter-translated-v4", "65535:3": "route-filter-v4",
+	"65535:4": "route-filter-translated-v6", "65535:5": "route-filter-v6",
+	"65535:6": "llgr-stale", "65535:7": "no-llgr", "65535:8": "accept-own-nexthop", "65535:666": "blackhole",
+	"65535:65281": "no-export", "65535:65282": "no-advertise", "65535:65283": "local-AS", "65535:65284": "no-peer",
+}
+
+func communityName(v string) string {
+	if name, ok := wellKnown[v]; ok {
+		return name
+	}
+	return v
 }
 
 // families are the match keywords of the families the neighbour is activated in.
