@@ -27,7 +27,7 @@ metadata: {name: node2, labels: {rack: a}}
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: vips, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24]}
+spec: {addresses: [203.0.113.0/24, 2001:db8:ff::/120]}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BFDProfile
@@ -39,6 +39,11 @@ kind: BGPPeer
 metadata: {name: router, namespace: metallb-system}
 spec: {myASN: 64513, peerASN: 64512, peerAddress: 198.51.100.1, bfdProfile: fast, holdTime: 9s, keepaliveTime: 3s, password: 's3!cret'}
 ---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router-v6, namespace: metallb-system}
+spec: {myASN: 64513, peerASN: 64512, peerAddress: "2001:db8::1", bfdProfile: fast}
+---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
 metadata: {name: all, namespace: metallb-system}
@@ -48,7 +53,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: default}
 spec: {type: LoadBalancer, ports: [{port: 80}]}
-status: {loadBalancer: {ingress: [{ip: 203.0.113.10}]}}
+status: {loadBalancer: {ingress: [{ip: 203.0.113.10}, {ip: "2001:db8:ff::10"}]}}
 `
 
 const labExtraService = `
@@ -73,10 +78,20 @@ router bgp 64512
  neighbor 198.51.100.12 remote-as 64513
  neighbor 198.51.100.12 password s3!cret
  neighbor 198.51.100.12 bfd
+ neighbor 2001:db8::11 remote-as 64513
+ neighbor 2001:db8::11 bfd
+ neighbor 2001:db8::12 remote-as 64513
+ neighbor 2001:db8::12 bfd
  !
  address-family ipv4 unicast
   neighbor 198.51.100.11 activate
   neighbor 198.51.100.12 activate
+  maximum-paths 8
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  neighbor 2001:db8::11 activate
+  neighbor 2001:db8::12 activate
   maximum-paths 8
  exit-address-family
 exit
@@ -96,7 +111,8 @@ func renderLab(t *testing.T, node, objects string) string {
 }
 
 // TestLabECMPAndBFD runs the rendered configs of two nodes in real FRR, each in its own network
-// namespace, against a router FRR: the router's kernel gets one route for the VIP through both
+// namespace, against a router FRR over IPv4 and IPv6 sessions: the router's kernel gets one route for
+// each VIP (IPv4 and IPv6) through both
 // nodes, BFD sessions come up, and a new Service reaches the router without resetting a session.
 func TestLabECMPAndBFD(t *testing.T) {
 	if testing.Short() {
@@ -104,9 +120,10 @@ func TestLabECMPAndBFD(t *testing.T) {
 	}
 	lab := netlab.New(t)
 	lab.Reserve("203.0.113.0/24")
-	router := lab.AddHost("router", "198.51.100.1/24")
-	node1 := lab.AddHost("node1", "198.51.100.11/24")
-	node2 := lab.AddHost("node2", "198.51.100.12/24")
+	lab.Reserve("2001:db8:ff::/120")
+	router := lab.AddHost("router", "198.51.100.1/24", "2001:db8::1/64")
+	node1 := lab.AddHost("node1", "198.51.100.11/24", "2001:db8::11/64")
+	node2 := lab.AddHost("node2", "198.51.100.12/24", "2001:db8::12/64")
 	rf := lab.StartFRR(router, "router", labRouter)
 	nodes := map[string]*netlab.FRR{
 		"node1": lab.StartFRR(node1, "node1", renderLab(t, "node1", labObjects)),
@@ -115,6 +132,7 @@ func TestLabECMPAndBFD(t *testing.T) {
 	rf.WaitEstablished("198.51.100.11", 60*time.Second)
 	rf.WaitEstablished("198.51.100.12", 60*time.Second)
 	waitECMP(t, lab, router, "203.0.113.10")
+	waitECMP6(t, lab, router, "2001:db8:ff::10")
 
 	lab.Eventually(60*time.Second, func() error {
 		out, err := rf.Vtysh("-c", "show bfd peers json")
@@ -132,7 +150,7 @@ func TestLabECMPAndBFD(t *testing.T) {
 		for _, p := range peers {
 			up[p.Peer] = p.Status == "up"
 		}
-		if !up["198.51.100.11"] || !up["198.51.100.12"] {
+		if !up["198.51.100.11"] || !up["198.51.100.12"] || !up["2001:db8::11"] || !up["2001:db8::12"] {
 			return fmt.Errorf("BFD sessions not up: %s", out)
 		}
 		return nil
@@ -186,6 +204,30 @@ func waitECMP(t *testing.T, lab *netlab.Lab, router *netlab.Host, vip string) {
 		got := routes[0].Nexthops[0].Gateway + "," + routes[0].Nexthops[1].Gateway
 		if got != "198.51.100.11,198.51.100.12" && got != "198.51.100.12,198.51.100.11" {
 			return fmt.Errorf("nexthops %s", got)
+		}
+		return nil
+	})
+}
+
+// waitECMP6 waits for one IPv6 kernel route to vip in the router with two nexthops (zebra installs
+// the nodes' link-local addresses, so only their number and distinctness are checked).
+func waitECMP6(t *testing.T, lab *netlab.Lab, router *netlab.Host, vip string) {
+	t.Helper()
+	lab.Eventually(60*time.Second, func() error {
+		out, err := router.Run("ip", "-6", "-j", "route", "show", vip)
+		if err != nil {
+			return err
+		}
+		var routes []struct {
+			Nexthops []struct {
+				Gateway string `json:"gateway"`
+			} `json:"nexthops"`
+		}
+		if err := json.Unmarshal([]byte(out), &routes); err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		if len(routes) != 1 || len(routes[0].Nexthops) != 2 || routes[0].Nexthops[0].Gateway == routes[0].Nexthops[1].Gateway {
+			return fmt.Errorf("want one route to %s with two nexthops, got %s", vip, out)
 		}
 		return nil
 	})
