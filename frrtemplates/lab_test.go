@@ -112,8 +112,8 @@ func renderLab(t *testing.T, node, objects string) string {
 
 // TestLabECMPAndBFD runs the rendered configs of two nodes in real FRR, each in its own network
 // namespace, against a router FRR over IPv4 and IPv6 sessions: the router's kernel gets one route for
-// each VIP (IPv4 and IPv6) through both
-// nodes, BFD sessions come up, and a new Service reaches the router without resetting a session.
+// each VIP (IPv4 and IPv6) through both nodes, BFD sessions come up, and a new Service reaches the
+// router without resetting a session.
 func TestLabECMPAndBFD(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs root and FRR; runs in the normal test run")
