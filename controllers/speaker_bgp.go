@@ -99,6 +99,11 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		return reconcile.Result{}, err
 	}
 	res, err := ComputeNodeBGP(in, r.lastGood)
+	if errors.Is(err, ErrNodeNotFound) {
+		// The Node's creation is an event of its own; until then there is nothing to compute.
+		log.Info("Node not found, waiting for it")
+		return reconcile.Result{}, nil
+	}
 	if err != nil {
 		renderErrors.Inc()
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)

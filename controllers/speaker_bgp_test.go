@@ -136,6 +136,9 @@ func (e *speakerEnv) setVIP(svc *corev1.Service, ip string) {
 }
 
 func TestSpeakerBGP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+	}
 	e := startSpeaker(t)
 	ctx := context.Background()
 	ns := testenv.Namespace

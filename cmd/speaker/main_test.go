@@ -21,6 +21,9 @@ import (
 // TestSpeakerMain runs the speaker as a binary would (flags, --kubeconfig, $NODE_NAME) against a real
 // API server and waits for its frr.conf.
 func TestSpeakerMain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+	}
 	env := testenv.Start(t)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	kc := clientcmdapi.NewConfig()
