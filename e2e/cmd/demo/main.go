@@ -110,8 +110,8 @@ func report(c *lab.Cluster) {
 
 	section("The router: show bgp ipv4 unicast")
 	vtysh(c, "show bgp ipv4 unicast")
-	section("The router: show bfd peers brief")
-	vtysh(c, "show bfd peers brief")
+	section("The router: show bfd peers")
+	vtysh(c, "show bfd peers")
 	section("The router's kernel route for the BGP VIP (one nexthop per node)")
 	show(c.Router.Run("ip", "route", "show", bgpVIP))
 	fmt.Printf("  $ ip -n %s route show %s\n", c.Router.NS, bgpVIP)
@@ -128,7 +128,6 @@ func report(c *lab.Cluster) {
 		fmt.Printf("  arping: %v\n", err)
 	}
 	fmt.Printf("  $ ip netns exec %s arping -i eth0 -c 3 %s\n  answered by: %v\n", c.ClientHost.NS, l2VIP, owners)
-	show(c.ClientHost.Run("ip", "neigh", "show", l2VIP))
 	kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
 	if assets, err := testenv.Assets(); err == nil {
 		kubectl = filepath.Join(assets, "kubectl")
@@ -156,6 +155,8 @@ func report(c *lab.Cluster) {
 		}
 		fmt.Println()
 	}
+	fmt.Printf("  the client's neighbour entry for the Layer 2 VIP ($ ip -n %s neigh show %s):\n", c.ClientHost.NS, l2VIP)
+	show(c.ClientHost.Run("ip", "neigh", "show", l2VIP))
 	section("Logs")
 	fmt.Printf("  processes: %s/logs   FRR: %s\n", c.Dir, filepath.Join(c.Lab.Dir, "frr", "log"))
 }
