@@ -102,7 +102,7 @@ func (l *l2Lab) proxyAPI(h *netlab.Host) {
 	if err != nil {
 		l.t.Fatalf("API proxy in %s: %v", h.NS, err)
 	}
-	l.t.Cleanup(func() { ln.Close() })
+	l.t.Cleanup(func() { _ = ln.Close() })
 	u, err := url.Parse(l.env.Config.Host)
 	if err != nil || u.Host == "" {
 		l.t.Fatalf("API server address %q: %v", l.env.Config.Host, err)
@@ -120,13 +120,13 @@ func (l *l2Lab) proxyAPI(h *netlab.Host) {
 }
 
 func l2Forward(c net.Conn, target string) {
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	up, err := net.Dial("tcp", target)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "API proxy: %v\n", err)
 		return
 	}
-	defer up.Close()
+	defer func() { _ = up.Close() }()
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
@@ -148,7 +148,7 @@ func l2ListenInNetns(ns, addr string) (net.Listener, error) {
 			ch <- result{err: err}
 			return
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 			ch <- result{err: err}
 			return
@@ -203,7 +203,7 @@ func l2Must(t testing.TB, err error) {
 func (l *l2Lab) start(node string) {
 	logf, err := os.OpenFile(filepath.Join(l.lab.Dir, node+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	l2Must(l.t, err)
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	frr := filepath.Join(l.lab.Dir, "frr-"+node)
 	cmd := exec.Command("ip", "netns", "exec", l.nodes[node].NS, l.bin, "--node-name", node, "--kubeconfig", l.kcfg,
 		"--namespace", testenv.Namespace, "--frr-config-dir", frr, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")

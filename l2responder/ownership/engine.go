@@ -57,9 +57,10 @@ type Engine struct {
 	started   bool
 
 	// Only touched by Run's goroutine.
-	mine    *coordinationv1.Lease // our Lease as last written (or read back)
-	written []netip.Addr          // claims in mine
-	lastTry time.Time
+	mine      *coordinationv1.Lease // our Lease as last written (or read back)
+	written   []netip.Addr          // claims in mine
+	lastTry   time.Time             // last renewal sent
+	lastCheck time.Time             // last linearizable check of pending claims
 }
 
 // New returns an Engine; it claims nothing until Run.
@@ -307,7 +308,11 @@ func (e *Engine) cycle(ctx context.Context) {
 	pendingBefore := e.m.pendingClaims()
 	e.mu.Unlock()
 	due := !now.Before(e.lastTry.Add(e.cfg.Timing.RenewInterval))
-	if !due && len(p.fences) == 0 && len(p.released) == 0 && slices.Equal(p.claims, e.written) && !pendingBefore {
+	write := due || len(p.fences) > 0 || len(p.released) > 0 || !slices.Equal(p.claims, e.written)
+	// A pending claim is already written: re-check it at most once per interval, without writing,
+	// so a contested VIP costs reads, not writes, on every event.
+	recheck := pendingBefore && !now.Before(e.lastCheck.Add(e.cfg.Timing.RenewInterval))
+	if !write && !recheck {
 		e.publish()
 		return
 	}
@@ -321,7 +326,7 @@ func (e *Engine) cycle(ctx context.Context) {
 	e.refreshLocked()
 	e.mu.Unlock()
 	e.publish()
-	if e.renew(ctx, p) {
+	if !write || e.renew(ctx, p) {
 		e.checkClaims(ctx)
 	}
 	e.publish()
@@ -446,6 +451,7 @@ func (e *Engine) checkClaims(ctx context.Context) {
 	if !need {
 		return
 	}
+	e.lastCheck = time.Now()
 	wctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.LeaseDuration)
 	defer cancel()
 	sel := labels.SelectorFromSet(labels.Set{LabelComponent: ComponentValue}).String()

@@ -46,7 +46,7 @@ func (c *cutter) wrap(rt http.RoundTripper) http.RoundTripper {
 		if c.cut.Load() {
 			// The request went through but the answer is lost: a write may have landed unseen.
 			if err == nil {
-				resp.Body.Close()
+				_ = resp.Body.Close()
 			}
 			return nil, errCut
 		}
