@@ -44,10 +44,15 @@ kind: BGPPeer
 metadata: {name: router-v6, namespace: metallb-system}
 spec: {myASN: 64513, peerASN: 64512, peerAddress: "2001:db8::1", bfdProfile: fast}
 ---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router2, namespace: metallb-system}
+spec: {myASN: 64513, peerASN: 64512, peerAddress: 198.51.100.2}
+---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
 metadata: {name: all, namespace: metallb-system}
-spec: {communities: ["64512:100"]}
+spec: {communities: ["64512:100"], peers: [router, router-v6]}
 ---
 apiVersion: v1
 kind: Service
@@ -97,6 +102,25 @@ router bgp 64512
 exit
 `
 
+// labRouter2 peers with both nodes, but no advertisement names it: its sessions come up and it gets
+// nothing, which checks that a peer's lists holding only the "deny any" sentinel deny everything.
+const labRouter2 = `frr defaults traditional
+hostname router2
+!
+router bgp 64512
+ bgp router-id 198.51.100.2
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor 198.51.100.11 remote-as 64513
+ neighbor 198.51.100.12 remote-as 64513
+ !
+ address-family ipv4 unicast
+  neighbor 198.51.100.11 activate
+  neighbor 198.51.100.12 activate
+ exit-address-family
+exit
+`
+
 func renderLab(t *testing.T, node, objects string) string {
 	t.Helper()
 	in := controllers.NodeBGPInput{NodeName: node}
@@ -124,7 +148,9 @@ func TestLabECMPAndBFD(t *testing.T) {
 	router := lab.AddHost("router", "198.51.100.1/24", "2001:db8::1/64")
 	node1 := lab.AddHost("node1", "198.51.100.11/24", "2001:db8::11/64")
 	node2 := lab.AddHost("node2", "198.51.100.12/24", "2001:db8::12/64")
+	router2 := lab.AddHost("router2", "198.51.100.2/24")
 	rf := lab.StartFRR(router, "router", labRouter)
+	rf2 := lab.StartFRR(router2, "router2", labRouter2)
 	nodes := map[string]*netlab.FRR{
 		"node1": lab.StartFRR(node1, "node1", renderLab(t, "node1", labObjects)),
 		"node2": lab.StartFRR(node2, "node2", renderLab(t, "node2", labObjects)),
@@ -133,6 +159,8 @@ func TestLabECMPAndBFD(t *testing.T) {
 	rf.WaitEstablished("198.51.100.12", 60*time.Second)
 	waitECMP(t, lab, router, "203.0.113.10")
 	waitECMP6(t, lab, router, "2001:db8:ff::10")
+	rf2.WaitEstablished("198.51.100.11", 60*time.Second)
+	rf2.WaitEstablished("198.51.100.12", 60*time.Second)
 
 	lab.Eventually(60*time.Second, func() error {
 		out, err := rf.Vtysh("-c", "show bfd peers json")
@@ -176,6 +204,18 @@ func TestLabECMPAndBFD(t *testing.T) {
 		}
 	}
 	waitECMP(t, lab, router, "203.0.113.11")
+	// By now router2's sessions have long been up and the router has both VIPs from both nodes.
+	for name, f := range nodes {
+		if n := advertised(t, f, "198.51.100.1"); n != 2 {
+			t.Errorf("%s advertises %d prefixes to router, want 2", name, n)
+		}
+		if n := advertised(t, f, "198.51.100.2"); n != 0 {
+			t.Errorf("%s advertises %d prefixes to router2, which no advertisement names", name, n)
+		}
+	}
+	if out := rf2.MustVtysh("show ip route bgp json"); strings.Contains(out, "203.0.113.") {
+		t.Errorf("router2 got a VIP route:\n%s", out)
+	}
 	if after := establishedCount(t, rf); !maps.Equal(after, before) {
 		t.Errorf("a new Service reset sessions: established counts %v -> %v", before, after)
 	}
@@ -231,6 +271,22 @@ func waitECMP6(t *testing.T, lab *netlab.Lab, router *netlab.Host, vip string) {
 		}
 		return nil
 	})
+}
+
+// advertised is how many prefixes a node's FRR sends a neighbour after its outbound policy.
+func advertised(t *testing.T, f *netlab.FRR, neighbor string) int {
+	t.Helper()
+	out := f.MustVtysh("show bgp ipv4 unicast neighbors " + neighbor + " advertised-routes json")
+	var adv struct {
+		Total *int `json:"totalPrefixCounter"`
+	}
+	if err := json.Unmarshal([]byte(out), &adv); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if adv.Total == nil {
+		return 0 // FRR 8.4 prints {} when nothing is advertised
+	}
+	return *adv.Total
 }
 
 // establishedCount is how many times each of the router's sessions has been established.
