@@ -146,7 +146,7 @@ func Start(r *Runner, o Options) *Cluster {
 }
 
 func (c *Cluster) progress(format string, args ...any) {
-	fmt.Fprintf(c.out, "lab: %s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+	_, _ = fmt.Fprintf(c.out, "lab: %s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
 
 func (c *Cluster) build() {
@@ -285,7 +285,7 @@ func (c *Cluster) stopAll() {
 		p.Close()
 	}
 	for _, l := range servers {
-		l.Close()
+		_ = l.Close()
 	}
 }
 

@@ -47,7 +47,7 @@ func (c *Cluster) startDataPath() {
 		c.mu.Unlock()
 		name := n.Name
 		srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			fmt.Fprintln(w, name)
+			_, _ = fmt.Fprintln(w, name)
 		})}
 		go func() { _ = srv.Serve(ln) }()
 	}
@@ -171,7 +171,7 @@ func GetFrom(ctx context.Context, ns, vip string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var b strings.Builder
 	buf := make([]byte, 256)
 	for {

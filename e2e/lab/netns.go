@@ -23,14 +23,14 @@ func inNetns(ns string, fn func() error) error {
 	if err != nil {
 		return fmt.Errorf("opening netns %s: %w", ns, err)
 	}
-	defer target.Close()
+	defer func() { _ = target.Close() }()
 	runtime.LockOSThread()
 	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 	if err != nil {
 		runtime.UnlockOSThread()
 		return err
 	}
-	defer self.Close()
+	defer func() { _ = self.Close() }()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("setns %s: %w", ns, err)
@@ -120,12 +120,12 @@ func (p *apiProxy) pipe(c net.Conn) {
 	defer p.wg.Done()
 	up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		return
 	}
 	if !p.track(c, up) {
-		c.Close()
-		up.Close()
+		_ = c.Close()
+		_ = up.Close()
 		return
 	}
 	done := make(chan struct{}, 2)
@@ -140,8 +140,8 @@ func (p *apiProxy) pipe(c net.Conn) {
 	go cp(c, up)
 	<-done
 	<-done
-	c.Close()
-	up.Close()
+	_ = c.Close()
+	_ = up.Close()
 	p.mu.Lock()
 	delete(p.conns, c)
 	delete(p.conns, up)
@@ -152,9 +152,9 @@ func (p *apiProxy) Close() {
 	p.mu.Lock()
 	p.closed = true
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 	}
 	p.mu.Unlock()
-	p.ln.Close()
+	_ = p.ln.Close()
 	p.wg.Wait()
 }

@@ -194,7 +194,7 @@ func (c *Cluster) WaitVIP(tb interface{ Fatalf(string, ...any) }, name string) s
 		var err error
 		vip, err = c.VIP(context.Background(), name)
 		if err == nil && vip == "" {
-			err = fmt.Errorf("Service %s has no VIP yet", name)
+			err = fmt.Errorf("service %s has no VIP yet", name)
 		}
 		return err
 	})

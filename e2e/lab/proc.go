@@ -32,8 +32,8 @@ func (p *Proc) start() error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "----- %s start: %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.Args, " "))
+	defer func() { _ = f.Close() }()
+	_, _ = fmt.Fprintf(f, "----- %s start: %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.Args, " "))
 	cmd := exec.Command("ip", append([]string{"netns", "exec", p.NS}, p.Args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -67,7 +67,7 @@ func (r *Runner) Logf(format string, args ...any) {
 		t.Logf(format, args...)
 		return
 	}
-	fmt.Fprintf(r.out, format+"\n", args...)
+	_, _ = fmt.Fprintf(r.out, format+"\n", args...)
 }
 
 func (r *Runner) Log(args ...any) { r.Logf("%s", fmt.Sprint(args...)) }
@@ -80,7 +80,7 @@ func (r *Runner) Errorf(format string, args ...any) {
 	r.mu.Lock()
 	r.failed = true
 	r.mu.Unlock()
-	fmt.Fprintf(r.out, "ERROR: "+format+"\n", args...)
+	_, _ = fmt.Fprintf(r.out, "ERROR: "+format+"\n", args...)
 }
 
 func (r *Runner) Error(args ...any) { r.Errorf("%s", fmt.Sprint(args...)) }
@@ -119,7 +119,7 @@ func (r *Runner) TempDir() string {
 	if err != nil {
 		r.Fatalf("%v", err)
 	}
-	r.Cleanup(func() { os.RemoveAll(d) })
+	r.Cleanup(func() { _ = os.RemoveAll(d) })
 	return d
 }
 
@@ -135,7 +135,7 @@ func (r *Runner) Close() {
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
-					fmt.Fprintf(r.out, "ERROR: during teardown: %v\n", p)
+					_, _ = fmt.Fprintf(r.out, "ERROR: during teardown: %v\n", p)
 				}
 			}()
 			fs[i]()
