@@ -167,6 +167,13 @@ func TestSpeakerBGP(t *testing.T) {
 	e.create(web)
 	e.setVIP(web, "203.0.113.5")
 	e.waitConf(w, []string{"  network 203.0.113.5/32"})
+	e.eventually("metrics", func() error {
+		peers, v4 := gaugeValue(peersConfigured), gaugeValue(prefixesRendered.WithLabelValues("ipv4"))
+		if peers != 1 || v4 != 1 {
+			return fmt.Errorf("peers_configured %v, prefixes_rendered{ipv4} %v; want 1 and 1", peers, v4)
+		}
+		return nil
+	})
 	e.eventually("ServiceBGPStatus", func() error {
 		var st v1beta1.ServiceBGPStatus
 		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default-web-node1"}, &st); err != nil {
@@ -267,4 +274,12 @@ func (e *speakerEnv) updatePeer(p *v1beta2.BGPPeer, mut func(*v1beta2.BGPPeer)) 
 	if err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetGauge().GetValue()
 }
