@@ -27,8 +27,19 @@ import (
 var errCut = errors.New("simulated network cut to the API server")
 
 // cutter fails every request, and every read of a response already streaming (watches), while
-// cut is set: a network partition between one node and the API server.
-type cutter struct{ cut atomic.Bool }
+// cut is set: a network partition between one node and the API server. While slow is set, each
+// request waits up to slow before being sent and again before its answer is returned: a slow API
+// server, whose writes may land after the writer gave up on them.
+type cutter struct {
+	cut  atomic.Bool
+	slow atomic.Int64 // nanoseconds
+}
+
+func (c *cutter) lag() {
+	if d := c.slow.Load(); d > 0 {
+		time.Sleep(time.Duration(rand.Int64N(d)))
+	}
+}
 
 type rtFunc func(*http.Request) (*http.Response, error)
 
@@ -39,7 +50,9 @@ func (c *cutter) wrap(rt http.RoundTripper) http.RoundTripper {
 		if c.cut.Load() {
 			return nil, errCut
 		}
+		c.lag()
 		resp, err := rt.RoundTrip(r)
+		c.lag()
 		if err == nil {
 			resp.Body = &cutBody{ReadCloser: resp.Body, c: c}
 		}
@@ -246,7 +259,7 @@ func testVIPs(n int) []netip.Addr {
 }
 
 // TestOwnershipInvariants runs simulated speakers against a real API server through random crashes,
-// restarts and cuts, and checks from every engine's own answering transitions that no two nodes
+// restarts, cuts and slow responses, and checks from every engine's own answering transitions that no two nodes
 // ever answer for one VIP at the same instant, and that a crashed owner's VIPs are answered again
 // within about one lease period.
 func TestOwnershipInvariants(t *testing.T) {
@@ -314,7 +327,7 @@ func TestOwnershipInvariants(t *testing.T) {
 		end := time.Now().Add(40 * time.Second)
 		for time.Now().Before(end) {
 			n := nodes[rng.IntN(len(nodes))]
-			switch rng.IntN(4) {
+			switch rng.IntN(5) {
 			case 0, 1: // cut this node from the API server for 0.2-4 s
 				d := time.Duration(200+rng.IntN(3800)) * time.Millisecond
 				t.Logf("cut %s for %v", n.name, d)
@@ -325,6 +338,12 @@ func TestOwnershipInvariants(t *testing.T) {
 				n.crash()
 				time.Sleep(time.Duration(rng.IntN(2000)) * time.Millisecond)
 				n.start(vips, names)
+			case 4: // slow API server for this node: up to 2x0.2-1.5 s per request, for 1-5 s
+				d := time.Duration(200+rng.IntN(1300)) * time.Millisecond
+				p := time.Duration(1000+rng.IntN(4000)) * time.Millisecond
+				t.Logf("slow API for %s: up to 2x%v per request for %v", n.name, d, p)
+				n.cut.slow.Store(int64(d))
+				time.AfterFunc(p, func() { n.cut.slow.Store(0) })
 			case 3:
 				t.Logf("clean restart %s", n.name)
 				n.stop()
@@ -334,6 +353,7 @@ func TestOwnershipInvariants(t *testing.T) {
 		}
 		for _, n := range nodes {
 			n.cut.cut.Store(false)
+			n.cut.slow.Store(0)
 		}
 		waitAllOwned(t, rec, vips, 30*time.Second)
 	})
