@@ -232,9 +232,11 @@ func machine() string {
 		}
 	}
 	kernel, _ := exec.Command("uname", "-r").Output()
-	frr, _ := exec.Command("vtysh", "--version").Output()
-	return fmt.Sprintf("Machine: %d CPUs (%s), Linux %s, %s, %s; measured %s.", runtime.NumCPU(), cpu,
-		strings.TrimSpace(string(kernel)), firstLine(string(frr)), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	frr, _ := exec.Command("/usr/lib/frr/bgpd", "--version").CombinedOutput()
+	load, _ := os.ReadFile("/proc/loadavg")
+	return fmt.Sprintf("Machine: %d CPUs (%s), Linux %s, FRR %s, %s; measured %s, load average at the end %s.",
+		runtime.NumCPU(), cpu, strings.TrimSpace(string(kernel)), strings.TrimPrefix(firstLine(string(frr)), "bgpd version "),
+		runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.Join(strings.Fields(string(load))[:3], " "))
 }
 
 func firstLine(s string) string { return strings.TrimSpace(strings.SplitN(s, "\n", 2)[0]) }
