@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 
 	"github.com/routelb/routelb/e2e/lab"
@@ -19,6 +21,15 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run()) // every scenario skips under -short
 	}
 	r := lab.NewRunner(os.Stderr)
+	// Interrupted (Ctrl-C, or killed by a CI step), still remove the namespaces and processes.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "e2e: %v: tearing the lab down\n", s)
+		r.Close()
+		os.Exit(1)
+	}()
 	code := 1
 	err := r.Run(func() {
 		cluster = lab.Start(r, lab.Options{Out: os.Stderr, SpeakerArgs: l2SpeakerArgs()})

@@ -16,13 +16,14 @@ import (
 type Runner struct {
 	testing.TB // never called: it only supplies testing.TB's unexported method
 
-	mu       sync.Mutex
-	cur      testing.TB
-	cleanups []func()
-	failed   bool
-	out      io.Writer
-	ctx      context.Context
-	cancel   context.CancelFunc
+	mu        sync.Mutex
+	cur       testing.TB
+	cleanups  []func()
+	failed    bool
+	out       io.Writer
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
 }
 
 // Fatal is the panic value of a fatal error outside any test.
@@ -123,8 +124,11 @@ func (r *Runner) TempDir() string {
 	return d
 }
 
-// Close runs the cleanups, each even if an earlier one panicked.
-func (r *Runner) Close() {
+// Close runs the cleanups, each even if an earlier one panicked. A concurrent call (a signal handler)
+// waits for the first to finish.
+func (r *Runner) Close() { r.closeOnce.Do(r.close) }
+
+func (r *Runner) close() {
 	r.cancel()
 	r.mu.Lock()
 	r.cur = nil
