@@ -408,9 +408,15 @@ func TestL2LabFailover(t *testing.T) {
 	t.Log("restart the killed node, then SIGTERM the owner")
 	l.start(first)
 	l2WaitLease(t, l.env.Client, first)
-	l.owner(20 * time.Second) // settled (the restarted node may take the VIP back)
-	owner := l.owner(10 * time.Second)
+	owner := l.settledOwner() // the restarted node may take the VIP back
 	l.resolve()
+	l.lab.Eventually(10*time.Second, func() error {
+		if n := l.nodeOfMAC(l.neighbour()); n != owner {
+			l.resolve()
+			return fmt.Errorf("client's neighbour entry points at %q, want %s", n, owner)
+		}
+		return nil
+	})
 	l.signal(owner, syscall.SIGTERM)
 	// The clean stop deletes the Lease instead of letting it expire: that is what makes it immediate.
 	var lease coordinationv1.Lease
