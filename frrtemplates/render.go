@@ -212,6 +212,14 @@ func neighbor(r *model.Router, nb *model.Neighbor) neighborView {
 	return v
 }
 
+// Route-map entries come in three sections at fixed starting numbers, so adding a community or a
+// local preference to an advertisement inserts entries without renumbering the final ones.
+const (
+	seqCommunities = 10
+	seqLocalPrefs  = 30000
+	seqAll         = 65000
+)
+
 // neighborPolicy adds the neighbour's prefix lists and outbound route-map to v and returns the
 // route-map's name. Entries with "on-match next" add attributes cumulatively; the last entries
 // permit everything announced to the neighbour; anything else falls to the implicit deny. Every
@@ -219,19 +227,17 @@ func neighbor(r *model.Router, nb *model.Neighbor) neighborView {
 func neighborPolicy(nb *model.Neighbor, v *view) string {
 	base := "rlb_" + nb.Peer.Name
 	rm := routeMap{Name: base + "_out"}
+	seq := seqCommunities
 	add := func(suffix string, set model.PrefixSet, e routeMapEntry) {
 		for _, fam := range families(nb) {
-			prefixes := set.V4
+			prefixes, name := set.V4, base+suffix+"_v4"
 			if fam == "ipv6" {
-				prefixes = set.V6
-			}
-			name := base + suffix + "_v4"
-			if fam == "ipv6" {
-				name = base + suffix + "_v6"
+				prefixes, name = set.V6, base+suffix+"_v6"
 			}
 			v.PrefixLists = append(v.PrefixLists, newPrefixList(fam, name, prefixes))
-			e.Seq, e.Family, e.PrefixList = 10*(len(rm.Entries)+1), fam, name
+			e.Seq, e.Family, e.PrefixList = seq, fam, name
 			rm.Entries = append(rm.Entries, e)
+			seq += 10
 		}
 	}
 	for _, c := range nb.Communities {
@@ -244,9 +250,11 @@ func neighborPolicy(nb *model.Neighbor, v *view) string {
 		}
 		add(suffix, c.Prefixes, e)
 	}
+	seq = max(seq, seqLocalPrefs)
 	for _, lp := range nb.LocalPrefs {
 		add("_lp_"+strconv.FormatUint(uint64(lp.LocalPref), 10), lp.Prefixes, routeMapEntry{LocalPref: lp.LocalPref, Next: true})
 	}
+	seq = max(seq, seqAll)
 	add("", nb.All, routeMapEntry{})
 	v.RouteMaps = append(v.RouteMaps, rm)
 	return rm.Name
