@@ -155,7 +155,8 @@ func report(c *lab.Cluster) {
 		}
 		fmt.Println()
 	}
-	fmt.Printf("  the client's neighbour entry for the Layer 2 VIP ($ ip -n %s neigh show %s):\n", c.ClientHost.NS, l2VIP)
+	fmt.Printf("  the client's neighbour entry for the Layer 2 VIP ($ ip -n %s neigh show %s), owner %s:\n",
+		c.ClientHost.NS, l2VIP, c.ClientNeighbor(l2VIP))
 	show(c.ClientHost.Run("ip", "neigh", "show", l2VIP))
 	section("Logs")
 	fmt.Printf("  processes: %s/logs   FRR: %s\n", c.Dir, filepath.Join(c.Lab.Dir, "frr", "log"))
