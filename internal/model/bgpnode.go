@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -104,7 +105,7 @@ func BuildNode(cfg *Config, in NodeInput) (*NodeBGP, Problems) {
 		ps.add(Ref{Kind: KindNode, Name: n.NodeName}, "metadata.name", "must be a lowercase DNS name, as it becomes FRR's hostname")
 		return n, ps.sorted()
 	}
-	b := newNodeBuilder(cfg, in.Node, &ps)
+	b := newNodeBuilder(cfg, in.Node, len(in.Services), &ps)
 	for _, svc := range sortedServices(in.Services) {
 		if !ours(svc, in.LBClass) {
 			continue
@@ -126,6 +127,7 @@ type nodeBuilder struct {
 	advs      []*BGPAdvertisement // those selecting this node, by name
 	neighbors map[string]*neighborAcc
 	services  []ServiceAnnouncement
+	sizeHint  int
 }
 
 type routerAcc struct {
@@ -141,8 +143,9 @@ type neighborAcc struct {
 	lps    map[uint32]map[netip.Prefix]struct{}
 }
 
-func newNodeBuilder(cfg *Config, node *corev1.Node, ps *Problems) *nodeBuilder {
-	b := &nodeBuilder{cfg: cfg, ps: ps, routers: map[string]*routerAcc{}, neighbors: map[string]*neighborAcc{}}
+// sizeHint is the number of Services, used to size the prefix sets once instead of growing them.
+func newNodeBuilder(cfg *Config, node *corev1.Node, sizeHint int, ps *Problems) *nodeBuilder {
+	b := &nodeBuilder{cfg: cfg, ps: ps, routers: map[string]*routerAcc{}, neighbors: map[string]*neighborAcc{}, sizeHint: sizeHint}
 	for _, name := range sortedKeys(cfg.BGPAdvs) {
 		if a := cfg.BGPAdvs[name]; MatchesAny(a.NodeSelectors, node.Labels) {
 			b.advs = append(b.advs, a)
@@ -161,14 +164,14 @@ func newNodeBuilder(cfg *Config, node *corev1.Node, ps *Problems) *nodeBuilder {
 func (b *nodeBuilder) addNeighbor(p *Peer) {
 	ra := b.routers[p.VRF]
 	if ra == nil {
-		ra = &routerAcc{r: &Router{VRF: p.VRF, MyASN: p.MyASN, RouterID: p.RouterID}, networks: map[netip.Prefix]struct{}{}}
+		ra = &routerAcc{r: &Router{VRF: p.VRF, MyASN: p.MyASN, RouterID: p.RouterID}, networks: make(map[netip.Prefix]struct{}, b.sizeHint)}
 		b.routers[p.VRF] = ra
 	}
 	nb := &Neighbor{Peer: p}
 	// Unnumbered sessions run over IPv6 link-local addresses and carry both families.
 	nb.IPv4 = p.Interface != "" || p.DualStack || p.Addr.Is4()
 	nb.IPv6 = p.Interface != "" || p.DualStack || p.Addr.Is6()
-	acc := &neighborAcc{n: nb, router: ra, all: map[netip.Prefix]struct{}{},
+	acc := &neighborAcc{n: nb, router: ra, all: make(map[netip.Prefix]struct{}, b.sizeHint),
 		comms: map[Community]map[netip.Prefix]struct{}{}, lps: map[uint32]map[netip.Prefix]struct{}{}}
 	for _, a := range b.advs {
 		if !appliesTo(a, p.Name) {
@@ -200,9 +203,9 @@ func appliesTo(a *BGPAdvertisement, peer string) bool {
 }
 
 func (b *nodeBuilder) addService(svc *corev1.Service) {
-	ann := ServiceAnnouncement{Namespace: svc.Namespace, Name: svc.Name}
-	peers := map[string]struct{}{}
-	prefixes := map[netip.Prefix]struct{}{}
+	// A Service has a few VIPs and peers: slices with linear de-duplication allocate less than maps.
+	peers := make([]string, 0, len(b.neighbors))
+	prefixes := make([]netip.Prefix, 0, len(svc.Status.LoadBalancer.Ingress))
 	for i, ing := range svc.Status.LoadBalancer.Ingress {
 		if ing.IP == "" {
 			continue
@@ -221,8 +224,8 @@ func (b *nodeBuilder) addService(svc *corev1.Service) {
 			pfx := aggregate(vip, a)
 			for _, acc := range b.neighbors {
 				if appliesTo(a, acc.n.Peer.Name) && acc.announce(pfx, a) {
-					peers[acc.n.Peer.Name] = struct{}{}
-					prefixes[pfx] = struct{}{}
+					peers = appendNew(peers, acc.n.Peer.Name)
+					prefixes = appendNew(prefixes, pfx)
 				}
 			}
 		}
@@ -230,9 +233,18 @@ func (b *nodeBuilder) addService(svc *corev1.Service) {
 	if len(peers) == 0 {
 		return
 	}
-	ann.Peers = sortedKeys(peers)
-	ann.Prefixes = sortedPrefixes(prefixes)
-	b.services = append(b.services, ann)
+	slices.Sort(peers)
+	slices.SortFunc(prefixes, comparePrefixes)
+	b.services = append(b.services, ServiceAnnouncement{Namespace: svc.Namespace, Name: svc.Name, Prefixes: prefixes, Peers: peers})
+}
+
+func appendNew[T comparable](s []T, v T) []T {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
 }
 
 func advCovers(cfg *Config, a *BGPAdvertisement, vip netip.Addr) bool {
@@ -354,13 +366,15 @@ func sortedPrefixes(set map[netip.Prefix]struct{}) []netip.Prefix {
 	for p := range set {
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if c := out[i].Addr().Compare(out[j].Addr()); c != 0 {
-			return c < 0
-		}
-		return out[i].Bits() < out[j].Bits()
-	})
+	slices.SortFunc(out, comparePrefixes)
 	return out
+}
+
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
 }
 
 func sortedKeys[K interface{ ~string | ~uint32 }, V any](m map[K]V) []K {
