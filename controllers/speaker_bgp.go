@@ -105,7 +105,9 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		return reconcile.Result{}, nil
 	}
 	if err != nil {
+		// The file on disk (the last good config) stays; FRR keeps running it.
 		renderErrors.Inc()
+		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigRenderFailed", "RenderFRRConfig", "%v", err)
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
 	}
 	changed, err := WriteFileIfChanged(r.ConfigDir, FRRConfigFile, res.FRRConfig)
