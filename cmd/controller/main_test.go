@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/internal/testenv"
+)
+
+// TestBinary runs the built controller as an operator would, with --kubeconfig against a real API
+// server, and checks it takes the leader Lease, allocates, answers its probes and exports its metrics,
+// and exits cleanly on SIGTERM.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an API server and the binary")
+	}
+	env := testenv.Start(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "controller")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, env.Config, kubeconfig)
+	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--disable-webhook",
+		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr)
+	logs, err := os.Create(filepath.Join(dir, "controller.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill() // only the process this test started
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("controller log:\n%s", b)
+		}
+	})
+
+	ctx := context.Background()
+	c := env.Client
+	pool := &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: testenv.Namespace},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.10-203.0.113.19"}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(80)}}}}
+	for _, o := range []client.Object{pool, svc} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(t, "the Service gets its address", func() (bool, string) {
+		var got corev1.Service
+		if err := c.Get(ctx, client.ObjectKeyFromObject(svc), &got); err != nil {
+			return false, err.Error()
+		}
+		ing := got.Status.LoadBalancer.Ingress
+		return len(ing) == 1 && ing[0].IP == "203.0.113.10", fmt.Sprintf("%+v", ing)
+	})
+	wait(t, "the leader Lease is held", func() (bool, string) {
+		var l coordinationv1.Lease
+		err := c.Get(ctx, client.ObjectKey{Namespace: testenv.Namespace, Name: "routelb-controller"}, &l)
+		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "", fmt.Sprint(err)
+	})
+	wait(t, "/readyz answers", func() (bool, string) {
+		body, code := get("http://" + probeAddr + "/readyz")
+		return code == http.StatusOK, body
+	})
+	wait(t, "metrics show the address in use", func() (bool, string) {
+		body, _ := get("http://" + metricsAddr + "/metrics")
+		return strings.Contains(body, `routelb_allocator_addresses_in_use_total{pool="demo"} 1`) &&
+			strings.Contains(body, `routelb_allocator_addresses_total{pool="demo"} 10`), "metrics not there yet"
+	})
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("controller exited with %v after SIGTERM", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("controller did not exit within 60s of SIGTERM")
+	}
+}
+
+func writeKubeconfig(t *testing.T, cfg *rest.Config, path string) {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close() //nolint:errcheck
+	return l.Addr().String()
+}
+
+func get(url string) (string, int) {
+	resp, err := http.Get(url) //nolint:gosec,noctx // a test's own local endpoint
+	if err != nil {
+		return err.Error(), 0
+	}
+	defer resp.Body.Close() //nolint:errcheck
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
+}
+
+func wait(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: still not true after 60s: %s", what, last)
+}
