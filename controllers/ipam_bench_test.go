@@ -83,7 +83,7 @@ func createServices(b *testing.B, c client.Client, ns string, n int) {
 					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%05d", i), Namespace: ns},
 					Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "x"},
 						AllocateLoadBalancerNodePorts: &noNodePorts,
-						Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(80)}}},
+						Ports:                         []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(80)}}},
 				}
 				if err := c.Create(ctx, svc); err != nil {
 					failed.Store(err)
