@@ -107,9 +107,10 @@ func BenchmarkL2APIWrites(b *testing.B) {
 	l2Must(b, c.Create(ctx, &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "scale", Namespace: testenv.Namespace},
 		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"scale"}}}))
 	// envtest's Service range holds only ~250 cluster IPs: 200 Services of 5 VIPs each, which the
-	// speakers own one by one exactly as 1,000 single-VIP Services (plus the lab's own Service).
+	// speakers own one by one exactly as 1,000 single-VIP Services; plus the lab's own Service (one
+	// IPv4 and one IPv6 VIP).
 	const svcs, perSvc = 200, 5
-	const n = svcs*perSvc + 1
+	const n = svcs*perSvc + 2
 	createServices(b, c, svcs, perSvc)
 	start := time.Now()
 	for _, node := range l2NodeNames {

@@ -38,6 +38,7 @@ import (
 
 const (
 	labVIP     = "203.0.113.5"
+	labVIP6    = "2001:db8:5::5"
 	labService = "web"
 	labSvcNS   = "default"
 )
@@ -67,16 +68,17 @@ func newL2Lab(t testing.TB) *l2Lab {
 	env := testenv.Start(t)
 	l := &l2Lab{t: t, env: env, lab: netlab.New(t), nodes: map[string]*netlab.Host{}, macs: map[string]string{}, procs: map[string]*exec.Cmd{}}
 	t.Cleanup(l.stopAll)
-	l.lab.Reserve("203.0.113.0/24")
+	l.lab.Reserve("203.0.113.0/24", "2001:db8:5::/64", "2001:db8:100::/64")
 	for i, n := range l2NodeNames {
-		h := l.lab.AddHost(n, fmt.Sprintf("198.51.100.%d/24", 11+i))
+		h := l.lab.AddHost(n, fmt.Sprintf("198.51.100.%d/24", 11+i), fmt.Sprintf("2001:db8:100::%d/64", 11+i))
 		l.nodes[n] = h
 		l.macs[n] = strings.ToLower(l.field(h.MustRun("ip", "-br", "link", "show", "eth0"), 2))
 		l.proxyAPI(h)
 	}
-	l.client = l.lab.AddHost("client", "198.51.100.100/24")
+	l.client = l.lab.AddHost("client", "198.51.100.100/24", "2001:db8:100::100/64")
 	// The client keeps a neighbour entry for the VIP only with an on-link route to it.
 	l.client.MustRun("ip", "route", "add", "203.0.113.0/24", "dev", "eth0")
+	l.client.MustRun("ip", "-6", "route", "add", "2001:db8:5::/64", "dev", "eth0")
 	l.kcfg = filepath.Join(l.lab.Dir, "kubeconfig")
 	l2WriteKubeconfig(t, env.Config, "https://127.0.0.1:6443", l.kcfg)
 	l.bin = filepath.Join(l.lab.Dir, "speaker")
@@ -181,14 +183,14 @@ func (l *l2Lab) createObjects() {
 		l2Must(l.t, c.Status().Update(ctx, node))
 	}
 	l2Must(l.t, c.Create(ctx, &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "lab", Namespace: testenv.Namespace},
-		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.0/28"}}}))
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.0/28", "2001:db8:5::/120"}}}))
 	l2Must(l.t, c.Create(ctx, &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "lab", Namespace: testenv.Namespace},
 		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"lab"}}}))
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: labService, Namespace: labSvcNS},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}
 	l2Must(l.t, c.Create(ctx, svc))
 	// The IPAM controller is not part of this test: give the Service its VIP as it would.
-	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: labVIP}}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: labVIP}, {IP: labVIP6}}
 	l2Must(l.t, c.Status().Update(ctx, svc))
 }
 
@@ -268,8 +270,10 @@ func (l *l2Lab) arping(count int) []string {
 }
 
 // neighbour returns the MAC of the client's kernel neighbour entry for the VIP ("" if none).
-func (l *l2Lab) neighbour() string {
-	out, _ := l.client.Run("ip", "neigh", "show", labVIP, "dev", "eth0")
+func (l *l2Lab) neighbour() string { return l.neighbourOf(labVIP) }
+
+func (l *l2Lab) neighbourOf(vip string) string {
+	out, _ := l.client.Run("ip", "neigh", "show", vip, "dev", "eth0")
 	f := strings.Fields(out)
 	if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
 		return strings.ToLower(f[i+1])
@@ -333,17 +337,42 @@ func (l *l2Lab) statusNodes() ([]string, error) {
 	return out, nil
 }
 
+// waitStatus waits until node owns the IPv4 VIP and the Service's ServiceL2Status objects name
+// exactly the owners of its VIPs (the IPv6 VIP is owned on its own, maybe by another node).
 func (l *l2Lab) waitStatus(node string) {
 	l.lab.Eventually(30*time.Second, func() error {
+		o4, o6 := l.claimOwner(labVIP), l.claimOwner(labVIP6)
+		if o4 != node {
+			return fmt.Errorf("%s claimed by %q, want %s", labVIP, o4, node)
+		}
+		want := slices.Compact(l2Sorted([]string{o4, o6}))
 		got, err := l.statusNodes()
 		if err != nil {
 			return err
 		}
-		if !slices.Equal(got, []string{node}) {
-			return fmt.Errorf("ServiceL2Status names %v, want only %s", got, node)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("ServiceL2Status names %v, want the owners %v", got, want)
 		}
 		return nil
 	})
+}
+
+// claimOwner returns the node whose Lease claims vip ("" if none; the first if several).
+func (l *l2Lab) claimOwner(vip string) string {
+	var leases coordinationv1.LeaseList
+	if err := l.env.Client.List(context.Background(), &leases, client.InNamespace(testenv.Namespace),
+		client.MatchingLabels{ownership.LabelComponent: ownership.ComponentValue}); err != nil {
+		return ""
+	}
+	for _, le := range leases.Items {
+		claims, _ := ownership.DecodeClaims(le.Annotations[ownership.AnnotationClaims])
+		for _, c := range claims {
+			if c.String() == vip && le.Spec.HolderIdentity != nil {
+				return *le.Spec.HolderIdentity
+			}
+		}
+	}
+	return ""
 }
 
 func (l *l2Lab) waitNeighbourMoves(from string, timeout time.Duration) string {
@@ -430,6 +459,37 @@ func TestL2LabFailover(t *testing.T) {
 		t.Fatalf("ARP answered by %s, but the neighbour entry moved to %s", o, next)
 	}
 	l.waitStatus(next)
+
+	t.Log("IPv6: restart the stopped node, then SIGKILL the owner of the IPv6 VIP")
+	l.start(owner)
+	l2WaitLease(t, l.env.Client, owner)
+	v6owner := ""
+	for v6owner == "" {
+		a := l.claimOwner(labVIP6)
+		time.Sleep(3 * time.Second)
+		if b := l.claimOwner(labVIP6); a != "" && a == b {
+			v6owner = a
+		}
+	}
+	l.lab.Eventually(20*time.Second, func() error {
+		_, _ = l.client.Run("ping", "-6", "-c", "1", "-W", "1", labVIP6)
+		if n := l.nodeOfMAC(l.neighbourOf(labVIP6)); n != v6owner {
+			return fmt.Errorf("client's IPv6 neighbour entry points at %q, want the claimant %s", n, v6owner)
+		}
+		return nil
+	})
+	l.signal(v6owner, syscall.SIGKILL)
+	l.lab.Eventually(20*time.Second, func() error {
+		n := l.nodeOfMAC(l.neighbourOf(labVIP6))
+		if n == "" || n == v6owner {
+			return fmt.Errorf("client's IPv6 neighbour entry still points at %q", n)
+		}
+		if o := l.claimOwner(labVIP6); o != n {
+			return fmt.Errorf("IPv6 neighbour entry moved to %s but %q claims the VIP", n, o)
+		}
+		t.Logf("IPv6 neighbour entry moved from %s to %s", v6owner, n)
+		return nil
+	})
 }
 
 func l2WaitLease(t testing.TB, c client.Client, node string) {
