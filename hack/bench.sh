@@ -9,3 +9,6 @@ run() { echo; echo "== $*"; "$@"; }
 # Reloader vs frr-reload.py on the same FRR daemons (docs/benchmarks.md, "Reloader vs frr-reload.py").
 run go test -run '^$' -bench ReloadVsFrrReload -benchtime 1x -timeout 30m ./reloader/
 run go test -run '^$' -bench Delta10k ./reloader/
+
+# frr.conf rendering: 10,000 VIPs x 4 peers (docs/benchmarks.md, "BGP rendering").
+run go test -run '^$' -bench . -benchtime 10x -count 3 ./frrtemplates/
