@@ -124,19 +124,22 @@ type poolState struct {
 
 // Allocator holds every Service's addresses. It is not safe for concurrent use; the caller locks.
 type Allocator struct {
-	pools  map[string]*poolState
-	order  []*poolState // auto-assign order: priority first, then name
-	byKey  map[string]*alloc
-	byIP   map[netip.Addr]*ipUse
-	dirty  map[string]bool // pools whose counts changed since TakeDirty
-	primed bool
+	pools map[string]*poolState
+	order []*poolState // auto-assign order: priority first, then name
+	byKey map[string]*alloc
+	byIP  map[netip.Addr]*ipUse
+	// byShareKey indexes the addresses held under each sharing key, so finding a shareable address
+	// costs the key's addresses, not every address in use.
+	byShareKey map[string]map[netip.Addr]int
+	dirty      map[string]bool // pools whose counts changed since TakeDirty
+	primed     bool
 }
 
 // New returns an empty allocator with no pools.
 func New() *Allocator {
 	return &Allocator{
 		pools: map[string]*poolState{}, byKey: map[string]*alloc{},
-		byIP: map[netip.Addr]*ipUse{}, dirty: map[string]bool{},
+		byIP: map[netip.Addr]*ipUse{}, dirty: map[string]bool{}, byShareKey: map[string]map[netip.Addr]int{},
 	}
 }
 
@@ -277,6 +280,7 @@ func (a *Allocator) Release(key string) {
 		if u == nil {
 			continue
 		}
+		a.unindex(u.holders[key].sharing, ip)
 		delete(u.holders, key)
 		if len(u.holders) > 0 {
 			continue
@@ -306,6 +310,25 @@ func (a *Allocator) take(req Request, p *poolState, ips []netip.Addr) {
 			a.dirty[p.Name] = true
 		}
 		u.holders[req.Key] = h
+		if h.sharing != "" {
+			if a.byShareKey[h.sharing] == nil {
+				a.byShareKey[h.sharing] = map[netip.Addr]int{}
+			}
+			a.byShareKey[h.sharing][ip]++
+		}
+	}
+}
+
+func (a *Allocator) unindex(key string, ip netip.Addr) {
+	m := a.byShareKey[key]
+	if key == "" || m == nil {
+		return
+	}
+	if m[ip]--; m[ip] <= 0 {
+		delete(m, ip)
+	}
+	if len(m) == 0 {
+		delete(a.byShareKey, key)
 	}
 }
 
@@ -444,8 +467,8 @@ func (a *Allocator) fromPools(cands []*poolState, req Request, fams []Family) (*
 func (a *Allocator) pick(p *poolState, req Request, f Family) (netip.Addr, bool) {
 	if req.SharingKey != "" {
 		var best netip.Addr
-		for ip, u := range a.byIP {
-			if u.pool == p.Name && familyOf(ip) == f && sharesKey(u, req.SharingKey) && a.checkSharing(req, ip) == nil {
+		for ip := range a.byShareKey[req.SharingKey] {
+			if u := a.byIP[ip]; u.pool == p.Name && familyOf(ip) == f && a.canShare(req, u) {
 				if !best.IsValid() || ip.Less(best) {
 					best = ip
 				}
@@ -471,15 +494,6 @@ func (a *Allocator) pick(p *poolState, req Request, f Family) (netip.Addr, bool)
 		p.hints[i] = r.Last // full; Release moves the hint back
 	}
 	return netip.Addr{}, false
-}
-
-func sharesKey(u *ipUse, key string) bool {
-	for _, h := range u.holders {
-		if h.sharing == key {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *Allocator) assignRequested(req Request) (*poolState, []netip.Addr, error) {
@@ -523,6 +537,10 @@ func (a *Allocator) checkSharing(req Request, ip netip.Addr) error {
 	if u == nil {
 		return nil
 	}
+	if a.canShare(req, u) {
+		return nil
+	}
+	// Name the same holder every time: the first in order.
 	others := make([]string, 0, len(u.holders))
 	for k := range u.holders {
 		if k != req.Key {
@@ -531,21 +549,45 @@ func (a *Allocator) checkSharing(req Request, ip netip.Addr) error {
 	}
 	sort.Strings(others)
 	for _, k := range others {
-		h := u.holders[k]
-		switch {
-		case h.sharing == "":
-			return fail(ReasonInUse, "%s is in use by %s, which does not allow sharing", ip, k)
-		case req.SharingKey == "":
-			return fail(ReasonInUse, "%s is in use by %s and this Service does not allow sharing", ip, k)
-		case h.sharing != req.SharingKey:
-			return fail(ReasonInUse, "%s is in use by %s with sharing key %q, not %q", ip, k, h.sharing, req.SharingKey)
-		case h.backend != req.BackendKey:
-			return fail(ReasonInUse, "%s is in use by %s, whose externalTrafficPolicy or selector differs", ip, k)
+		if err := sharingError(req, ip, k, u.holders[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// canShare is checkSharing without the message, for the allocation loop.
+func (a *Allocator) canShare(req Request, u *ipUse) bool {
+	for k, h := range u.holders {
+		if k == req.Key {
+			continue
+		}
+		if h.sharing == "" || h.sharing != req.SharingKey || h.backend != req.BackendKey {
+			return false
 		}
 		for _, p := range req.Ports {
 			if slices.Contains(h.ports, p) {
-				return fail(ReasonInUse, "%s is in use by %s on port %s", ip, k, p)
+				return false
 			}
+		}
+	}
+	return true
+}
+
+func sharingError(req Request, ip netip.Addr, k string, h holder) error {
+	switch {
+	case h.sharing == "":
+		return fail(ReasonInUse, "%s is in use by %s, which does not allow sharing", ip, k)
+	case req.SharingKey == "":
+		return fail(ReasonInUse, "%s is in use by %s and this Service does not allow sharing", ip, k)
+	case h.sharing != req.SharingKey:
+		return fail(ReasonInUse, "%s is in use by %s with sharing key %q, not %q", ip, k, h.sharing, req.SharingKey)
+	case h.backend != req.BackendKey:
+		return fail(ReasonInUse, "%s is in use by %s, whose externalTrafficPolicy or selector differs", ip, k)
+	}
+	for _, p := range req.Ports {
+		if slices.Contains(h.ports, p) {
+			return fail(ReasonInUse, "%s is in use by %s on port %s", ip, k, p)
 		}
 	}
 	return nil

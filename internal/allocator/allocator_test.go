@@ -305,3 +305,27 @@ func BenchmarkEnsure5000(b *testing.B) {
 		}
 	}
 }
+
+// Sharing stays cheap at scale: 5,000 Services in pairs on one key (the worst case: every address
+// holds the key, so each allocation looks at all of them).
+func TestLargeSharing(t *testing.T) {
+	a := New()
+	a.SetPools(pools(pool("v4", "198.18.0.0/15")))
+	for i := 0; i < 5000; i++ {
+		r := v4(fmt.Sprint(i))
+		r.SharingKey, r.Ports = "k", []Port{{"TCP", int32(i % 2)}}
+		res, err := a.Ensure(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("198.18.%d.%d", (i/2)/256, (i/2)%256); res.IPs[0].String() != want {
+			t.Fatalf("Service %d got %s, want %s", i, res.IPs[0], want)
+		}
+	}
+	for i := 0; i < 5000; i++ {
+		a.Release(fmt.Sprint(i))
+	}
+	if len(a.byShareKey) != 0 || len(a.byIP) != 0 {
+		t.Fatalf("index not empty after releasing everything: %d keys, %d addresses", len(a.byShareKey), len(a.byIP))
+	}
+}
