@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/testenv"
 )
 
 var arpReplyRE = regexp.MustCompile(`(?i)from ([0-9a-f]{2}(?::[0-9a-f]{2}){5})`)
@@ -135,6 +137,7 @@ func (c *Cluster) Dump(logf func(string, ...any)) {
 			fmt.Fprintf(&b, "===== %s\n%s%v\n", f, data, errOrEmpty(err))
 		}
 	}
+	b.WriteString(c.objectsDump())
 	c.mu.Lock()
 	procs := append([]*Proc(nil), c.procs...)
 	c.mu.Unlock()
@@ -149,4 +152,36 @@ func errOrEmpty(err error) string {
 		return ""
 	}
 	return "error: " + err.Error()
+}
+
+// objectsDump is what kubectl shows of the Services and metallb.io objects (conditions included).
+func (c *Cluster) objectsDump() string {
+	if c.Kubeconfig == "" {
+		return ""
+	}
+	assets, err := testenv.Assets()
+	if err != nil {
+		return "===== kubectl: " + err.Error() + "\n"
+	}
+	var b strings.Builder
+	kubectl := filepath.Join(assets, "kubectl")
+	for _, args := range [][]string{
+		{"get", "nodes,services,endpointslices", "-A", "-o", "wide"},
+		{"-n", NS, "get", "ipaddresspools,bgppeers,bfdprofiles,bgpadvertisements,l2advertisements,servicel2statuses,servicebgpstatuses,leases", "-o", "wide"},
+		{"-n", NS, "get", "bgppeers,bfdprofiles,ipaddresspools", "-o", "yaml"},
+		{"get", "events", "-A"},
+	} {
+		full := append([]string{"--kubeconfig", c.Kubeconfig, "--request-timeout", "10s"}, args...)
+		out, err := exec.Command(kubectl, full...).CombinedOutput()
+		fmt.Fprintf(&b, "===== kubectl %s\n%s%s\n", strings.Join(args, " "), tail(string(out), 300), errOrEmpty(err))
+	}
+	return b.String()
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("(%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -151,9 +151,14 @@ func Neighbors(f interface {
 	return m, nil
 }
 
-// allSessionsUp reports whether the router has an Established session with every node.
+// allSessionsUp reports whether the router has an Established BGP session and an up BFD session
+// with every node. Both count: until BFD is up, a failure is noticed only when the hold timer expires.
 func (c *Cluster) allSessionsUp() error {
 	st, err := c.RouterFRR.BGPPeers()
+	if err != nil {
+		return err
+	}
+	bfd, err := c.routerBFD()
 	if err != nil {
 		return err
 	}
@@ -161,8 +166,31 @@ func (c *Cluster) allSessionsUp() error {
 		if st[n.Addr] != "Established" {
 			return fmt.Errorf("router: session with %s (%s) is %q", n.Name, n.Addr, st[n.Addr])
 		}
+		if bfd[n.Addr] != "up" {
+			return fmt.Errorf("router: BFD session with %s (%s) is %q", n.Name, n.Addr, bfd[n.Addr])
+		}
 	}
 	return nil
+}
+
+// routerBFD returns the status of the router's BFD sessions by peer address.
+func (c *Cluster) routerBFD() (map[string]string, error) {
+	out, err := c.RouterFRR.Vtysh("-c", "show bfd peers json")
+	if err != nil {
+		return nil, err
+	}
+	var peers []struct {
+		Peer   string `json:"peer"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &peers); err != nil {
+		return nil, fmt.Errorf("parsing show bfd peers json: %w: %s", err, out)
+	}
+	m := map[string]string{}
+	for _, p := range peers {
+		m[p.Peer] = p.Status
+	}
+	return m, nil
 }
 
 // AllSessionsUp is allSessionsUp for tests.

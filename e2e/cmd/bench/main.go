@@ -178,6 +178,7 @@ func (b *bench) linkDown(interval uint32) row {
 	n2 := b.c.Node("node2")
 	for range b.runs {
 		b.c.WaitNexthops(b.r, vip, lab.NodeNames...)
+		b.c.Eventually(b.r, lab.Short, b.c.AllSessionsUp) // BGP and BFD up again
 		time.Sleep(2 * time.Second)
 		start := time.Now()
 		n2.Host.SetLink(false)
