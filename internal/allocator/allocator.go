@@ -350,6 +350,10 @@ func (a *Allocator) Ensure(req Request, status []netip.Addr) (Result, error) {
 		return Result{IPs: slices.Clone(cur), Pool: p.Name}, nil
 	}
 	a.Release(req.Key)
+	if p, ips := a.extend(req, cur); p != nil {
+		a.take(req, p, ips)
+		return Result{IPs: ips, Pool: p.Name}, nil
+	}
 	p, ips, err := a.allocate(req)
 	if err != nil {
 		return Result{}, err
@@ -377,6 +381,38 @@ func (a *Allocator) keeps(req Request, cur []netip.Addr) *poolState {
 		}
 	}
 	return p
+}
+
+// extend handles a change of IP families without moving what stays: the current addresses of the
+// families still wanted are kept and the missing family comes from the same pool. The caller has
+// released the Service's addresses.
+func (a *Allocator) extend(req Request, cur []netip.Addr) (*poolState, []netip.Addr) {
+	p := a.poolOf(cur)
+	if len(req.IPs) > 0 || p == nil || req.Pool != "" && p.Name != req.Pool {
+		return nil, nil
+	}
+	want := req.Families
+	if req.Policy == SingleStack {
+		want = want[:1]
+	}
+	var out []netip.Addr
+	kept := false
+	for _, f := range want {
+		i := slices.IndexFunc(cur, func(ip netip.Addr) bool { return familyOf(ip) == f })
+		if i >= 0 && a.checkSharing(req, cur[i]) == nil {
+			out, kept = append(out, cur[i]), true
+			continue
+		}
+		ip, ok := a.pick(p, req, f)
+		if !ok {
+			return nil, nil
+		}
+		out = append(out, ip)
+	}
+	if !kept {
+		return nil, nil
+	}
+	return p, out
 }
 
 // familiesFit: a single-stack Service holds its primary family, a dual-stack one both, and a Service

@@ -169,6 +169,14 @@ func TestEnsure(t *testing.T) {
 			{req: withIPs(v4("a"), "203.0.113.9"), want: []string{"203.0.113.9"}},
 			{req: v4("b"), want: []string{"203.0.113.0"}},
 		}},
+		{"family change keeps the address of the family that stays", pools(dual, v6), []step{
+			{req: v4("a"), want: []string{"203.0.113.60"}},
+			{req: fams(v4("a"), RequireDualStack, IPv4, IPv6), want: []string{"203.0.113.60", "2001:db8::60"}, pool: "dual"},
+			{req: fams(v4("a"), SingleStack, IPv6), want: []string{"2001:db8::60"}, pool: "dual"},
+			{req: fams(v4("b"), SingleStack, IPv6), want: []string{"2001:db8:1::"}, pool: "v6"},
+			// No pool holds b's IPv6 address and an IPv4 one: like MetalLB, the request fails.
+			{req: fams(v4("b"), RequireDualStack, IPv6, IPv4), reason: ReasonExhausted},
+		}},
 		{"invalid request", pools(pool("a", "203.0.113.0/24")), []step{
 			{req: Request{Key: "x"}, reason: ReasonBadRequest},
 			{req: withIPs(v4("y"), "203.0.113.1", "203.0.113.2"), reason: ReasonBadRequest},
