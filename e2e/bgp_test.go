@@ -29,8 +29,8 @@ func TestBGP(t *testing.T) {
 	n2 := c.Node("node2")
 	// Traffic while BFD detects the failure: connections hashed to node2 before its nexthop goes fail
 	// (logged, not asserted: the benchmark measures the window); once it is gone, all must succeed.
-	stopLoad := loadDuring(c, vip)
 	n2.Host.SetLink(false)
+	stopLoad := loadDuring(c, vip)
 	linkUp := false
 	defer func() {
 		if !linkUp {
@@ -81,7 +81,7 @@ func loadDuring(c *lab.Cluster, vip string) func() map[string]int {
 	go func() {
 		counts := map[string]int{}
 		for ctx.Err() == nil {
-			rctx, rcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			body, err := c.Get(rctx, vip)
 			rcancel()
 			if ctx.Err() != nil {
