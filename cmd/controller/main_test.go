@@ -85,6 +85,17 @@ func TestBinary(t *testing.T) {
 		ing := got.Status.LoadBalancer.Ingress
 		return len(ing) == 1 && ing[0].IP == "203.0.113.10", fmt.Sprintf("%+v", ing)
 	})
+	bad := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "outside", Namespace: "default",
+		Annotations: map[string]string{"metallb.io/loadBalancerIPs": "198.51.100.7"}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(80)}}}}
+	if err := c.Create(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, "the failure is counted", func() (bool, string) {
+		body, _ := get("http://" + metricsAddr + "/metrics")
+		return strings.Contains(body, `routelb_allocator_allocation_failures_total{reason="NotInPool"} 1`), "no failure metric yet"
+	})
 	wait(t, "the leader Lease is held", func() (bool, string) {
 		var l coordinationv1.Lease
 		err := c.Get(ctx, client.ObjectKey{Namespace: testenv.Namespace, Name: "routelb-controller"}, &l)
