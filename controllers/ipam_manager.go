@@ -30,6 +30,7 @@ type ControllerOptions struct {
 	WebhookPort            int
 	CertDir                string
 	Workers                int
+	SkipNameValidation     bool // tests that restart the manager in one process
 }
 
 // Scheme has the core kinds and routelb's metallb.io kinds.
@@ -68,7 +69,7 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	}
 	ipam := &IPAM{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("routelb-controller"),
-		Namespace: o.Namespace, LBClass: o.LBClass, Workers: o.Workers,
+		Namespace: o.Namespace, LBClass: o.LBClass, Workers: o.Workers, SkipNameValidation: o.SkipNameValidation,
 	}
 	if err := ipam.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the IPAM controllers: %w", err)

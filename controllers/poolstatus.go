@@ -6,12 +6,13 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -40,6 +41,7 @@ func (p *PoolStatus) SetupWithManager(mgr ctrl.Manager, inNS predicate.Predicate
 	return ctrl.NewControllerManagedBy(mgr).Named("ipam-poolstatus").
 		For(&v1beta1.IPAddressPool{}, builder.WithPredicates(inNS)).
 		WatchesRawSource(&p.IPAM.pools).
+		WithOptions(controller.Options{SkipNameValidation: &p.IPAM.SkipNameValidation}).
 		Complete(p)
 }
 
@@ -62,6 +64,11 @@ func (p *PoolStatus) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.ready(ctx); err != nil {
 		r.mu.Unlock()
 		return reconcile.Result{}, err
+	}
+	if gen, ok := r.loaded[pool.Name]; !ok || gen != pool.Generation {
+		// The pool controller has not loaded this version yet; counts and validity would be stale.
+		r.mu.Unlock()
+		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	counts, inModel := r.alloc.Counts(pool.Name)
 	var own []string
