@@ -12,3 +12,6 @@ run go test -run '^$' -bench Delta10k ./reloader/
 
 # frr.conf rendering: 10,000 VIPs x 4 peers (docs/benchmarks.md, "BGP rendering").
 run go test -run '^$' -bench . -benchtime 10x -count 3 ./frrtemplates/
+
+# Layer 2 take-over (SIGKILL/SIGTERM) and API writes for 1,000 VIPs on 3 nodes (docs/benchmarks.md, "Layer 2").
+run go test -count=1 -run '^$' -bench '^BenchmarkL2' -benchtime 1x -timeout 30m ./controllers/
