@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
@@ -40,5 +41,33 @@ func LoadInput(ctx context.Context, c client.Reader, namespace string) (model.In
 	}
 	in.Pools, in.Peers, in.BGPAdvs, in.L2Advs = pools.Items, peers.Items, bgpAdvs.Items, l2Advs.Items
 	in.BFDProfiles, in.Communities, in.Secrets, in.Nodes = bfds.Items, comms.Items, secrets.Items, nodes.Items
+	return in, nil
+}
+
+// SpeakerInput is everything a speaker computes its node's announcements from, in either mode.
+type SpeakerInput struct {
+	model.Input
+	Services       []corev1.Service
+	EndpointSlices []discoveryv1.EndpointSlice
+	NodeName       string
+	LBClass        string
+}
+
+// LoadSpeakerInput lists what a speaker reconciler needs: LoadInput plus every Service and EndpointSlice.
+func LoadSpeakerInput(ctx context.Context, c client.Reader, namespace, node, lbClass string) (SpeakerInput, error) {
+	in := SpeakerInput{NodeName: node, LBClass: lbClass}
+	var err error
+	if in.Input, err = LoadInput(ctx, c, namespace); err != nil {
+		return in, err
+	}
+	var svcs corev1.ServiceList
+	var slices discoveryv1.EndpointSliceList
+	if err := c.List(ctx, &svcs); err != nil {
+		return in, fmt.Errorf("listing services: %w", err)
+	}
+	if err := c.List(ctx, &slices); err != nil {
+		return in, fmt.Errorf("listing endpointslices: %w", err)
+	}
+	in.Services, in.EndpointSlices = svcs.Items, slices.Items
 	return in, nil
 }

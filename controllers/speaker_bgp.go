@@ -141,22 +141,8 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	return reconcile.Result{}, nil
 }
 
-func (r *SpeakerBGPReconciler) load(ctx context.Context) (NodeBGPInput, error) {
-	in := NodeBGPInput{NodeName: r.NodeName, LBClass: r.LBClass}
-	var err error
-	if in.Input, err = LoadInput(ctx, r.Client, r.Namespace); err != nil {
-		return in, err
-	}
-	var svcs corev1.ServiceList
-	var slices discoveryv1.EndpointSliceList
-	if err := r.Client.List(ctx, &svcs); err != nil {
-		return in, fmt.Errorf("listing services: %w", err)
-	}
-	if err := r.Client.List(ctx, &slices); err != nil {
-		return in, fmt.Errorf("listing endpointslices: %w", err)
-	}
-	in.Services, in.EndpointSlices = svcs.Items, slices.Items
-	return in, nil
+func (r *SpeakerBGPReconciler) load(ctx context.Context) (SpeakerInput, error) {
+	return LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
 }
 
 func nodeRef(name string) *corev1.ObjectReference {

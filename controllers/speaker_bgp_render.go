@@ -20,15 +20,6 @@ import (
 	"github.com/routelb/routelb/internal/model"
 )
 
-// NodeBGPInput is everything a node's frr.conf is computed from.
-type NodeBGPInput struct {
-	model.Input
-	Services       []corev1.Service
-	EndpointSlices []discoveryv1.EndpointSlice
-	NodeName       string
-	LBClass        string
-}
-
 // NodeBGPResult is a computed node configuration. Config is the model to keep as the last good one;
 // Problems are every problem found (objects with problems are left out or kept at their last good
 // version, so FRRConfig is always safe to apply).
@@ -43,7 +34,7 @@ type NodeBGPResult struct {
 var ErrNodeNotFound = errors.New("node not found")
 
 // ComputeNodeBGP is the one path from objects to frr.conf, shared by the speaker and `routelb render`.
-func ComputeNodeBGP(in NodeBGPInput, lastGood *model.Config) (NodeBGPResult, error) {
+func ComputeNodeBGP(in SpeakerInput, lastGood *model.Config) (NodeBGPResult, error) {
 	var res NodeBGPResult
 	var node *corev1.Node
 	for i := range in.Nodes {
@@ -76,7 +67,7 @@ var decodeScheme = func() *k8sruntime.Scheme {
 // DecodeObjects reads a YAML (or JSON) stream of objects into in, as `routelb render` does with its
 // files. Kinds the speaker does not read are refused, so a typo in a kind is not silently ignored.
 // name is used in errors.
-func DecodeObjects(in *NodeBGPInput, r io.Reader, name string) error {
+func DecodeObjects(in *SpeakerInput, r io.Reader, name string) error {
 	dec := serializer.NewCodecFactory(decodeScheme, serializer.EnableStrict).UniversalDeserializer()
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
 	for i := 0; ; i++ {
@@ -110,7 +101,7 @@ func stripComments(doc []byte) []byte {
 	return bytes.Join(out, []byte("\n"))
 }
 
-func addObject(in *NodeBGPInput, obj k8sruntime.Object) error {
+func addObject(in *SpeakerInput, obj k8sruntime.Object) error {
 	switch o := obj.(type) {
 	case *v1beta1.IPAddressPool:
 		in.Pools = append(in.Pools, *o)

@@ -161,22 +161,8 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 	return reconcile.Result{}, nil
 }
 
-func (r *SpeakerL2Reconciler) load(ctx context.Context) (L2Input, error) {
-	in := L2Input{NodeName: r.NodeName, LBClass: r.LBClass}
-	var err error
-	if in.Input, err = LoadInput(ctx, r.Client, r.Namespace); err != nil {
-		return in, err
-	}
-	var svcs corev1.ServiceList
-	var eps discoveryv1.EndpointSliceList
-	if err := r.Client.List(ctx, &svcs); err != nil {
-		return in, fmt.Errorf("listing services: %w", err)
-	}
-	if err := r.Client.List(ctx, &eps); err != nil {
-		return in, fmt.Errorf("listing endpointslices: %w", err)
-	}
-	in.Services, in.EndpointSlices = svcs.Items, eps.Items
-	return in, nil
+func (r *SpeakerL2Reconciler) load(ctx context.Context) (SpeakerInput, error) {
+	return LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
 }
 
 // reportEvents sends nodeAssigned (MetalLB's reason) on each Service when this node starts

@@ -18,15 +18,6 @@ import (
 // MetalLB and the cloud providers honour it.
 const LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
 
-// L2Input is everything the Layer 2 VIPs of the cluster are computed from.
-type L2Input struct {
-	model.Input
-	Services       []corev1.Service
-	EndpointSlices []discoveryv1.EndpointSlice
-	NodeName       string
-	LBClass        string
-}
-
 // L2VIP is one VIP announced in Layer 2 mode.
 type L2VIP struct {
 	Services  []types.NamespacedName // sorted; several when the VIP is shared
@@ -46,7 +37,7 @@ type L2Result struct {
 // ComputeL2 resolves, for every VIP of a LoadBalancer Service of our class that lies in a pool an
 // L2Advertisement announces, which nodes may own it and on which interfaces this node answers.
 // It is pure: the speaker and tests call it with listed objects.
-func ComputeL2(in L2Input, lastGood *model.Config) L2Result {
+func ComputeL2(in SpeakerInput, lastGood *model.Config) L2Result {
 	cfg, ps := model.Build(in.Input, lastGood)
 	res := L2Result{Config: cfg, VIPs: map[netip.Addr]*L2VIP{}, Problems: ps}
 	advs := sortedL2Advs(cfg)

@@ -51,7 +51,7 @@ func TestComputeL2(t *testing.T) {
 			{NodeName: l2Ptr("c")},
 			{NodeName: l2Ptr("a"), Conditions: discoveryv1.EndpointConditions{Ready: &notReady}},
 		}}
-	in := L2Input{NodeName: "a", Input: model.Input{
+	in := SpeakerInput{NodeName: "a", Input: model.Input{
 		Nodes: nodes,
 		Pools: []v1beta1.IPAddressPool{l2Pool("p1", "203.0.113.0/28"), l2Pool("p2", "2001:db8::/120"), l2Pool("bgp-only", "203.0.113.64/28")},
 		L2Advs: []v1beta1.L2Advertisement{

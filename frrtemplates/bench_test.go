@@ -17,9 +17,9 @@ import (
 
 // scaleInput is 10,000 single-VIP Services from 198.18.0.0/15 announced to 4 peers, with one
 // community on every prefix (so each peer has an attribute list as well as its full list).
-func scaleInput(vips int) controllers.NodeBGPInput {
+func scaleInput(vips int) controllers.SpeakerInput {
 	ns := "metallb-system"
-	in := controllers.NodeBGPInput{NodeName: "node1"}
+	in := controllers.SpeakerInput{NodeName: "node1"}
 	in.Nodes = []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}}
 	in.Pools = []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "scale", Namespace: ns},
 		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"198.18.0.0/15"}}}}

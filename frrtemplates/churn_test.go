@@ -45,7 +45,7 @@ func TestChurnChangesOnlyPrefixLines(t *testing.T) {
 	}
 }
 
-func render(t *testing.T, in controllers.NodeBGPInput) string {
+func render(t *testing.T, in controllers.SpeakerInput) string {
 	t.Helper()
 	res, err := controllers.ComputeNodeBGP(in, nil)
 	if err != nil || len(res.Problems) > 0 {

@@ -58,7 +58,7 @@ func renderCase(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
-	in := controllers.NodeBGPInput{NodeName: "node1"}
+	in := controllers.SpeakerInput{NodeName: "node1"}
 	if first, _ := os.ReadFile(path); bytes.HasPrefix(first, []byte("# node: ")) {
 		line, _, _ := strings.Cut(string(first), "\n")
 		in.NodeName = strings.TrimSpace(strings.TrimPrefix(line, "# node: "))

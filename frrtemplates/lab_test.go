@@ -123,7 +123,7 @@ exit
 
 func renderLab(t *testing.T, node, objects string) string {
 	t.Helper()
-	in := controllers.NodeBGPInput{NodeName: node}
+	in := controllers.SpeakerInput{NodeName: node}
 	if err := controllers.DecodeObjects(&in, strings.NewReader(objects), "lab objects"); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	in := controllers.NodeBGPInput{NodeName: *node, LBClass: *lbClass}
+	in := controllers.SpeakerInput{NodeName: *node, LBClass: *lbClass}
 	for _, name := range files {
 		if err := decodeFile(&in, name, stdin); err != nil {
 			return fail(stderr, "routelb render: %v\n", err)
@@ -63,7 +63,7 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func decodeFile(in *controllers.NodeBGPInput, name string, stdin io.Reader) error {
+func decodeFile(in *controllers.SpeakerInput, name string, stdin io.Reader) error {
 	if name == "-" {
 		return controllers.DecodeObjects(in, stdin, "stdin")
 	}
