@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/routelb/routelb/internal/model"
@@ -50,12 +49,12 @@ func ComputeL2(in SpeakerInput, lastGood *model.Config) L2Result {
 	}
 	for i := range in.Services {
 		svc := &in.Services[i]
-		if !lbServiceOfClass(svc, in.LBClass) {
+		if !model.Announces(svc, in.LBClass) {
 			continue
 		}
 		var local map[string]bool
 		if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
-			local = readyEndpointNodes(svc, in.EndpointSlices)
+			local = model.ReadyEndpointNodes(svc, in.EndpointSlices)
 		}
 		for j, ing := range svc.Status.LoadBalancer.Ingress {
 			vip, err := netip.ParseAddr(ing.IP)
@@ -169,36 +168,6 @@ func hasCondition(n *corev1.Node, t corev1.NodeConditionType, s corev1.Condition
 		}
 	}
 	return false
-}
-
-// lbServiceOfClass reports whether the speaker announces svc: a LoadBalancer Service of its class
-// (the same rule model.BuildNode applies in BGP mode).
-func lbServiceOfClass(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
-}
-
-// readyEndpointNodes returns the nodes running a ready endpoint of svc (an unset ready condition
-// counts as ready, as the EndpointSlice API asks, and as BGP mode does).
-func readyEndpointNodes(svc *corev1.Service, slices []discoveryv1.EndpointSlice) map[string]bool {
-	out := map[string]bool{}
-	for i := range slices {
-		s := &slices[i]
-		if s.Namespace != svc.Namespace || s.Labels[discoveryv1.LabelServiceName] != svc.Name {
-			continue
-		}
-		for _, ep := range s.Endpoints {
-			if ep.NodeName != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
-				out[*ep.NodeName] = true
-			}
-		}
-	}
-	return out
 }
 
 func insertSorted[T comparable](s []T, v T, cmp func(a, b T) int) []T {

@@ -107,10 +107,10 @@ func BuildNode(cfg *Config, in NodeInput) (*NodeBGP, Problems) {
 	}
 	b := newNodeBuilder(cfg, in.Node, len(in.Services), &ps)
 	for _, svc := range sortedServices(in.Services) {
-		if !ours(svc, in.LBClass) {
+		if !Announces(svc, in.LBClass) {
 			continue
 		}
-		if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal && !hasLocalEndpoint(svc, n.NodeName, in.EndpointSlices) {
+		if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal && !ReadyEndpointNodes(svc, in.EndpointSlices)[n.NodeName] {
 			continue
 		}
 		b.addService(svc)
@@ -398,34 +398,6 @@ func sortedServices(in []corev1.Service) []*corev1.Service {
 		return out[i].Name < out[j].Name
 	})
 	return out
-}
-
-// ours reports whether the speaker announces svc: a LoadBalancer Service of its class.
-func ours(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
-}
-
-// hasLocalEndpoint reports whether node runs a ready endpoint of svc. An unset ready condition counts
-// as ready, as the EndpointSlice API asks consumers to do.
-func hasLocalEndpoint(svc *corev1.Service, node string, slices []discoveryv1.EndpointSlice) bool {
-	for i := range slices {
-		s := &slices[i]
-		if s.Namespace != svc.Namespace || s.Labels[discoveryv1.LabelServiceName] != svc.Name {
-			continue
-		}
-		for _, ep := range s.Endpoints {
-			if ep.NodeName != nil && *ep.NodeName == node && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // safePeer checks every string of a peer that reaches FRR as one token: printable ASCII, no
