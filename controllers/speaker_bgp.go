@@ -86,6 +86,8 @@ func SpeakerCacheOptions(namespace, node string) cache.Options {
 		&v1beta1.BFDProfile{}:       {Namespaces: ns},
 		&v1beta1.Community{}:        {Namespaces: ns},
 		&v1beta1.ServiceBGPStatus{}: {Namespaces: ns, Label: nodeSelector(node)},
+		// Every node's, not only ours: a live speaker deletes the objects of a dead node.
+		&v1beta1.ServiceL2Status{}: {Namespaces: ns},
 	}}
 }
 
