@@ -1,0 +1,59 @@
+package model
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+)
+
+func TestCheckBIRD(t *testing.T) {
+	addr := netip.MustParseAddr("198.51.100.1")
+	cases := []struct {
+		name    string
+		peer    Peer
+		profile *BFDProfile
+		want    []string // problems, as Problem.Error
+		left    bool     // the peer stays in ForBIRD's config
+	}{
+		{name: "plain peer", peer: Peer{Name: "p", Addr: addr, Password: `a\b#c`, VRF: "red"}, left: true},
+		{name: "plain profile", peer: Peer{Name: "p", Addr: addr, BFDProfile: "fast"},
+			profile: &BFDProfile{Name: "fast", ReceiveInterval: 100, PassiveMode: true}, left: true},
+		{name: "unnumbered", peer: Peer{Name: "p", Interface: "eth0"},
+			want: []string{"BGPPeer p: spec.interface: BGP unnumbered (a session on an interface, to a neighbour found by its link-local address) is not supported by BIRD 2.0; give peerAddress instead"}},
+		{name: "quote in password", peer: Peer{Name: "p", Addr: addr, Password: `a"b`},
+			want: []string{`BGPPeer p: spec.password: contains a double quote, which BIRD cannot read in a password (also when it comes from passwordSecret)`}},
+		{name: "quote in vrf", peer: Peer{Name: "p", Addr: addr, VRF: `r"d`},
+			want: []string{`BGPPeer p: spec.vrf: contains a double quote, which BIRD cannot read in a VRF name`}},
+		{name: "echo mode", peer: Peer{Name: "p", Addr: addr, BFDProfile: "echo"},
+			profile: &BFDProfile{Name: "echo", EchoMode: true, EchoInterval: 50},
+			want: []string{
+				"BFDProfile echo: spec.echoMode: BIRD does not implement BFD echo mode; unset it to use this profile with --routing-daemon bird",
+				"BGPPeer p: spec.bfdProfile: the BFDProfile uses a setting BIRD cannot express; the peer is left out of bird.conf (BFDProfile echo)",
+			}},
+		{name: "minimum ttl", peer: Peer{Name: "p", Addr: addr},
+			profile: &BFDProfile{Name: "ttl", MinimumTTL: 254}, left: true, // no peer uses it
+			want: []string{"BFDProfile ttl: spec.minimumTtl: BIRD has no minimum TTL setting for BFD (it requires TTL 255 on single-hop sessions); unset it to use this profile with --routing-daemon bird"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &Config{Peers: map[string]*Peer{c.peer.Name: &c.peer}, BFDProfiles: map[string]*BFDProfile{}}
+			if c.profile != nil {
+				cfg.BFDProfiles[c.profile.Name] = c.profile
+			}
+			var got []string
+			for _, p := range CheckBIRD(cfg) {
+				got = append(got, p.Error())
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("problems:\n got %q\nwant %q", got, c.want)
+			}
+			out, _ := ForBIRD(cfg)
+			if _, ok := out.Peers[c.peer.Name]; ok != c.left {
+				t.Errorf("peer kept in ForBIRD: %v, want %v", ok, c.left)
+			}
+			if len(cfg.Peers) != 1 {
+				t.Errorf("ForBIRD changed its input")
+			}
+		})
+	}
+}
