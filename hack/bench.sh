@@ -15,3 +15,6 @@ run go test -run '^$' -bench . -benchtime 10x -count 3 ./frrtemplates/
 
 # Layer 2 take-over (SIGKILL/SIGTERM) and API writes for 1,000 VIPs on 3 nodes (docs/benchmarks.md, "Layer 2").
 run go test -count=1 -run '^$' -bench '^BenchmarkL2' -benchtime 1x -timeout 30m ./controllers/
+
+# IPAM: cold start to 5,000 Services allocated against the real API server (docs/benchmarks.md, "IPAM").
+run go test -tags bench -run '^$' -bench BenchmarkIPAMColdStart -benchtime 1x -timeout 30m ./controllers/
