@@ -16,13 +16,15 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/birdtemplates"
 	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/model"
 )
 
 // NodeBGPResult is a computed node configuration. Config is the model to keep as the last good one;
 // Problems are every problem found (objects with problems are left out or kept at their last good
-// version, so FRRConfig is always safe to apply).
+// version, so FRRConfig is always safe to apply). FRRConfig is the rendered file of the chosen daemon:
+// frr.conf, or bird.conf with DaemonBIRD.
 type NodeBGPResult struct {
 	Config    *model.Config
 	Node      *model.NodeBGP
@@ -35,6 +37,38 @@ var ErrNodeNotFound = errors.New("node not found")
 
 // ComputeNodeBGP is the one path from objects to frr.conf, shared by the speaker and `routelb render`.
 func ComputeNodeBGP(in SpeakerInput, lastGood *model.Config) (NodeBGPResult, error) {
+	return ComputeNodeConfig(in, lastGood, DaemonFRR)
+}
+
+// Routing daemons the speaker can render for (--routing-daemon).
+const (
+	DaemonFRR  = "frr"
+	DaemonBIRD = "bird"
+)
+
+// BIRDConfigFile is the file the speaker writes for a BIRD sidecar.
+const BIRDConfigFile = "bird.conf"
+
+// ConfigFileName is the file the speaker writes for a routing daemon.
+func ConfigFileName(daemon string) string {
+	if daemon == DaemonBIRD {
+		return BIRDConfigFile
+	}
+	return FRRConfigFile
+}
+
+// CheckDaemon validates a --routing-daemon value.
+func CheckDaemon(daemon string) error {
+	if daemon != DaemonFRR && daemon != DaemonBIRD {
+		return fmt.Errorf("unknown routing daemon %q: want %s or %s", daemon, DaemonFRR, DaemonBIRD)
+	}
+	return nil
+}
+
+// ComputeNodeConfig is ComputeNodeBGP for a chosen routing daemon: the model is the same, only the
+// renderer differs, and with BIRD the peers using what BIRD cannot express are left out with a
+// problem on their objects (model.ForBIRD).
+func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (NodeBGPResult, error) {
 	var res NodeBGPResult
 	var node *corev1.Node
 	for i := range in.Nodes {
@@ -46,8 +80,14 @@ func ComputeNodeBGP(in SpeakerInput, lastGood *model.Config) (NodeBGPResult, err
 		return res, fmt.Errorf("%w: %q", ErrNodeNotFound, in.NodeName)
 	}
 	cfg, ps := model.Build(in.Input, lastGood)
-	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices, LBClass: in.LBClass})
-	out, err := frrtemplates.Render(nb)
+	nodeCfg, render := cfg, frrtemplates.Render
+	if daemon == DaemonBIRD {
+		var bps model.Problems
+		nodeCfg, bps = model.ForBIRD(cfg)
+		ps, render = append(ps, bps...), birdtemplates.Render
+	}
+	nb, nps := model.BuildNode(nodeCfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices, LBClass: in.LBClass})
+	out, err := render(nb)
 	if err != nil {
 		return res, err
 	}

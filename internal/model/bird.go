@@ -58,8 +58,21 @@ func checkBIRDPeer(cfg *Config, p *Peer, ps *Problems) {
 	if strings.ContainsRune(p.VRF, '"') {
 		ps.add(ref, "spec.vrf", "contains a double quote, which BIRD cannot read in a VRF name")
 	}
+	if p.EBGPMultiHop && p.BFDProfile != "" && !p.SrcAddr.IsValid() && !birdIBGP(p) {
+		ps.add(ref, "spec.sourceAddress", "BIRD runs BFD on a multihop session only from a given local address: set sourceAddress, or drop ebgpMultiHop or bfdProfile")
+	}
 	if b := cfg.BFDProfiles[p.BFDProfile]; p.BFDProfile != "" && b != nil && (b.EchoMode || b.MinimumTTL != 0) {
 		ps.addCross(ref, "spec.bfdProfile", Ref{Kind: KindBFD, Name: p.BFDProfile},
 			"the BFDProfile uses a setting BIRD cannot express; the peer is left out of bird.conf")
 	}
+}
+
+// birdIBGP reports whether the session is iBGP: BIRD compares the peer's AS with the protocol's
+// local AS, which is localASN when set.
+func birdIBGP(p *Peer) bool {
+	local := p.MyASN
+	if p.LocalASN != 0 {
+		local = p.LocalASN
+	}
+	return p.DynamicASN == "internal" || p.DynamicASN == "" && p.ASN == local
 }

@@ -30,6 +30,13 @@ func TestCheckBIRD(t *testing.T) {
 				"BFDProfile echo: spec.echoMode: BIRD does not implement BFD echo mode; unset it to use this profile with --routing-daemon bird",
 				"BGPPeer p: spec.bfdProfile: the BFDProfile uses a setting BIRD cannot express; the peer is left out of bird.conf (BFDProfile echo)",
 			}},
+		{name: "multihop BFD without source", peer: Peer{Name: "p", Addr: addr, MyASN: 1, ASN: 2, EBGPMultiHop: true, BFDProfile: "b"},
+			profile: &BFDProfile{Name: "b"},
+			want:    []string{"BGPPeer p: spec.sourceAddress: BIRD runs BFD on a multihop session only from a given local address: set sourceAddress, or drop ebgpMultiHop or bfdProfile"}},
+		{name: "multihop BFD with source", peer: Peer{Name: "p", Addr: addr, MyASN: 1, ASN: 2, EBGPMultiHop: true, BFDProfile: "b", SrcAddr: addr},
+			profile: &BFDProfile{Name: "b"}, left: true},
+		{name: "iBGP BFD without source", peer: Peer{Name: "p", Addr: addr, MyASN: 1, ASN: 1, EBGPMultiHop: true, BFDProfile: "b"},
+			profile: &BFDProfile{Name: "b"}, left: true},
 		{name: "minimum ttl", peer: Peer{Name: "p", Addr: addr},
 			profile: &BFDProfile{Name: "ttl", MinimumTTL: 254}, left: true, // no peer uses it
 			want: []string{"BFDProfile ttl: spec.minimumTtl: BIRD has no minimum TTL setting for BFD (it requires TTL 255 on single-hop sessions); unset it to use this profile with --routing-daemon bird"}},
