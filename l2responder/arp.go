@@ -41,7 +41,7 @@ func (a *arpResponder) iface() net.Interface           { return a.ifi }
 func (a *arpResponder) done() <-chan struct{}          { return a.doneCh }
 func (a *arpResponder) watch(netip.Addr) error         { return nil } // the socket sees every ARP frame
 func (a *arpResponder) unwatch(netip.Addr)             {}
-func (a *arpResponder) close()                         { a.closing.Store(true); a.conn.Close() }
+func (a *arpResponder) close()                         { a.closing.Store(true); _ = a.conn.Close() }
 func (a *arpResponder) counterLabels() []string        { return []string{protoARP, a.ifi.Name} }
 func (a *arpResponder) ignore(reason string)           { ignoreCounter(protoARP, a.ifi.Name, reason).Inc() }
 func (a *arpResponder) ownMAC(m net.HardwareAddr) bool { return bytes.Equal(m, a.ifi.HardwareAddr) }

@@ -43,7 +43,7 @@ func newNDPResponder(r *Responder, ifi net.Interface, conn ndpConn, src netip.Ad
 
 func (n *ndpResponder) iface() net.Interface    { return n.ifi }
 func (n *ndpResponder) done() <-chan struct{}   { return n.doneCh }
-func (n *ndpResponder) close()                  { n.closing.Store(true); n.conn.Close() }
+func (n *ndpResponder) close()                  { n.closing.Store(true); _ = n.conn.Close() }
 func (n *ndpResponder) counterLabels() []string { return []string{protoNDP, n.ifi.Name} }
 func (n *ndpResponder) ignore(reason string)    { ignoreCounter(protoNDP, n.ifi.Name, reason).Inc() }
 

@@ -94,7 +94,7 @@ func refuseRootNamespace() error {
 	self, err := os.Readlink("/proc/self/ns/net")
 	parent := os.Getenv(parentNetnsEnv)
 	if err != nil || parent == "" {
-		return fmt.Errorf("cannot compare network namespaces (self %q: %v, parent %q)", self, err, parent)
+		return fmt.Errorf("cannot compare network namespaces (self %q: %w, parent %q)", self, err, parent)
 	}
 	if self == parent {
 		return fmt.Errorf("refusing to run in the test's own network namespace %s", self)

@@ -74,11 +74,11 @@ func (osSystem) listenNDP(ifi *net.Interface) (ndpConn, netip.Addr, error) {
 	f.SetAll(true)
 	f.Accept(ipv6.ICMPTypeNeighborSolicitation)
 	if err := c.SetICMPFilter(&f); err != nil {
-		c.Close()
+		_ = c.Close() // the setup error is the one worth reporting
 		return nil, netip.Addr{}, fmt.Errorf("NDP filter on %s: %w", ifi.Name, err)
 	}
 	if err := c.SetControlMessage(ipv6.FlagHopLimit, true); err != nil {
-		c.Close()
+		_ = c.Close() // the setup error is the one worth reporting
 		return nil, netip.Addr{}, fmt.Errorf("NDP control messages on %s: %w", ifi.Name, err)
 	}
 	return c, addr, nil

@@ -103,8 +103,6 @@ func parseLine(stack []*Block, line string, indented bool) []*Block {
 	return stack
 }
 
-func parentHeader(stack []*Block) string { return stack[len(stack)-2].Header }
-
 // opensIn reports whether line opens a sub-block inside a block with the
 // given header (root is "").
 func opensIn(header, line string) bool {

@@ -102,5 +102,5 @@ type IPAddressPoolList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&IPAddressPool{}, &IPAddressPoolList{})
+	register(&IPAddressPool{}, &IPAddressPoolList{})
 }

@@ -113,5 +113,5 @@ type ServiceBGPStatusList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ServiceL2Status{}, &ServiceL2StatusList{}, &ServiceBGPStatus{}, &ServiceBGPStatusList{})
+	register(&ServiceL2Status{}, &ServiceL2StatusList{}, &ServiceBGPStatus{}, &ServiceBGPStatusList{})
 }

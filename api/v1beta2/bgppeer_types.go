@@ -175,5 +175,5 @@ type BGPPeerList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&BGPPeer{}, &BGPPeerList{})
+	register(&BGPPeer{}, &BGPPeerList{})
 }

@@ -58,7 +58,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // scratch space; nothing to do if it lingers
 	frr := &reloader.FRR{Vtysh: *vtysh, Pathspace: *pathspace, ConfigDir: *frrConfDir, RunDir: *frrRunDir,
 		FrrReload: *frrReload}
 	if *metricsAddr != "" {

@@ -61,7 +61,7 @@ router bgp 64513
 	lab.Eventually(30*time.Second, func() error {
 		b, err := os.ReadFile(filepath.Join(dir, "reloader-status.json"))
 		if err != nil || !strings.Contains(string(b), `"result": "applied"`) {
-			return fmt.Errorf("status: %v %s", err, b)
+			return fmt.Errorf("status: %w %s", err, b)
 		}
 		return nil
 	})

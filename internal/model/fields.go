@@ -57,7 +57,7 @@ func validName(s string) bool {
 	}
 	for i, r := range s {
 		alnum := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
-		if !alnum && !(r == '-' || r == '.') || (!alnum && (i == 0 || i == len(s)-1)) {
+		if !alnum && (r != '-' && r != '.' || i == 0 || i == len(s)-1) {
 			return false
 		}
 	}
@@ -69,7 +69,7 @@ func ParsePoolAddress(s string) (Range, *netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(strings.TrimSpace(s))
 		if err != nil {
-			return Range{}, nil, fmt.Errorf("invalid CIDR %q: %v", s, err)
+			return Range{}, nil, fmt.Errorf("invalid CIDR %q: %w", s, err)
 		}
 		p = p.Masked()
 		return Range{First: p.Addr(), Last: lastAddr(p)}, &p, nil

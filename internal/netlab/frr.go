@@ -99,11 +99,11 @@ func (f *FRR) prepare(config string) error {
 func CheckFRR() error {
 	for _, d := range Daemons {
 		if _, err := os.Stat(filepath.Join(FRRDir, d)); err != nil {
-			return fmt.Errorf("FRR not installed (%v): apt-get install frr frr-pythontools", err)
+			return fmt.Errorf("FRR not installed (%w): apt-get install frr frr-pythontools", err)
 		}
 	}
 	if _, err := exec.LookPath("vtysh"); err != nil {
-		return fmt.Errorf("vtysh not found (%v): apt-get install frr", err)
+		return fmt.Errorf("vtysh not found (%w): apt-get install frr", err)
 	}
 	return nil
 }
@@ -128,7 +128,7 @@ func (f *FRR) StartDaemon(d string) error {
 	}
 	_ = os.Remove(f.pidFile(d))
 	if out, err := f.Host.Run(args...); err != nil {
-		return fmt.Errorf("starting %s in %s: %v\n%s", d, f.Pathspace, err, out)
+		return fmt.Errorf("starting %s in %s: %w\n%s", d, f.Pathspace, err, out)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
