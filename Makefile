@@ -50,9 +50,9 @@ verify: $(CONTROLLER_GEN)
 lint: $(GOLANGCI)
 	$(GOLANGCI) run ./...
 
-## test: install what is missing, check generated files, then run every test against the real
-## kube-apiserver, etcd and routing daemons
-test: deps verify
+## test: install what is missing, check generated files and lint, then run every test against the
+## real kube-apiserver, etcd and routing daemons
+test: deps verify lint
 	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
 
 ## unit: only the tests that need neither root nor the API server
@@ -82,7 +82,7 @@ packages:
 kube-bin:
 	hack/kube-bin.sh >/dev/null
 
-tools: $(CONTROLLER_GEN)
+tools: $(CONTROLLER_GEN) $(GOLANGCI)
 
 $(CONTROLLER_GEN):
 	mkdir -p $(TOOLS)

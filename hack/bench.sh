@@ -18,3 +18,6 @@ run go test -count=1 -run '^$' -bench '^BenchmarkL2' -benchtime 1x -timeout 30m 
 
 # IPAM: cold start to 5,000 Services allocated against the real API server (docs/benchmarks.md, "IPAM").
 run go test -tags bench -run '^$' -bench BenchmarkIPAMColdStart -benchtime 1x -timeout 30m ./controllers/
+
+# The lab's figures: Service -> VIP reachable, L2 take-over, BGP link-down with BFD (docs/benchmarks.md, "Lab figures").
+run go run ./e2e/cmd/bench -runs 5
