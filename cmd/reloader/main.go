@@ -1,6 +1,7 @@
 // Command reloader runs beside FRR: it watches a rendered frr.conf and keeps
 // the FRR instance running it, applying only the difference through vtysh.
-// See docs/reloader.md.
+// With --routing-daemon bird it keeps a BIRD 2 running a rendered bird.conf
+// instead (bird.go). See docs/reloader.md and docs/bird.md.
 package main
 
 import (
@@ -43,6 +44,11 @@ func run() error {
 		poll        = flag.Duration("poll", time.Second, "how often FRR daemon restarts are checked")
 		resync      = flag.Duration("resync", time.Minute, "how often the running config is checked for drift; 0 disables")
 		scratch     = flag.String("scratch-dir", "", "private working directory (default: a new temporary directory)")
+		daemon      = flag.String("routing-daemon", "frr", "routing daemon to keep configured: frr or bird")
+		bird        = flag.String("bird", "/usr/sbin/bird", "bird binary, for parse-only checks (bird -p) in BIRD mode")
+		birdc       = flag.String("birdc", "/usr/sbin/birdc", "birdc binary in BIRD mode")
+		birdSocket  = flag.String("bird-socket", "/run/bird/bird.ctl", "BIRD's control socket in BIRD mode")
+		birdConfig  = flag.String("bird-config", "/etc/bird/bird.conf", "the file BIRD runs (its -c) in BIRD mode; the reloader writes only validated configs there")
 	)
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -59,6 +65,13 @@ func run() error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }() // scratch space; nothing to do if it lingers
+	if *daemon == "bird" {
+		return runBIRD(ctx, log, birdOptions{config: *config, statusDir: *statusDir, scratch: dir, metricsAddr: *metricsAddr,
+			debounce: *debounce, poll: *poll, bird: &reloader.BIRD{Bird: *bird, Birdc: *birdc, Socket: *birdSocket}, birdConfig: *birdConfig})
+	}
+	if *daemon != "frr" {
+		return fmt.Errorf("--routing-daemon %q: want frr or bird", *daemon)
+	}
 	frr := &reloader.FRR{Vtysh: *vtysh, Pathspace: *pathspace, ConfigDir: *frrConfDir, RunDir: *frrRunDir,
 		FrrReload: *frrReload}
 	if *metricsAddr != "" {

@@ -1,0 +1,214 @@
+package reloader
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// BIRD is how the reloader reaches one BIRD 2 daemon: birdc over its control socket, and the bird
+// binary for parse-only checks (`bird -p`), which need no running daemon.
+type BIRD struct {
+	Bird   string // bird binary
+	Birdc  string // birdc binary
+	Socket string // control socket (bird -s); "" = birdc's default
+}
+
+func (b *BIRD) birdc(ctx context.Context, args ...string) (string, error) {
+	full := args
+	if b.Socket != "" {
+		full = append([]string{"-s", b.Socket}, args...)
+	}
+	// -v prints BIRD's reply codes, the only reliable way to tell errors (8xxx, 9xxx) apart.
+	cmd := exec.CommandContext(ctx, b.Birdc, append([]string{"-v"}, full...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		err = replyError(out.String())
+	}
+	if err != nil {
+		return out.String(), fmt.Errorf("birdc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stripCodes(out.String())))
+	}
+	return stripCodes(out.String()), nil
+}
+
+// replyError finds an error reply (codes 8000-9999) in birdc -v output.
+func replyError(out string) error {
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) >= 5 && (l[0] == '8' || l[0] == '9') && isDigits(l[:4]) && (l[4] == ' ' || l[4] == '-') {
+			return fmt.Errorf("BIRD replied %s", strings.TrimSpace(l))
+		}
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// stripCodes removes birdc -v's reply codes ("0002-", "1002 ") and continuation spaces.
+func stripCodes(out string) string {
+	var b strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case len(l) >= 5 && isDigits(l[:4]) && (l[4] == ' ' || l[4] == '-'):
+			l = l[5:]
+		case strings.HasPrefix(l, " "):
+			l = l[1:]
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// Show runs one birdc command, e.g. Show(ctx, "show", "protocols", "all").
+func (b *BIRD) Show(ctx context.Context, args ...string) (string, error) {
+	return b.birdc(ctx, args...)
+}
+
+// Validate checks a config file with BIRD's own parser (bird -p) without applying it.
+func (b *BIRD) Validate(ctx context.Context, file string) error {
+	out, err := exec.CommandContext(ctx, b.Bird, "-p", "-c", file).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bird -p: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Configure makes BIRD load file. BIRD compares the new configuration with the running one and
+// restarts only the protocols whose options changed; a changed filter only re-exports routes.
+func (b *BIRD) Configure(ctx context.Context, file string) error {
+	_, err := b.birdc(ctx, "configure", `"`+file+`"`)
+	return err
+}
+
+// BIRDStatus is what `birdc show status` says about the daemon's life.
+type BIRDStatus struct {
+	LastReboot   string // changes when BIRD restarts
+	LastReconfig string // changes on every configure, ours or anyone's
+}
+
+// Status reads `show status`.
+func (b *BIRD) Status(ctx context.Context) (BIRDStatus, error) {
+	out, err := b.birdc(ctx, "show", "status")
+	if err != nil {
+		return BIRDStatus{}, err
+	}
+	var st BIRDStatus
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "Last reboot on "); ok {
+			st.LastReboot = v
+		}
+		if v, ok := strings.CutPrefix(l, "Last reconfiguration on "); ok {
+			st.LastReconfig = v
+		}
+	}
+	if st.LastReboot == "" {
+		return st, fmt.Errorf("unexpected `show status` output: %q", out)
+	}
+	return st, nil
+}
+
+// BIRDApplier applies whole configs to one BIRD. BIRD cannot print the configuration it runs, so
+// the reloader owns the file BIRD reads (its -c, ConfigPath) and writes there only configs that
+// BIRD's parser accepted: a BIRD restart then comes back with the last good config, never with a
+// rendered file that was refused.
+type BIRDApplier struct {
+	BIRD       *BIRD
+	ConfigPath string // the file BIRD runs (bird -c)
+	Scratch    string // private directory for candidate files (they hold passwords)
+	Log        logr.Logger
+
+	lastGood []byte
+}
+
+// LastGood returns the last config BIRD accepted.
+func (a *BIRDApplier) LastGood() []byte { return a.lastGood }
+
+// Apply brings BIRD to target: parse check with `bird -p`, then write ConfigPath and
+// `birdc configure`. Nothing is written when the parser refuses the file; when BIRD refuses it or
+// cannot be reached, ConfigPath is put back as it was. force configures even when target is what
+// BIRD already runs (after a restart, or to undo a configure made by someone else).
+func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res Result) {
+	start := time.Now()
+	res = Result{Hash: Hash(target), Bytes: len(target)}
+	defer func() { res.Duration = time.Since(start) }()
+	if !force && a.lastGood != nil && bytes.Equal(a.lastGood, target) {
+		res.Outcome = OutcomeUnchanged
+		return res
+	}
+	candidate, err := a.writeScratch("candidate.conf", target)
+	if err != nil {
+		res.Outcome, res.Err = OutcomeFailed, err
+		return res
+	}
+	if err := a.BIRD.Validate(ctx, candidate); err != nil {
+		res.Outcome, res.Err = OutcomeInvalid, fmt.Errorf("BIRD refused the config: %w", err)
+		return res
+	}
+	prev, err := os.ReadFile(a.ConfigPath)
+	if err != nil && !os.IsNotExist(err) {
+		res.Outcome, res.Err = OutcomeFailed, err
+		return res
+	}
+	res.Commands = changedLines(prev, target)
+	if err := writeAtomic(a.ConfigPath, target); err != nil {
+		res.Outcome, res.Err = OutcomeFailed, err
+		return res
+	}
+	err = a.BIRD.Configure(ctx, a.ConfigPath)
+	res.ApplyDuration = time.Since(start)
+	if err != nil {
+		res.Outcome, res.Err = OutcomeFailed, err
+		if prev != nil {
+			if rerr := writeAtomic(a.ConfigPath, prev); rerr != nil {
+				res.Err = fmt.Errorf("%w; restoring %s: %v", err, a.ConfigPath, rerr)
+			}
+		}
+		return res
+	}
+	res.Outcome, a.lastGood = OutcomeApplied, target
+	return res
+}
+
+// changedLines counts the lines that are in one config and not the other (as multisets), the BIRD
+// counterpart of the FRR delta's size.
+func changedLines(a, b []byte) int {
+	count := map[string]int{}
+	for _, l := range strings.Split(string(a), "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		count[l]--
+	}
+	n := 0
+	for _, c := range count {
+		n += max(c, -c)
+	}
+	return n
+}
+
+func (a *BIRDApplier) writeScratch(name string, b []byte) (string, error) {
+	if err := os.MkdirAll(a.Scratch, 0o700); err != nil {
+		return "", err
+	}
+	p := filepath.Join(a.Scratch, name)
+	return p, os.WriteFile(p, b, 0o600)
+}

@@ -1,0 +1,155 @@
+package reloader
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// BIRDReloader keeps one BIRD running the config in one file: the BIRD mode of the reloader. It
+// watches and debounces like Reloader and reports through the same status file and metrics; a
+// BIRD restart or a configure made by someone else is noticed through `birdc show status`.
+type BIRDReloader struct {
+	ConfigPath string        // rendered by the speaker
+	StatusDir  string        // status and redacted running config; "" = beside the config
+	Debounce   time.Duration // coalescing window after the first change of a burst
+	Poll       time.Duration // how often BIRD's status is checked
+	Applier    *BIRDApplier
+	Log        logr.Logger
+	OnApply    func(Result) // called after every apply attempt (tests, instrumentation)
+
+	seen      BIRDStatus // BIRD's status right after our last successful apply
+	lastTried string     // hash of the last file content tried
+	retry     bool       // last attempt could not reach BIRD
+}
+
+// Run applies the config at start and then on every change, BIRD restart or foreign
+// reconfiguration, until ctx ends.
+func (r *BIRDReloader) Run(ctx context.Context) error {
+	if r.StatusDir == "" {
+		r.StatusDir = filepath.Dir(r.ConfigPath)
+	}
+	changed := make(chan struct{}, 1)
+	ignore := map[string]bool{StatusFile: true, RunningFile: true,
+		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true}
+	// BIRD's own file may live beside the rendered one; its writes are ours.
+	if filepath.Dir(r.Applier.ConfigPath) == filepath.Dir(r.ConfigPath) {
+		base := filepath.Base(r.Applier.ConfigPath)
+		ignore[base], ignore["."+base+".tmp"] = true, true
+	}
+	if err := watchDir(ctx, r.Log, r.ConfigPath, ignore, changed); err != nil {
+		return err
+	}
+	r.sync(ctx, "start", false)
+	poll := time.NewTicker(r.Poll)
+	defer poll.Stop()
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+			if debounce == nil {
+				debounce = time.After(r.Debounce)
+			}
+		case <-debounce:
+			debounce = nil
+			r.sync(ctx, "file", false)
+		case <-poll.C:
+			r.check(ctx)
+		}
+	}
+}
+
+// check re-applies after a BIRD restart, a failed attempt, or a configure that was not ours.
+func (r *BIRDReloader) check(ctx context.Context) {
+	if r.retry {
+		r.sync(ctx, "retry", true)
+		return
+	}
+	if r.seen.LastReboot == "" {
+		return
+	}
+	st, err := r.Applier.BIRD.Status(ctx)
+	switch {
+	case err != nil:
+		// BIRD is down or restarting: its next start is a new reboot time.
+		r.Log.V(1).Info("BIRD not answering", "error", err.Error())
+	case st.LastReboot != r.seen.LastReboot:
+		restartsTotal.Inc()
+		r.Log.Info("BIRD restarted, re-applying config", "lastReboot", st.LastReboot)
+		r.sync(ctx, "bird-restart", true)
+	case st.LastReconfig != r.seen.LastReconfig:
+		r.Log.Info("BIRD was reconfigured by someone else, re-applying config", "lastReconfiguration", st.LastReconfig)
+		r.sync(ctx, "drift", true)
+	}
+}
+
+// sync applies the file when its content changed (or force is set). A file that is missing or that
+// BIRD refuses leaves the last good config running.
+func (r *BIRDReloader) sync(ctx context.Context, reason string, force bool) {
+	target, err := os.ReadFile(r.ConfigPath)
+	if err != nil {
+		r.Log.Error(err, "Cannot read BIRD config, keeping the running one", "path", r.ConfigPath)
+		r.finish(reason, Result{Outcome: OutcomeFailed, Err: err})
+		return
+	}
+	h := Hash(target)
+	if !force && h == r.lastTried && !r.retry {
+		return
+	}
+	if force && h == r.lastTried && r.Applier.LastGood() != nil && Hash(r.Applier.LastGood()) != h {
+		// The file is the one BIRD refused: re-apply the last good one instead.
+		target = r.Applier.LastGood()
+	}
+	r.lastTried = h
+	res := r.Applier.Apply(ctx, target, force)
+	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
+	if res.Outcome == OutcomeApplied || res.Outcome == OutcomeUnchanged {
+		if st, err := r.Applier.BIRD.Status(ctx); err == nil {
+			r.seen = st
+		}
+	}
+	r.finish(reason, res)
+}
+
+func (r *BIRDReloader) finish(reason string, res Result) {
+	observe(res)
+	kv := []any{"reason", reason, "outcome", res.Outcome, "bytes", res.Bytes, "changedLines", res.Commands,
+		"duration", res.Duration, "sha256", res.Hash}
+	switch res.Outcome {
+	case OutcomeApplied:
+		r.Log.Info("Applied BIRD config", kv...)
+	case OutcomeUnchanged:
+		r.Log.V(1).Info("BIRD config unchanged", kv...)
+	default:
+		r.Log.Error(res.Err, "BIRD config not applied, last good config keeps running", kv...)
+	}
+	r.report(reason, res)
+	if r.OnApply != nil {
+		r.OnApply(res)
+	}
+}
+
+// report writes the running config (BIRD runs exactly the last good file; it has no command to
+// print its configuration), then the status file.
+func (r *BIRDReloader) report(reason string, res Result) {
+	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
+		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds()}
+	if res.Err != nil {
+		st.Error = res.Err.Error()
+	}
+	if g := r.Applier.LastGood(); g != nil {
+		st.AppliedSHA256 = Hash(g)
+		if err := writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Redact(string(g)))); err != nil {
+			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
+		}
+	}
+	if err := writeStatus(r.StatusDir, st); err != nil {
+		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
+	}
+}
