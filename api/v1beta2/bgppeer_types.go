@@ -146,6 +146,40 @@ type BGPPeerStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Sessions is a routelb extension: the state of this peer's session on each node that opens it, as
+	// the node's routing daemon reports it. Each node's speaker owns its own entry (server-side apply).
+	// +optional
+	// +listType=map
+	// +listMapKey=node
+	Sessions []BGPSessionStatus `json:"sessions,omitempty"`
+}
+
+// BGPSessionStatus is one node's session with a peer.
+type BGPSessionStatus struct {
+	// Node opening the session.
+	Node string `json:"node"`
+
+	// State of the BGP session, as FRR names it: Idle, Connect, Active, OpenSent, OpenConfirm or
+	// Established.
+	State string `json:"state"`
+
+	// BFDState of the BFD session attached to it (up, down, init, adminDown); empty without BFD.
+	// +optional
+	BFDState string `json:"bfdState,omitempty"`
+
+	// PrefixesSent counts the prefixes announced to the peer over this session.
+	// +optional
+	PrefixesSent int64 `json:"prefixesSent,omitempty"`
+
+	// LastError is the daemon's last error on the session, such as a notification received
+	// ("Bad Peer AS").
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+
+	// LastTransitionTime is when State last changed, as seen by the node.
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
 }
 
 // +kubebuilder:object:root=true
