@@ -22,23 +22,31 @@ type BIRD struct {
 	Socket string // control socket (bird -s); "" = birdc's default
 }
 
-func (b *BIRD) birdc(ctx context.Context, args ...string) (string, error) {
-	full := args
-	if b.Socket != "" {
-		full = append([]string{"-s", b.Socket}, args...)
+// birdc runs one command. With codes, birdc -v prints BIRD's reply codes, which tell errors
+// (8xxx, 9xxx) apart from progress messages; show commands are read without them.
+func (b *BIRD) birdc(ctx context.Context, codes bool, args ...string) (string, error) {
+	var full []string
+	if codes {
+		full = append(full, "-v")
 	}
-	// -v prints BIRD's reply codes, the only reliable way to tell errors (8xxx, 9xxx) apart.
-	cmd := exec.CommandContext(ctx, b.Birdc, append([]string{"-v"}, full...)...)
+	if b.Socket != "" {
+		full = append(full, "-s", b.Socket)
+	}
+	cmd := exec.CommandContext(ctx, b.Birdc, append(full, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	if err == nil {
-		err = replyError(out.String())
+	text := out.String()
+	if codes {
+		if err == nil {
+			err = replyError(text)
+		}
+		text = stripCodes(text)
 	}
 	if err != nil {
-		return out.String(), fmt.Errorf("birdc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stripCodes(out.String())))
+		return text, fmt.Errorf("birdc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(text))
 	}
-	return stripCodes(out.String()), nil
+	return text, nil
 }
 
 // replyError finds an error reply (codes 8000-9999) in birdc -v output.
@@ -60,7 +68,8 @@ func isDigits(s string) bool {
 	return true
 }
 
-// stripCodes removes birdc -v's reply codes ("0002-", "1002 ") and continuation spaces.
+// stripCodes removes birdc -v's reply codes ("0002-", "1002 ") and the padding of continuation
+// lines that replaces them.
 func stripCodes(out string) string {
 	var b strings.Builder
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -70,8 +79,8 @@ func stripCodes(out string) string {
 		switch {
 		case len(l) >= 5 && isDigits(l[:4]) && (l[4] == ' ' || l[4] == '-'):
 			l = l[5:]
-		case strings.HasPrefix(l, " "):
-			l = l[1:]
+		case strings.HasPrefix(l, "     "):
+			l = l[5:]
 		}
 		b.WriteString(l + "\n")
 	}
@@ -80,7 +89,7 @@ func stripCodes(out string) string {
 
 // Show runs one birdc command, e.g. Show(ctx, "show", "protocols", "all").
 func (b *BIRD) Show(ctx context.Context, args ...string) (string, error) {
-	return b.birdc(ctx, args...)
+	return b.birdc(ctx, false, args...)
 }
 
 // Validate checks a config file with BIRD's own parser (bird -p) without applying it.
@@ -95,7 +104,7 @@ func (b *BIRD) Validate(ctx context.Context, file string) error {
 // Configure makes BIRD load file. BIRD compares the new configuration with the running one and
 // restarts only the protocols whose options changed; a changed filter only re-exports routes.
 func (b *BIRD) Configure(ctx context.Context, file string) error {
-	_, err := b.birdc(ctx, "configure", `"`+file+`"`)
+	_, err := b.birdc(ctx, true, "configure", `"`+file+`"`)
 	return err
 }
 
@@ -107,7 +116,7 @@ type BIRDStatus struct {
 
 // Status reads `show status`.
 func (b *BIRD) Status(ctx context.Context) (BIRDStatus, error) {
-	out, err := b.birdc(ctx, "show", "status")
+	out, err := b.birdc(ctx, false, "show", "status")
 	if err != nil {
 		return BIRDStatus{}, err
 	}
