@@ -21,7 +21,8 @@ type Reloader struct {
 	Resync     time.Duration // how often the running config is checked for drift; 0 = never
 	Applier    *Applier
 	Log        logr.Logger
-	OnApply    func(Result) // called after every apply attempt (tests, instrumentation)
+	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
+	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
 
 	pids        map[string]int // daemon pids when the last good config was applied
 	lastTried   string         // hash of the last file content tried
@@ -36,10 +37,14 @@ func (r *Reloader) Run(ctx context.Context) error {
 		r.StatusDir = filepath.Dir(r.ConfigPath)
 	}
 	changed := make(chan struct{}, 1)
-	ignore := map[string]bool{StatusFile: true, RunningFile: true,
-		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true}
+	ignore := map[string]bool{StatusFile: true, RunningFile: true, SessionsFile: true,
+		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true, "." + SessionsFile + ".tmp": true}
 	if err := watchDir(ctx, r.Log, r.ConfigPath, ignore, changed); err != nil {
 		return fmt.Errorf("watching %s: %w", r.ConfigPath, err)
+	}
+	if r.Sessions != nil {
+		r.Sessions.Dir = r.StatusDir
+		go r.Sessions.Run(ctx)
 	}
 	r.sync(ctx, "start", false)
 	poll := time.NewTicker(r.Poll)

@@ -79,7 +79,8 @@ func run() error {
 		go serveMetrics(ctx, *metricsAddr, log.Error)
 	}
 	r := &reloader.Reloader{ConfigPath: *config, StatusDir: *statusDir, Debounce: *debounce, Poll: *poll,
-		Resync: *resync, Log: log, Applier: &reloader.Applier{FRR: frr, Scratch: dir, Log: log}}
+		Resync: *resync, Log: log, Applier: &reloader.Applier{FRR: frr, Scratch: dir, Log: log},
+		Sessions: &reloader.SessionReporter{FRR: frr, Log: log.WithName("sessions")}}
 	log.Info("Starting", "config", *config, "pathspace", *pathspace, "debounce", *debounce)
 	return r.Run(ctx)
 }

@@ -1,0 +1,220 @@
+package reloader
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// SessionsFile is the per-neighbour session state the reloader writes beside its status file, for
+// the speaker to publish in the BGPPeers' status (the reloader itself knows nothing of Kubernetes).
+const SessionsFile = "sessions.json"
+
+// Sessions is the content of SessionsFile.
+type Sessions struct {
+	Time     time.Time `json:"time"`            // when the content last changed
+	Error    string    `json:"error,omitempty"` // FRR could not be asked; Sessions is then empty
+	Sessions []Session `json:"sessions"`
+}
+
+// Session is one BGP neighbour of the node's FRR.
+type Session struct {
+	VRF          string    `json:"vrf"`      // "" is the default VRF
+	Neighbor     string    `json:"neighbor"` // address, or interface name for an unnumbered session
+	State        string    `json:"state"`    // FRR's: Idle, Connect, Active, OpenSent, OpenConfirm, Established
+	BFDState     string    `json:"bfdState,omitempty"`
+	PrefixesSent int64     `json:"prefixesSent"`
+	LastError    string    `json:"lastError,omitempty"`
+	Since        time.Time `json:"since"` // when the session last came up or went down
+}
+
+// SessionReporter polls FRR's neighbour state and rewrites SessionsFile when it changed.
+type SessionReporter struct {
+	FRR      *FRR
+	Dir      string
+	Interval time.Duration // 0 = DefaultSessionsInterval
+	Log      logr.Logger
+
+	last    []byte             // sessions last written, without the time
+	prev    map[string]Session // by VRF and neighbour, as last read
+	written bool
+}
+
+// DefaultSessionsInterval is how often FRR is asked: one vtysh run, cheap at this pace, and quick
+// enough for an operator watching a session come up.
+const DefaultSessionsInterval = 3 * time.Second
+
+// Run polls until ctx ends.
+func (s *SessionReporter) Run(ctx context.Context) {
+	if s.Interval <= 0 {
+		s.Interval = DefaultSessionsInterval
+	}
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Poll(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Error(err, "Cannot write BGP session state", "dir", s.Dir)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Poll reads FRR once and writes SessionsFile if anything changed; it reports whether it wrote.
+func (s *SessionReporter) Poll(ctx context.Context) (bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	now := time.Now().UTC().Truncate(time.Second)
+	doc := Sessions{Sessions: []Session{}}
+	out, err := s.FRR.Show(cctx, "show bgp vrf all neighbors json")
+	if err == nil {
+		doc.Sessions, err = ParseNeighbors([]byte(out), now)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		doc.Error = err.Error()
+	}
+	s.keepSince(doc.Sessions)
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return false, err
+	}
+	if s.written && bytes.Equal(body, s.last) {
+		return false, nil
+	}
+	doc.Time = now
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	if err := writeAtomic(filepath.Join(s.Dir, SessionsFile), append(b, '\n')); err != nil {
+		return false, err
+	}
+	s.last, s.written = body, true
+	return true, nil
+}
+
+// keepSince keeps a session's Since while it stays on the same side of Established: a refused
+// session cycles through Idle, Connect, Active and OpenSent every few seconds, which is no news, and
+// FRR's up-time epoch, computed from two clocks, can move by a second between reads.
+func (s *SessionReporter) keepSince(ss []Session) {
+	next := make(map[string]Session, len(ss))
+	for i := range ss {
+		k := ss[i].VRF + "|" + ss[i].Neighbor
+		if p, ok := s.prev[k]; ok && (p.State == "Established") == (ss[i].State == "Established") {
+			ss[i].Since = p.Since
+		}
+		next[k] = ss[i]
+	}
+	s.prev = next
+}
+
+// frrNeighbor is the part of one neighbour in `show bgp vrf all neighbors json` that is reported.
+type frrNeighbor struct {
+	BGPState           string `json:"bgpState"`
+	RemoteAS           int64  `json:"remoteAs"`
+	UpEpoch            int64  `json:"bgpTimerUpEstablishedEpoch"`
+	LastResetMsecs     int64  `json:"lastResetTimerMsecs"`
+	LastErrorCode      string `json:"lastErrorCodeSubcode"`
+	LastNotification   string `json:"lastNotificationReason"`
+	LastResetDueTo     string `json:"lastResetDueTo"`
+	ConnectionsDropped int64  `json:"connectionsDropped"`
+	AddressFamilyInfo  map[string]struct {
+		SentPrefixCounter int64 `json:"sentPrefixCounter"`
+	} `json:"addressFamilyInfo"`
+	PeerBFDInfo *struct {
+		Status string `json:"status"`
+	} `json:"peerBfdInfo"`
+}
+
+// ParseNeighbors reads FRR 8.4's `show bgp vrf all neighbors json` (vrf -> neighbour -> state,
+// beside the VRF's own vrfId and vrfName), sorted by VRF and neighbour.
+func ParseNeighbors(out []byte, now time.Time) ([]Session, error) {
+	var vrfs map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(out, &vrfs); err != nil {
+		return nil, fmt.Errorf("parsing show bgp vrf all neighbors json: %w", err)
+	}
+	ss := []Session{}
+	for vrf, fields := range vrfs {
+		if vrf == "default" {
+			vrf = ""
+		}
+		for name, raw := range fields {
+			if len(raw) == 0 || raw[0] != '{' {
+				continue // vrfId, vrfName
+			}
+			var n frrNeighbor
+			if err := json.Unmarshal(raw, &n); err != nil {
+				return nil, fmt.Errorf("parsing neighbour %s: %w", name, err)
+			}
+			if n.BGPState == "" {
+				continue
+			}
+			ss = append(ss, n.session(vrf, name, now))
+		}
+	}
+	slices.SortFunc(ss, func(a, b Session) int {
+		return cmp.Or(strings.Compare(a.VRF, b.VRF), strings.Compare(a.Neighbor, b.Neighbor))
+	})
+	return ss, nil
+}
+
+func (n *frrNeighbor) session(vrf, name string, now time.Time) Session {
+	s := Session{VRF: vrf, Neighbor: name, State: n.BGPState, LastError: n.lastError(), Since: now}
+	for _, af := range n.AddressFamilyInfo {
+		s.PrefixesSent += af.SentPrefixCounter
+	}
+	if n.PeerBFDInfo != nil {
+		s.BFDState = bfdState(n.PeerBFDInfo.Status)
+	}
+	switch {
+	case n.BGPState == "Established" && n.UpEpoch > 0:
+		s.Since = time.Unix(n.UpEpoch, 0).UTC()
+	case n.BGPState != "Established" && n.ConnectionsDropped > 0 && n.LastResetMsecs > 0:
+		// Down after having been up: since the last reset.
+		s.Since = now.Add(-time.Duration(n.LastResetMsecs) * time.Millisecond).Truncate(time.Second)
+	}
+	return s
+}
+
+// lastError says why the session last went down or was refused, as `show bgp neighbors` does:
+// the notification and who sent it, else FRR's reset reason.
+func (n *frrNeighbor) lastError() string {
+	if n.LastNotification == "" {
+		return n.LastResetDueTo
+	}
+	e := n.LastNotification
+	switch n.LastResetDueTo {
+	case "BGP Notification send":
+		e += " (notification sent)"
+	case "BGP Notification received":
+		e += " (notification received)"
+	}
+	if n.LastErrorCode == "0202" && n.LastResetDueTo == "BGP Notification send" {
+		// OPEN Message Error/Bad Peer AS: the peer's OPEN did not carry the configured AS.
+		e += fmt.Sprintf(": the peer's AS is not the configured %d", n.RemoteAS)
+	}
+	return e
+}
+
+// bfdState spells bgpd's BFD status ("Up", "Down", "Admin Down", "Unknown") the way
+// `show bfd peers` does.
+func bfdState(s string) string {
+	if s == "Admin Down" {
+		return "adminDown"
+	}
+	return strings.ToLower(s)
+}
