@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,7 +45,8 @@ type SpeakerBGPReconciler struct {
 
 	mu       sync.Mutex
 	lastGood *model.Config
-	reported map[string]bool // problems already sent as events, so each is reported once
+	reported map[string]bool               // problems already sent as events, so each is reported once
+	lastNode atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
 }
 
 var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-bgp"}}
@@ -124,6 +126,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config
+	r.lastNode.Store(res.Node)
 	observe(res)
 	r.reportProblems(ctx, in, res.Problems)
 	retry := false

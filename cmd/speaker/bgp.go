@@ -22,5 +22,8 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		LBClass:   o.LBClass,
 		ConfigDir: o.FRRConfigDir,
 	}
-	return r.SetupWithManager(mgr)
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return controllers.SetupSpeakerSessions(mgr, r)
 }
