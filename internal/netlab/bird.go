@@ -24,8 +24,10 @@ type BIRD struct {
 }
 
 // MinimalBIRDConfig is what a node's BIRD runs before the reloader applies the rendered bird.conf:
-// no protocol but the interface scanner. BIRD takes its router ID from the host's IPv4 address.
-const MinimalBIRDConfig = "log stderr all;\nprotocol device {\n}\n"
+// no protocol but the interface scanner, named as in the rendered file (birdtemplates) so that the
+// first configure keeps it instead of replacing it, which would make every interface disappear
+// and come back. BIRD takes its router ID from the host's IPv4 address.
+const MinimalBIRDConfig = "log stderr all;\nprotocol device 'routelb_device' {\n}\n"
 
 // StartBIRD starts BIRD inside host h with config (MinimalBIRDConfig when empty) and waits until
 // its control socket answers. On a failed test its protocols and log are logged.
