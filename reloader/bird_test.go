@@ -38,7 +38,7 @@ func birdNodeConf(vips ...int) string {
 	}
 	return `router id 198.51.100.11;
 log stderr all;
-protocol device {
+protocol device 'routelb_device' {
 }
 protocol static vips {
   ipv4 { import all; export none; };
