@@ -42,6 +42,9 @@ type SpeakerBGPReconciler struct {
 	Namespace string // where the metallb.io objects and Secrets live
 	LBClass   string
 	ConfigDir string
+	// Daemon is the routing daemon the config is rendered for: DaemonFRR (also when empty, frr.conf)
+	// or DaemonBIRD (bird.conf).
+	Daemon string
 
 	mu       sync.Mutex
 	lastGood *model.Config
@@ -102,7 +105,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	res, err := ComputeNodeBGP(in, r.lastGood)
+	res, err := ComputeNodeConfig(in, r.lastGood, r.Daemon)
 	if errors.Is(err, ErrNodeNotFound) {
 		// The Node's creation is an event of its own; until then there is nothing to compute.
 		log.Info("Node not found, waiting for it")
@@ -114,7 +117,8 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigRenderFailed", "RenderFRRConfig", "%v", err)
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
 	}
-	changed, err := WriteFileIfChanged(r.ConfigDir, FRRConfigFile, res.FRRConfig)
+	file := ConfigFileName(r.Daemon)
+	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.FRRConfig)
 	if err != nil {
 		writeErrors.Inc()
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigWriteFailed", "WriteFRRConfig", "%v", err)
@@ -122,7 +126,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	if changed {
 		configWrites.Inc()
-		log.Info("Wrote FRR config", "path", filepath.Join(r.ConfigDir, FRRConfigFile), "bytes", len(res.FRRConfig),
+		log.Info("Wrote routing daemon config", "daemon", ConfigFileName(r.Daemon), "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.FRRConfig),
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config

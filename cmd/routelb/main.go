@@ -1,5 +1,6 @@
-// Command routelb is the operators' tool. `routelb render` prints the frr.conf a node's speaker
-// would write, from YAML files of the objects, through the speaker's own code path.
+// Command routelb is the operators' tool. `routelb render` prints the frr.conf (or, with
+// --routing-daemon bird, the bird.conf) a node's speaker would write, from YAML files of the
+// objects, through the speaker's own code path.
 package main
 
 import (
@@ -15,7 +16,7 @@ func main() {
 const usage = `usage: routelb COMMAND [flags]
 
 commands:
-  render   print the frr.conf the speaker writes for a node (routelb render -h)
+  render   print the frr.conf (or bird.conf) the speaker writes for a node (routelb render -h)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -16,7 +16,7 @@ type fileList []string
 func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
-// render prints the frr.conf for one node. Any problem in the input (an object the speaker would
+// render prints the frr.conf (or bird.conf) for one node. Any problem in the input (an object the speaker would
 // leave out, or keep at its last good version in a running cluster) fails the command, naming the
 // object and field, with nothing on stdout: a preview must not hide that the cluster would differ.
 func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -25,9 +25,10 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var files fileList
 	node := fs.String("node", "", "node to render for (required)")
 	lbClass := fs.String("lb-class", "", "the speaker's --lb-class")
+	daemon := fs.String("routing-daemon", controllers.DaemonFRR, "the speaker's --routing-daemon: frr prints frr.conf, bird prints bird.conf (BIRD 2)")
 	fs.Var(&files, "f", "YAML file of objects (pools, peers, advertisements, BFD profiles, communities, Secrets, Nodes, Services, EndpointSlices); repeatable; - is stdin")
 	fs.Usage = func() {
-		_, _ = fmt.Fprintln(stderr, "usage: routelb render --node NAME -f FILE [-f FILE ...]")
+		_, _ = fmt.Fprintln(stderr, "usage: routelb render --node NAME [--routing-daemon frr|bird] -f FILE [-f FILE ...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -37,13 +38,17 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if err := controllers.CheckDaemon(*daemon); err != nil {
+		_, _ = fmt.Fprintf(stderr, "routelb render: --routing-daemon: %v\n", err)
+		return 2
+	}
 	in := controllers.SpeakerInput{NodeName: *node, LBClass: *lbClass}
 	for _, name := range files {
 		if err := decodeFile(&in, name, stdin); err != nil {
 			return fail(stderr, "routelb render: %v\n", err)
 		}
 	}
-	res, err := controllers.ComputeNodeBGP(in, nil)
+	res, err := controllers.ComputeNodeConfig(in, nil, *daemon)
 	if errors.Is(err, controllers.ErrNodeNotFound) {
 		return fail(stderr, "routelb render: Node %s: not in the given files (add the Node object, its labels select peers and advertisements)\n", *node)
 	}

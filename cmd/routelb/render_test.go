@@ -96,3 +96,30 @@ func TestRenderBadInput(t *testing.T) {
 		})
 	}
 }
+
+// With --routing-daemon bird the output is the BIRD golden; a field BIRD cannot express fails the
+// preview, naming the object and field.
+func TestRenderBIRD(t *testing.T) {
+	in := filepath.Join("..", "..", "birdtemplates", "testdata", "full-metallb.yaml")
+	want, err := os.ReadFile(strings.TrimSuffix(in, ".yaml") + ".conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"render", "--node", "node1", "--routing-daemon", "bird", "-f", in}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !bytes.Equal(stdout.Bytes(), want) {
+		t.Errorf("routelb render --routing-daemon bird differs from the golden file:\n%s", stdout.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	unnumbered := filepath.Join("..", "..", "birdtemplates", "testdata", "unnumbered.yaml")
+	code := run([]string{"render", "--node", "node1", "--routing-daemon", "bird", "-f", unnumbered}, nil, &stdout, &stderr)
+	if code != 1 || stdout.Len() > 0 || !strings.Contains(stderr.String(), "BGPPeer router: spec.interface: BGP unnumbered") {
+		t.Errorf("unnumbered peer with bird: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	if code := run([]string{"render", "--node", "node1", "--routing-daemon", "gobgp", "-f", in}, nil, &stdout, &stderr); code != 2 {
+		t.Errorf("unknown daemon: exit %d, want 2", code)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 
@@ -9,8 +10,16 @@ import (
 	"github.com/routelb/routelb/controllers"
 )
 
-// setupBGP adds BGP mode to the manager: the reconciler that renders this node's frr.conf.
+// routingDaemon chooses the renderer; main copies package-level flags into its flag set.
+var routingDaemon = flag.String("routing-daemon", controllers.DaemonFRR,
+	"routing daemon of the sidecar: frr (frr.conf) or bird (bird.conf, BIRD 2), written into --frr-config-dir")
+
+// setupBGP adds BGP mode to the manager: the reconciler that renders this node's frr.conf (or
+// bird.conf with --routing-daemon bird).
 func setupBGP(mgr ctrl.Manager, o options) error {
+	if err := controllers.CheckDaemon(*routingDaemon); err != nil {
+		return fmt.Errorf("--routing-daemon: %w", err)
+	}
 	if err := os.MkdirAll(o.FRRConfigDir, 0o755); err != nil {
 		return fmt.Errorf("--frr-config-dir: %w", err)
 	}
@@ -21,6 +30,7 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		Namespace: o.Namespace,
 		LBClass:   o.LBClass,
 		ConfigDir: o.FRRConfigDir,
+		Daemon:    *routingDaemon,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
