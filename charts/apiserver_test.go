@@ -281,6 +281,7 @@ func checkAccess(t *testing.T, s *server) {
 		spkAllowed = append(spkAllowed, expand(read, access{group: "metallb.io", resource: k, ns: namespace})...)
 		spkAllowed = append(spkAllowed, access{verb: "update", group: "metallb.io", resource: k, sub: "status", ns: namespace})
 	}
+	spkAllowed = append(spkAllowed, access{verb: "patch", group: "metallb.io", resource: "bgppeers", sub: "status", ns: namespace})
 	spkAllowed = append(spkAllowed, expand([]string{"get", "list", "watch", "create", "delete"}, access{group: "metallb.io", resource: "servicebgpstatuses", ns: namespace})...)
 	spkAllowed = append(spkAllowed, expand([]string{"get", "list", "watch", "create", "update", "delete"}, access{group: "metallb.io", resource: "servicel2statuses", ns: namespace})...)
 	spkAllowed = append(spkAllowed,
@@ -294,6 +295,8 @@ func checkAccess(t *testing.T, s *server) {
 		{verb: "get", resource: "secrets", ns: "demo", name: "x"},
 		{verb: "update", group: "metallb.io", resource: "ipaddresspools", ns: namespace},
 		{verb: "delete", group: "metallb.io", resource: "bgppeers", ns: namespace},
+		{verb: "patch", group: "metallb.io", resource: "bgppeers", ns: namespace},
+		{verb: "patch", group: "metallb.io", resource: "ipaddresspools", sub: "status", ns: namespace},
 		{verb: "update", group: "coordination.k8s.io", resource: "leases", ns: "demo"},
 		{verb: "update", resource: "nodes"},
 		{verb: "create", resource: "pods", ns: namespace},

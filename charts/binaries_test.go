@@ -134,6 +134,17 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 		err := s.client.List(t.Context(), &l, client.InNamespace(namespace))
 		return "", err == nil && len(l.Items) > 0 && l.Items[0].Status.Node == node
 	})
+	// The reloader's session report: the speaker publishes it in the peer's status (a patch).
+	report := `{"time":"2026-11-28T12:00:00Z","sessions":[{"vrf":"","neighbor":"198.51.100.1","state":"Established","prefixesSent":1,"since":"2026-11-28T12:00:00Z"}]}`
+	if err := os.WriteFile(filepath.Join(frrDir, "sessions.json"), []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the speaker to publish its session in the BGPPeer's status", func() (string, bool) {
+		var p v1beta2.BGPPeer
+		err := s.client.Get(t.Context(), types.NamespacedName{Namespace: namespace, Name: "router"}, &p)
+		return "", err == nil && len(p.Status.Sessions) == 1 && p.Status.Sessions[0].Node == node &&
+			p.Status.Sessions[0].State == "Established"
+	})
 	checkWebhook(t, sec, webhookPort)
 	// A pool edit makes both binaries write statuses and events once more before they stop.
 	var pool v1beta1.IPAddressPool
