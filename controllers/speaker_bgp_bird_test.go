@@ -1,0 +1,121 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/testenv"
+)
+
+// TestSpeakerBGPBIRD runs the speaker with DaemonBIRD against a real API server: it writes
+// bird.conf (and no frr.conf), and a field BIRD cannot express (BFD echo mode) is a SpeakerValid=False
+// condition and a Warning event on the BFDProfile and on the peer using it, which is left out.
+func TestSpeakerBGPBIRD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+	}
+	env := testenv.Start(t)
+	dir := t.TempDir()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Cache: SpeakerCacheOptions(testenv.Namespace, "node1"),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: &skip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &SpeakerBGPReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
+		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: DaemonBIRD}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	e := &speakerEnv{t: t, c: env.Client, dir: dir}
+	ns := testenv.Namespace
+	echo := true
+	e.create(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"}},
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "vips", Namespace: ns},
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.0/24"}}},
+		&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all", Namespace: ns}},
+		&v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns}, Spec: v1beta1.BFDProfileSpec{EchoMode: &echo}},
+		&v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor-a", Namespace: ns},
+			Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1"}},
+		&v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor-b", Namespace: ns},
+			Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.2", BFDProfile: "echo"}},
+	)
+	web := lbSvc("web", corev1.ServiceExternalTrafficPolicyCluster)
+	e.create(web)
+	e.setVIP(web, "203.0.113.5")
+	e.eventually("bird.conf", func() error {
+		b, _ := os.ReadFile(filepath.Join(dir, BIRDConfigFile))
+		c := string(b)
+		if !strings.Contains(c, "protocol bgp 'rlb_tor-a' {\n") || !strings.Contains(c, "  route 203.0.113.5/32 blackhole;\n") {
+			return fmt.Errorf("got:\n%s", c)
+		}
+		if strings.Contains(c, "rlb_tor-b") {
+			return fmt.Errorf("the peer using BFD echo mode is in bird.conf:\n%s", c)
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(dir, FRRConfigFile)); !os.IsNotExist(err) {
+		t.Errorf("frr.conf written in BIRD mode: %v", err)
+	}
+	for _, o := range []struct {
+		obj  client.Object
+		name string
+	}{{&v1beta1.BFDProfile{}, "echo"}, {&v1beta2.BGPPeer{}, "tor-b"}} {
+		obj, name := o.obj, o.name
+		e.eventually(fmt.Sprintf("SpeakerValid=False on %T %s", obj, name), func() error {
+			if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+				return err
+			}
+			var conds []metav1.Condition
+			switch o := obj.(type) {
+			case *v1beta1.BFDProfile:
+				conds = o.Status.Conditions
+			case *v1beta2.BGPPeer:
+				conds = o.Status.Conditions
+			}
+			c := meta.FindStatusCondition(conds, ConditionSpeakerValid)
+			if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "BIRD") {
+				return fmt.Errorf("condition %+v", c)
+			}
+			return nil
+		})
+	}
+	e.eventually("Warning event on the BFDProfile", func() error {
+		var evs eventsv1.EventList
+		if err := e.c.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == "echo" && ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Note, "echo mode") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no event among %d", len(evs.Items))
+	})
+}
