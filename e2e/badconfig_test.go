@@ -22,7 +22,7 @@ import (
 // TestBadConfig: mistakes in the metallb.io objects never withdraw what is already announced to the
 // good peer: edits the API server rejects, an accepted edit that references a missing BFDProfile,
 // and a second peer configured with the wrong ASN (its session stays down, which the node's FRR,
-// the reloader's metrics and the Service's status show).
+// the reloader's metrics and the BGPPeer's status.sessions show).
 func TestBadConfig(t *testing.T) {
 	c := use(t)
 	ctx := context.Background()
@@ -139,7 +139,14 @@ func TestBadConfig(t *testing.T) {
 				}
 				return nil
 			})
+			// So does the BGPPeers' status: the node's entry on router2 is down with FRR's reason, on
+			// the router Established.
+			c.Eventually(t, lab.Short, func() error { return sessionState(c, n.Name, "router2", false, "Bad Peer AS", "64999") })
+			c.Eventually(t, lab.Short, func() error { return sessionState(c, n.Name, lab.RouterPeer, true) })
 		}
+		var shown v1beta2.BGPPeer
+		getObj(t, c, "router2", &shown)
+		t.Logf("router2 status.sessions: %+v", shown.Status.Sessions)
 		stillGood("with a second peer configured with a wrong ASN")
 	})
 }
@@ -188,4 +195,28 @@ func badASNSeen(n *lab.Node) error {
 		return fmt.Errorf("%s: no 'Bad Peer AS' in the session's last error yet:\n%s", n.Name, out)
 	}
 	return nil
+}
+
+// sessionState checks node's entry in the BGPPeer's status.sessions: Established or not, and a
+// LastError with every part.
+func sessionState(c *lab.Cluster, node, peer string, established bool, lastError ...string) error {
+	var p v1beta2.BGPPeer
+	if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: lab.NS, Name: peer}, &p); err != nil {
+		return err
+	}
+	for _, e := range p.Status.Sessions {
+		if e.Node != node {
+			continue
+		}
+		if (e.State == "Established") != established {
+			return fmt.Errorf("BGPPeer %s, node %s: session %+v, want Established %v", peer, node, e, established)
+		}
+		for _, part := range lastError {
+			if !strings.Contains(e.LastError, part) {
+				return fmt.Errorf("BGPPeer %s, node %s: lastError %q does not mention %q", peer, node, e.LastError, part)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("BGPPeer %s: no session entry for node %s in %+v", peer, node, p.Status.Sessions)
 }
