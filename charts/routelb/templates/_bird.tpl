@@ -1,0 +1,108 @@
+{{/*
+BGP mode with routingDaemon: bird. Start-up order as with FRR: the reloader binary, BIRD (ready when
+its control socket answers), the reloader (native sidecars start in order and stop after the
+speaker), then the speaker. BIRD runs /etc/bird/bird.conf, which only the reloader writes, and only
+with configs `bird -p` accepted; a restarted BIRD container therefore comes back with the last good
+config. The first start has a minimal config whose device protocol is named as in the rendered one:
+renaming it on the first configure would make every interface vanish from BIRD and come back without
+its addresses (seen with BIRD 2.0.12).
+*/}}
+{{- define "routelb.bird.initContainers" -}}
+{{- $birdImage := printf "%s:%s" .Values.bird.image.repository .Values.bird.image.tag -}}
+initContainers:
+  - name: cp-reloader
+    image: {{ include "routelb.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    # A static binary, so it runs in the BIRD image beside the bird and birdc it drives.
+    command: ["/bin/cp", "-f", "/reloader", "/opt/routelb/reloader"]
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities:
+        drop: ["ALL"]
+    volumeMounts:
+      - name: reloader-bin
+        mountPath: /opt/routelb
+  - name: bird
+    image: {{ $birdImage }}
+    imagePullPolicy: {{ .Values.bird.image.pullPolicy }}
+    restartPolicy: Always
+    command:
+      - /bin/sh
+      - -c
+      - |
+        [ -s /etc/bird/bird.conf ] || printf "log stderr all;\nprotocol device 'routelb_device' {\n}\n" > /etc/bird/bird.conf
+        exec /usr/sbin/bird -f -c /etc/bird/bird.conf -s /run/bird/bird.ctl
+    startupProbe:
+      exec:
+        command: ["/usr/sbin/birdc", "-s", "/run/bird/bird.ctl", "show", "status"]
+      periodSeconds: 1
+      failureThreshold: 120
+    securityContext:
+      privileged: false
+      allowPrivilegeEscalation: false
+      # BFD and BGP sockets with TTL security; binding port 179 uses the runtime's default set.
+      capabilities:
+        add: ["NET_ADMIN", "NET_RAW"]
+    {{- with .Values.bird.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    volumeMounts:
+      - name: bird-sockets
+        mountPath: /run/bird
+      - name: bird-conf
+        mountPath: /etc/bird
+  - name: reloader
+    image: {{ $birdImage }}
+    imagePullPolicy: {{ .Values.bird.image.pullPolicy }}
+    restartPolicy: Always
+    command: ["/opt/routelb/reloader"]
+    args:
+      - --routing-daemon=bird
+      - --config=/etc/frr-rendered/bird.conf
+      - --bird=/usr/sbin/bird
+      - --birdc=/usr/sbin/birdc
+      - --bird-socket=/run/bird/bird.ctl
+      - --bird-config=/etc/bird/bird.conf
+      - --debounce={{ .Values.reloader.debounce }}
+      - --status-dir=/etc/frr-rendered
+      - --scratch-dir=/tmp
+      {{- if .Values.metrics.enabled }}
+      - --metrics-addr=:{{ .Values.speaker.reloaderMetricsPort }}
+      {{- else }}
+      - --metrics-addr=
+      {{- end }}
+      {{- include "routelb.logFlags" . | nindent 6 }}
+    {{- if .Values.metrics.enabled }}
+    ports:
+      - name: reloader-mtr
+        containerPort: {{ .Values.speaker.reloaderMetricsPort }}
+        protocol: TCP
+    livenessProbe:
+      httpGet:
+        path: /metrics
+        port: reloader-mtr
+      periodSeconds: 10
+      failureThreshold: 6
+    {{- end }}
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+    {{- with .Values.reloader.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    volumeMounts:
+      - name: bird-sockets
+        mountPath: /run/bird
+      - name: bird-conf
+        mountPath: /etc/bird
+      - name: frr-rendered
+        mountPath: /etc/frr-rendered
+      - name: reloader-bin
+        mountPath: /opt/routelb
+        readOnly: true
+      - name: reloader-tmp
+        mountPath: /tmp
+{{- end -}}
