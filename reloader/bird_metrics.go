@@ -58,10 +58,12 @@ func (c *BIRDCollector) Collect(ch chan<- prometheus.Metric) {
 
 // BIRDProtocol is one BGP protocol of `show protocols all`.
 type BIRDProtocol struct {
-	Name     string
-	State    string // BGP state: Established, Idle, Active, ...
-	Neighbor string
-	Exported map[string]int // channel (ipv4, ipv6) -> routes exported
+	Name      string
+	VRF       string // "" is the default VRF
+	State     string // BGP state: Established, Idle, Active, ...
+	Neighbor  string
+	LastError string
+	Exported  map[string]int // channel (ipv4, ipv6) -> routes exported
 }
 
 // ParseBIRDProtocols reads the BGP protocols out of `show protocols all` (reply codes stripped).
@@ -91,6 +93,12 @@ func ParseBIRDProtocols(out string) []BIRDProtocol {
 			cur.State = strings.TrimSpace(strings.TrimPrefix(t, "BGP state:"))
 		case strings.HasPrefix(t, "Neighbor address:"):
 			cur.Neighbor = strings.TrimSpace(strings.TrimPrefix(t, "Neighbor address:"))
+		case strings.HasPrefix(t, "Last error:"):
+			cur.LastError = strings.TrimSpace(strings.TrimPrefix(t, "Last error:"))
+		case strings.HasPrefix(t, "VRF:"):
+			if v := strings.TrimSpace(strings.TrimPrefix(t, "VRF:")); v != "default" {
+				cur.VRF = v
+			}
 		case strings.HasPrefix(t, "Channel "):
 			channel = strings.TrimPrefix(t, "Channel ")
 		case strings.HasPrefix(t, "Routes:") && channel != "":

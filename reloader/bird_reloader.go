@@ -20,7 +20,8 @@ type BIRDReloader struct {
 	Poll       time.Duration // how often BIRD's status is checked
 	Applier    *BIRDApplier
 	Log        logr.Logger
-	OnApply    func(Result) // called after every apply attempt (tests, instrumentation)
+	OnApply    func(Result)         // called after every apply attempt (tests, instrumentation)
+	Sessions   *BIRDSessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
 
 	seen      BIRDStatus // BIRD's status right after our last successful apply
 	lastTried string     // hash of the last file content tried
@@ -34,8 +35,8 @@ func (r *BIRDReloader) Run(ctx context.Context) error {
 		r.StatusDir = filepath.Dir(r.ConfigPath)
 	}
 	changed := make(chan struct{}, 1)
-	ignore := map[string]bool{StatusFile: true, RunningFile: true,
-		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true}
+	ignore := map[string]bool{StatusFile: true, RunningFile: true, SessionsFile: true,
+		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true, "." + SessionsFile + ".tmp": true}
 	// BIRD's own file may live beside the rendered one; its writes are ours.
 	if filepath.Dir(r.Applier.ConfigPath) == filepath.Dir(r.ConfigPath) {
 		base := filepath.Base(r.Applier.ConfigPath)
@@ -43,6 +44,10 @@ func (r *BIRDReloader) Run(ctx context.Context) error {
 	}
 	if err := watchDir(ctx, r.Log, r.ConfigPath, ignore, changed); err != nil {
 		return err
+	}
+	if r.Sessions != nil {
+		r.Sessions.Dir = r.StatusDir
+		go r.Sessions.Run(ctx)
 	}
 	r.sync(ctx, "start", false)
 	poll := time.NewTicker(r.Poll)

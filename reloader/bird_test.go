@@ -79,7 +79,8 @@ func TestBIRDReloader(t *testing.T) {
 	results := make(chan Result, 100)
 	r := &BIRDReloader{ConfigPath: rendered, Debounce: 50 * time.Millisecond, Poll: 200 * time.Millisecond,
 		Log: testr.New(t), OnApply: func(res Result) { results <- res },
-		Applier: &BIRDApplier{BIRD: bird, ConfigPath: node.ConfPath, Scratch: t.TempDir(), Log: testr.New(t)}}
+		Sessions: &BIRDSessionReporter{BIRD: bird, Interval: 200 * time.Millisecond, Log: testr.New(t)},
+		Applier:  &BIRDApplier{BIRD: bird, ConfigPath: node.ConfPath, Scratch: t.TempDir(), Log: testr.New(t)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
@@ -92,6 +93,22 @@ func TestBIRDReloader(t *testing.T) {
 	router.WaitEstablished("198.51.100.11", 60*time.Second)
 	waitRoute(t, lab, rh, "203.0.113.1", true)
 	established := connectionsEstablished(t, router)
+	// sessions.json, which the speaker publishes in the BGPPeer's status, as in FRR mode.
+	lab.Eventually(30*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(dir, SessionsFile))
+		if err != nil {
+			return err
+		}
+		var doc Sessions
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return err
+		}
+		if len(doc.Sessions) != 1 || doc.Sessions[0].Neighbor != "198.51.100.1" || doc.Sessions[0].State != "Established" ||
+			doc.Sessions[0].PrefixesSent != 1 || doc.Error != "" {
+			return fmt.Errorf("sessions.json: %s", b)
+		}
+		return nil
+	})
 
 	// VIPs come and go: BIRD re-exports, the session stays.
 	write(birdNodeConf(1, 2))
@@ -252,6 +269,7 @@ rlb_tor-a  BGP        ---        up     12:40:52.344  Established
   BGP state:          Established
     Neighbor address: 198.51.100.1
     Neighbor AS:      64512
+    Last error:       Error: BFD session down
   Channel ipv4
     State:          UP
     Routes:         0 imported, 2 exported, 0 preferred
@@ -259,12 +277,18 @@ rlb_tor-a  BGP        ---        up     12:40:52.344  Established
     State:          UP
     Routes:         0 imported, 1 exported, 0 preferred
 `)
-	if len(protos) != 1 || protos[0].Name != "rlb_tor-a" || protos[0].State != "Established" ||
+	if len(protos) != 1 || protos[0].Name != "rlb_tor-a" || protos[0].State != "Established" || protos[0].LastError != "Error: BFD session down" ||
 		protos[0].Neighbor != "198.51.100.1" || protos[0].Exported["ipv4"] != 2 || protos[0].Exported["ipv6"] != 1 {
 		t.Errorf("ParseBIRDProtocols: %+v", protos)
 	}
 	bfd := ParseBIRDBFDSessions("routelb_bfd:\nIP address                Interface  State      Since         Interval  Timeout\n198.51.100.1              eth0       Up         12:00:00.000    0.300    0.900\n")
 	if len(bfd) != 1 || bfd[0] != (BIRDBFDSession{Peer: "198.51.100.1", Interface: "eth0", State: "Up"}) {
 		t.Errorf("ParseBIRDBFDSessions: %+v", bfd)
+	}
+	now := time.Unix(1000, 0)
+	ss := BIRDSessions(protos, bfd, now)
+	want := Session{Neighbor: "198.51.100.1", State: "Established", BFDState: "up", PrefixesSent: 3, LastError: "Error: BFD session down", Since: now}
+	if len(ss) != 1 || ss[0] != want {
+		t.Errorf("BIRDSessions: %+v, want %+v", ss, want)
 	}
 }
