@@ -188,7 +188,7 @@ func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res
 		res.Outcome, res.Err = OutcomeFailed, err
 		if prev != nil {
 			if rerr := writeAtomic(a.ConfigPath, prev); rerr != nil {
-				res.Err = fmt.Errorf("%w; restoring %s: %v", err, a.ConfigPath, rerr)
+				res.Err = fmt.Errorf("%w; restoring %s: %w", err, a.ConfigPath, rerr)
 			}
 		}
 		return res

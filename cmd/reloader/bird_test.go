@@ -64,7 +64,7 @@ protocol bgp 'rlb_router' {
 	lab.Eventually(30*time.Second, func() error {
 		b, err := os.ReadFile(filepath.Join(dir, "reloader-status.json"))
 		if err != nil || !strings.Contains(string(b), `"result": "applied"`) {
-			return fmt.Errorf("status: %v %s", err, b)
+			return fmt.Errorf("status: %w %s", err, b)
 		}
 		return nil
 	})
@@ -78,7 +78,7 @@ protocol bgp 'rlb_router' {
 	lab.Eventually(30*time.Second, func() error {
 		b, err := os.ReadFile(filepath.Join(dir, "sessions.json"))
 		if err != nil || !strings.Contains(string(b), `"neighbor": "198.51.100.1"`) || !strings.Contains(string(b), `"state": "Established"`) {
-			return fmt.Errorf("sessions.json: %v %s", err, b)
+			return fmt.Errorf("sessions.json: %w %s", err, b)
 		}
 		return nil
 	})

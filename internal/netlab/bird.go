@@ -64,7 +64,7 @@ func (l *Lab) StartBIRD(h *Host, name, config string) *BIRD {
 func CheckBIRD() error {
 	for _, bin := range []string{"bird", "birdc"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			return fmt.Errorf("%s not found (%v): apt-get install bird2", bin, err)
+			return fmt.Errorf("%s not found (%w): apt-get install bird2", bin, err)
 		}
 	}
 	return nil
@@ -138,8 +138,9 @@ func (b *BIRD) Kill(sig syscall.Signal) error {
 	if sig != syscall.SIGKILL && sig != syscall.SIGTERM {
 		return nil
 	}
-	done := make(chan error, 1)
-	go func() { done <- b.cmd.Wait() }()
+	done := make(chan struct{})
+	// Wait reports the signal as an error: that is the expected end.
+	go func() { _ = b.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
