@@ -23,14 +23,15 @@ router bgp 64512
  no bgp ebgp-requires-policy
  bgp router-id 198.51.100.1
  neighbor 198.51.100.11 remote-as 64513
- neighbor 198.51.100.11 timers 1 3
+ neighbor 198.51.100.11 timers 3 9
  address-family ipv4 unicast
   maximum-paths 8
  exit-address-family
 exit
 `
 
-// birdNodeConf announces 203.0.113.N/32 for each n to the router.
+// birdNodeConf announces 203.0.113.N/32 for each n to the router. The 9 s hold time (not 3) keeps a
+// loaded test machine from dropping the session, which would count as a reset by the churn check.
 func birdNodeConf(vips ...int) string {
 	var routes strings.Builder
 	for _, n := range vips {
@@ -46,8 +47,8 @@ protocol static vips {
 protocol bgp tor {
   local as 64513;
   neighbor 198.51.100.1 as 64512;
-  hold time 3;
-  keepalive time 1;
+  hold time 9;
+  keepalive time 3;
   error wait time 1, 10;
   ipv4 { import none; export all; next hop self; };
 }
