@@ -164,7 +164,7 @@ type BGPSessionStatus struct {
 	// Established.
 	State string `json:"state"`
 
-	// BFDState of the BFD session attached to it (up, down, init, adminDown); empty without BFD.
+	// BFDState of the BFD session attached to it (up, down, adminDown, unknown); empty without BFD.
 	// +optional
 	BFDState string `json:"bfdState,omitempty"`
 
@@ -177,7 +177,8 @@ type BGPSessionStatus struct {
 	// +optional
 	LastError string `json:"lastError,omitempty"`
 
-	// LastTransitionTime is when State last changed, as seen by the node.
+	// LastTransitionTime is when the session last came up or went down, as seen by the node. A refused
+	// session cycles through Idle, Connect and Active; those steps are not transitions here.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
 }
