@@ -50,7 +50,7 @@ func FuzzRender(f *testing.F) {
 	f.Fuzz(func(t *testing.T, peerName, password, vrf, iface, bfdName, aliasName, community, nodeName, vip string) {
 		in := fuzzInput(peerName, password, vrf, iface, bfdName, aliasName, community, nodeName)
 		cfg, _ := model.Build(in, nil)
-		cfg, _ = model.ForBIRD(cfg)
+		cfg, _ = model.ForBIRD(cfg, nil)
 		svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "s"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
 		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: vip}, {IP: "203.0.113.5"}}
 		n, _ := model.BuildNode(cfg, model.NodeInput{Node: &in.Nodes[0], Services: []corev1.Service{svc}})

@@ -12,6 +12,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -61,8 +62,9 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 			Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.0/24"}}},
 		&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all", Namespace: ns}},
 		&v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns}, Spec: v1beta1.BFDProfileSpec{EchoMode: &echo}},
+		&v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "slow", Namespace: ns}, Spec: v1beta1.BFDProfileSpec{DetectMultiplier: ptr.To[uint32](7)}},
 		&v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor-a", Namespace: ns},
-			Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1"}},
+			Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1", BFDProfile: "slow"}},
 		&v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor-b", Namespace: ns},
 			Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.2", BFDProfile: "echo"}},
 	)
@@ -72,7 +74,8 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 	e.eventually("bird.conf", func() error {
 		b, _ := os.ReadFile(filepath.Join(dir, BIRDConfigFile))
 		c := string(b)
-		if !strings.Contains(c, "protocol bgp 'rlb_tor-a' {\n") || !strings.Contains(c, "  route 203.0.113.5/32 blackhole;\n") {
+		if !strings.Contains(c, "protocol bgp 'rlb_tor-a' {\n") || !strings.Contains(c, "  route 203.0.113.5/32 blackhole;\n") ||
+			!strings.Contains(c, "    multiplier 7;\n") {
 			return fmt.Errorf("got:\n%s", c)
 		}
 		if strings.Contains(c, "rlb_tor-b") {
@@ -118,4 +121,28 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 		}
 		return fmt.Errorf("no event among %d", len(evs.Items))
 	})
+
+	// A running peer's profile is edited to what BIRD cannot express: the last good profile stays,
+	// so nothing announced is withdrawn, and the profile says why.
+	var slow v1beta1.BFDProfile
+	if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "slow"}, &slow); err != nil {
+		t.Fatal(err)
+	}
+	slow.Spec.EchoMode = &echo
+	if err := e.c.Update(ctx, &slow); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("SpeakerValid=False on BFDProfile slow", func() error {
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "slow"}, &slow); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(slow.Status.Conditions, ConditionSpeakerValid); c == nil || c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	if b, _ := os.ReadFile(filepath.Join(dir, BIRDConfigFile)); !strings.Contains(string(b), "protocol bgp 'rlb_tor-a' {\n") ||
+		!strings.Contains(string(b), "    multiplier 7;\n") {
+		t.Errorf("an edit BIRD cannot express withdrew the peer or changed its BFD:\n%s", b)
+	}
 }

@@ -66,8 +66,8 @@ func CheckDaemon(daemon string) error {
 }
 
 // ComputeNodeConfig is ComputeNodeBGP for a chosen routing daemon: the model is the same, only the
-// renderer differs, and with BIRD the peers using what BIRD cannot express are left out with a
-// problem on their objects (model.ForBIRD).
+// renderer differs, and with BIRD an object using what BIRD cannot express keeps its last good
+// version or is left out, with a problem on it (model.ForBIRD).
 func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (NodeBGPResult, error) {
 	var res NodeBGPResult
 	var node *corev1.Node
@@ -80,13 +80,14 @@ func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (
 		return res, fmt.Errorf("%w: %q", ErrNodeNotFound, in.NodeName)
 	}
 	cfg, ps := model.Build(in.Input, lastGood)
-	nodeCfg, render := cfg, frrtemplates.Render
+	render := frrtemplates.Render
 	if daemon == DaemonBIRD {
+		// What the node runs becomes the last good config: an edit BIRD cannot express falls back to it.
 		var bps model.Problems
-		nodeCfg, bps = model.ForBIRD(cfg)
+		cfg, bps = model.ForBIRD(cfg, lastGood)
 		ps, render = append(ps, bps...), birdtemplates.Render
 	}
-	nb, nps := model.BuildNode(nodeCfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices, LBClass: in.LBClass})
+	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices, LBClass: in.LBClass})
 	out, err := render(nb)
 	if err != nil {
 		return res, err

@@ -7,7 +7,8 @@ import (
 
 // CheckBIRD reports every field of a valid Config that BIRD 2.0 cannot express, on the object that
 // holds it. FRR runs these fields; a BIRD node would have to drop them, so they are reported instead
-// and the peer is left out of the BIRD config (ForBIRD), never rendered without them.
+// and ForBIRD keeps the object's last good version or leaves the peer out: it is never rendered
+// without them.
 func CheckBIRD(cfg *Config) Problems {
 	var ps Problems
 	for _, name := range sortedKeys(cfg.BFDProfiles) {
@@ -19,21 +20,58 @@ func CheckBIRD(cfg *Config) Problems {
 	return ps.sorted()
 }
 
-// ForBIRD returns cfg without the peers that CheckBIRD finds a problem with (their own, or their
-// BFDProfile's), and those problems. cfg itself is not changed: it stays the last good model.
-func ForBIRD(cfg *Config) (*Config, Problems) {
+// ForBIRD returns the Config a BIRD node runs, and CheckBIRD's problems. A BFDProfile or BGPPeer
+// with a problem keeps its version from lastGood (the Config ForBIRD returned last time) when BIRD
+// can run that one, so an edit BIRD cannot express never withdraws what is announced; without one
+// it is left out, and so is every peer whose profile is left out (rendering it without BFD would be
+// a silent drop). cfg itself is not changed.
+func ForBIRD(cfg, lastGood *Config) (*Config, Problems) {
 	ps := CheckBIRD(cfg)
 	if len(ps) == 0 {
 		return cfg, ps
 	}
 	out := *cfg
-	out.Peers = maps.Clone(cfg.Peers)
-	for _, p := range ps {
-		if p.Object.Kind == KindPeer {
-			delete(out.Peers, p.Object.Name)
+	out.Peers, out.BFDProfiles = maps.Clone(cfg.Peers), maps.Clone(cfg.BFDProfiles)
+	for _, name := range sortedKeys(cfg.BFDProfiles) {
+		if ps.Has(Ref{Kind: KindBFD, Name: name}) {
+			out.BFDProfiles[name] = lastGoodProfile(lastGood, name)
+			if out.BFDProfiles[name] == nil {
+				delete(out.BFDProfiles, name)
+			}
+		}
+	}
+	for _, name := range sortedKeys(cfg.Peers) {
+		if birdPeerProblem(&out, cfg.Peers[name]) {
+			out.Peers[name] = nil
+			if lastGood != nil && lastGood.Peers[name] != nil && !birdPeerProblem(&out, lastGood.Peers[name]) {
+				out.Peers[name] = lastGood.Peers[name]
+			}
+			if out.Peers[name] == nil {
+				delete(out.Peers, name)
+			}
 		}
 	}
 	return &out, ps
+}
+
+// lastGoodProfile is lastGood's version of a profile when BIRD can run it.
+func lastGoodProfile(lastGood *Config, name string) *BFDProfile {
+	if lastGood == nil || lastGood.BFDProfiles[name] == nil {
+		return nil
+	}
+	var ps Problems
+	checkBIRDProfile(lastGood.BFDProfiles[name], &ps)
+	if len(ps) > 0 {
+		return nil
+	}
+	return lastGood.BFDProfiles[name]
+}
+
+// birdPeerProblem reports whether BIRD cannot run the peer against the profiles of cfg.
+func birdPeerProblem(cfg *Config, p *Peer) bool {
+	var ps Problems
+	checkBIRDPeer(cfg, p, &ps)
+	return len(ps) > 0 || p.BFDProfile != "" && cfg.BFDProfiles[p.BFDProfile] == nil
 }
 
 func checkBIRDProfile(b *BFDProfile, ps *Problems) {
@@ -63,7 +101,7 @@ func checkBIRDPeer(cfg *Config, p *Peer, ps *Problems) {
 	}
 	if b := cfg.BFDProfiles[p.BFDProfile]; p.BFDProfile != "" && b != nil && (b.EchoMode || b.MinimumTTL != 0) {
 		ps.addCross(ref, "spec.bfdProfile", Ref{Kind: KindBFD, Name: p.BFDProfile},
-			"the BFDProfile uses a setting BIRD cannot express; the peer is left out of bird.conf")
+			"the BFDProfile uses a setting BIRD cannot express")
 	}
 }
 

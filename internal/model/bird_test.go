@@ -28,7 +28,7 @@ func TestCheckBIRD(t *testing.T) {
 			profile: &BFDProfile{Name: "echo", EchoMode: true, EchoInterval: 50},
 			want: []string{
 				"BFDProfile echo: spec.echoMode: BIRD does not implement BFD echo mode; unset it to use this profile with --routing-daemon bird",
-				"BGPPeer p: spec.bfdProfile: the BFDProfile uses a setting BIRD cannot express; the peer is left out of bird.conf (BFDProfile echo)",
+				"BGPPeer p: spec.bfdProfile: the BFDProfile uses a setting BIRD cannot express (BFDProfile echo)",
 			}},
 		{name: "multihop BFD without source", peer: Peer{Name: "p", Addr: addr, MyASN: 1, ASN: 2, EBGPMultiHop: true, BFDProfile: "b"},
 			profile: &BFDProfile{Name: "b"},
@@ -54,7 +54,7 @@ func TestCheckBIRD(t *testing.T) {
 			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("problems:\n got %q\nwant %q", got, c.want)
 			}
-			out, _ := ForBIRD(cfg)
+			out, _ := ForBIRD(cfg, nil)
 			if _, ok := out.Peers[c.peer.Name]; ok != c.left {
 				t.Errorf("peer kept in ForBIRD: %v, want %v", ok, c.left)
 			}
@@ -62,5 +62,34 @@ func TestCheckBIRD(t *testing.T) {
 				t.Errorf("ForBIRD changed its input")
 			}
 		})
+	}
+}
+
+// An edit BIRD cannot express keeps the last good version, so nothing announced is withdrawn; with no
+// good version the peer is left out, and so is a peer whose profile is.
+func TestForBIRDKeepsLastGood(t *testing.T) {
+	addr := netip.MustParseAddr("198.51.100.1")
+	goodPeer := &Peer{Name: "p", Addr: addr, BFDProfile: "b"}
+	goodProfile := &BFDProfile{Name: "b", ReceiveInterval: 300}
+	lastGood := &Config{Peers: map[string]*Peer{"p": goodPeer}, BFDProfiles: map[string]*BFDProfile{"b": goodProfile}}
+
+	// The profile turns on echo mode: the last good profile stays, and the peer with it.
+	cfg := &Config{Peers: map[string]*Peer{"p": goodPeer}, BFDProfiles: map[string]*BFDProfile{"b": {Name: "b", EchoMode: true}}}
+	out, ps := ForBIRD(cfg, lastGood)
+	if out.BFDProfiles["b"] != goodProfile || out.Peers["p"] != goodPeer || !ps.Has(Ref{Kind: KindBFD, Name: "b"}) {
+		t.Errorf("echo edit: profile %+v, peer %+v, problems %v", out.BFDProfiles["b"], out.Peers["p"], ps)
+	}
+	// The peer becomes unnumbered: its last good version stays.
+	cfg = &Config{Peers: map[string]*Peer{"p": {Name: "p", Interface: "eth0", BFDProfile: "b"}}, BFDProfiles: lastGood.BFDProfiles}
+	if out, ps = ForBIRD(cfg, lastGood); out.Peers["p"] != goodPeer || !ps.Has(Ref{Kind: KindPeer, Name: "p"}) {
+		t.Errorf("unnumbered edit: peer %+v, problems %v", out.Peers["p"], ps)
+	}
+	// No last good version: both are left out.
+	cfg = &Config{Peers: map[string]*Peer{"p": goodPeer}, BFDProfiles: map[string]*BFDProfile{"b": {Name: "b", EchoMode: true}}}
+	if out, _ = ForBIRD(cfg, nil); len(out.Peers) != 0 || len(out.BFDProfiles) != 0 {
+		t.Errorf("without a last good config: peers %v, profiles %v", out.Peers, out.BFDProfiles)
+	}
+	if cfg.BFDProfiles["b"].EchoMode != true || len(cfg.Peers) != 1 {
+		t.Errorf("ForBIRD changed its input")
 	}
 }
