@@ -47,7 +47,7 @@ func TestBadConfig(t *testing.T) {
 				t.Fatalf("%s: router's route to %s goes via %v (%v), want all three nodes", step, vip, got, err)
 			}
 		}
-		if err := spreadOver(c, vip, 30, "node1", "node2", "node3"); err != nil {
+		if err := lab.SpreadOver(c, vip, 30, "node1", "node2", "node3"); err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
 		after, err := lab.Neighbors(c.RouterFRR)

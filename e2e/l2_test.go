@@ -95,7 +95,7 @@ func waitOneOwner(t *testing.T, c *lab.Cluster, vip, not string) string {
 
 // servedBy requires 10 requests on new connections to succeed, all answered by node.
 func servedBy(c *lab.Cluster, vip, node string) error {
-	return spreadOver(c, vip, 10, node)
+	return lab.SpreadOver(c, vip, 10, node)
 }
 
 func l2Statuses(c *lab.Cluster, svc string) ([]string, error) {

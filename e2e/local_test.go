@@ -19,17 +19,17 @@ func TestExternalTrafficPolicyLocal(t *testing.T) {
 	t.Cleanup(func() { _ = c.DeleteService(ctx, name) })
 	vip := c.WaitVIP(t, name)
 	c.WaitNexthops(t, vip, "node1")
-	c.Eventually(t, lab.Short, func() error { return spreadOver(c, vip, 10, "node1") })
+	c.Eventually(t, lab.Short, func() error { return lab.SpreadOver(c, vip, 10, "node1") })
 
 	if err := c.SetEndpoints(ctx, name, "node3"); err != nil {
 		t.Fatal(err)
 	}
 	c.WaitNexthops(t, vip, "node3")
-	c.Eventually(t, lab.Short, func() error { return spreadOver(c, vip, 10, "node3") })
+	c.Eventually(t, lab.Short, func() error { return lab.SpreadOver(c, vip, 10, "node3") })
 
 	if err := c.SetEndpoints(ctx, name, "node2", "node3"); err != nil {
 		t.Fatal(err)
 	}
 	c.WaitNexthops(t, vip, "node2", "node3")
-	c.Eventually(t, lab.Short, func() error { return spreadOver(c, vip, 40, "node2", "node3") })
+	c.Eventually(t, lab.Short, func() error { return lab.SpreadOver(c, vip, 40, "node2", "node3") })
 }

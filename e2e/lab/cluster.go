@@ -52,7 +52,8 @@ type Node struct {
 	Name      string
 	Addr      string
 	Host      *netlab.Host
-	FRR       *netlab.FRR
+	FRR       *netlab.FRR // the node's routing daemon: FRR, or BIRD with Options.Daemon "bird"
+	BIRD      *netlab.BIRD
 	RenderDir string // the speaker's --frr-config-dir: frr.conf and the reloader's status
 	Speaker   *Proc
 	Reloader  *Proc
@@ -60,7 +61,12 @@ type Node struct {
 }
 
 // ConfPath is the node's rendered frr.conf.
-func (n *Node) ConfPath() string { return filepath.Join(n.RenderDir, "frr.conf") }
+func (n *Node) ConfPath() string {
+	if n.BIRD != nil {
+		return filepath.Join(n.RenderDir, "bird.conf")
+	}
+	return filepath.Join(n.RenderDir, "frr.conf")
+}
 
 // Cluster is a running lab.
 type Cluster struct {
@@ -89,17 +95,21 @@ type Cluster struct {
 	servers []net.Listener
 	kp      *kubeProxy
 	vipDev  string // where nodes hold VIPs: ProxyInterface, or lo without the dummy module
+	bird    bool   // nodes run BIRD instead of FRR
 }
 
 // Options configure Start.
 type Options struct {
 	Out         io.Writer // progress lines; nil: discard
 	SpeakerArgs []string
+	// Daemon is the nodes' routing daemon, as the speaker's --routing-daemon: "frr" (default) or
+	// "bird". The routers run FRR either way.
+	Daemon string
 }
 
 // Start builds the whole lab. Everything it creates is torn down by r's cleanups, in reverse order.
 func Start(r *Runner, o Options) *Cluster {
-	c := &Cluster{R: r, out: o.Out, SpeakerArgs: o.SpeakerArgs}
+	c := &Cluster{R: r, out: o.Out, SpeakerArgs: o.SpeakerArgs, bird: o.Daemon == "bird"}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -248,12 +258,15 @@ func (c *Cluster) startNodeProcs(n *Node) {
 	}
 	args := []string{filepath.Join(c.Bin, "speaker"), "--kubeconfig", c.Kubeconfig, "--node-name", n.Name,
 		"--frr-config-dir", n.RenderDir}
+	if n.BIRD != nil {
+		args = append(args, "--routing-daemon", "bird")
+	}
 	sp, err := startProc(n.Name+"/speaker", n.Host.NS, logPath(logs, n.Name+"/speaker"), append(args, c.SpeakerArgs...)...)
 	c.track(sp, err)
 	n.Speaker = sp
-	rl, err := startProc(n.Name+"/reloader", n.Host.NS, logPath(logs, n.Name+"/reloader"), filepath.Join(c.Bin, "reloader"),
-		"--config", n.ConfPath(), "--pathspace", n.FRR.Pathspace, "--frr-config-dir", n.FRR.ConfigDir,
-		"--debounce", "50ms", "--scratch-dir", filepath.Join(c.Dir, "scratch"))
+	rlArgs := append([]string{filepath.Join(c.Bin, "reloader"), "--config", n.ConfPath(), "--debounce", "50ms",
+		"--scratch-dir", filepath.Join(c.Dir, "scratch")}, reloaderArgs(n)...)
+	rl, err := startProc(n.Name+"/reloader", n.Host.NS, logPath(logs, n.Name+"/reloader"), rlArgs...)
 	c.track(rl, err)
 	n.Reloader = rl
 }
@@ -344,4 +357,13 @@ func Poll(timeout time.Duration, cond func() error) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// reloaderArgs points the node's reloader at its daemon, as the chart's sidecar does.
+func reloaderArgs(n *Node) []string {
+	if n.BIRD != nil {
+		return []string{"--routing-daemon", "bird", "--bird-config", n.BIRD.ConfPath, "--bird-socket", n.BIRD.Socket,
+			"--bird", "bird", "--birdc", "birdc"}
+	}
+	return []string{"--pathspace", n.FRR.Pathspace, "--frr-config-dir", n.FRR.ConfigDir}
 }

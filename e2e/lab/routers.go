@@ -77,7 +77,17 @@ func (c *Cluster) startRouters() {
 	c.Router2FRR = c.Lab.StartFRR(c.Router2, "router2", router2Config())
 	for _, n := range c.Nodes {
 		// Empty, as the FRR sidecar starts: the reloader applies what the speaker renders.
+		if c.bird {
+			n.BIRD = c.Lab.StartBIRD(n.Host, n.Name, "")
+			continue
+		}
 		n.FRR = c.Lab.StartFRR(n.Host, n.Name, "")
+	}
+	for _, n := range c.Nodes {
+		if n.BIRD != nil {
+			// BIRD runs its BFD inside the bird process.
+			c.prioritize(n.BIRD.PID(), "bird of "+n.Name)
+		}
 	}
 	for _, f := range c.frrs() {
 		c.prioritizeBFD(f)
@@ -95,6 +105,10 @@ func (c *Cluster) prioritizeBFD(f *netlab.FRR) {
 	if err != nil {
 		c.R.Fatalf("lab: %v", err)
 	}
+	c.prioritize(pid, "bfdd of "+f.Pathspace)
+}
+
+func (c *Cluster) prioritize(pid int, what string) {
 	tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		c.R.Fatalf("lab: %v", err)
@@ -107,7 +121,7 @@ func (c *Cluster) prioritizeBFD(f *netlab.FRR) {
 		attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_RR, Priority: 10}
 		if err := unix.SchedSetAttr(tid, attr, 0); err != nil {
 			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, -10); err != nil {
-				c.R.Fatalf("lab: raising the priority of bfdd of %s: %v", f.Pathspace, err)
+				c.R.Fatalf("lab: raising the priority of %s: %v", what, err)
 			}
 		}
 	}
@@ -116,7 +130,9 @@ func (c *Cluster) prioritizeBFD(f *netlab.FRR) {
 func (c *Cluster) frrs() []*netlab.FRR {
 	fs := []*netlab.FRR{c.RouterFRR, c.Router2FRR}
 	for _, n := range c.Nodes {
-		fs = append(fs, n.FRR)
+		if n.FRR != nil {
+			fs = append(fs, n.FRR)
+		}
 	}
 	return fs
 }
