@@ -34,40 +34,18 @@ func (r *BIRDReloader) Run(ctx context.Context) error {
 	if r.StatusDir == "" {
 		r.StatusDir = filepath.Dir(r.ConfigPath)
 	}
-	changed := make(chan struct{}, 1)
-	ignore := map[string]bool{StatusFile: true, RunningFile: true, SessionsFile: true,
-		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true, "." + SessionsFile + ".tmp": true}
+	l := &loop{log: r.Log, configPath: r.ConfigPath, debounce: r.Debounce, poll: r.Poll, sync: r.sync, check: r.check}
 	// BIRD's own file may live beside the rendered one; its writes are ours.
 	if filepath.Dir(r.Applier.ConfigPath) == filepath.Dir(r.ConfigPath) {
-		base := filepath.Base(r.Applier.ConfigPath)
-		ignore[base], ignore["."+base+".tmp"] = true, true
-	}
-	if err := watchDir(ctx, r.Log, r.ConfigPath, ignore, changed); err != nil {
-		return err
+		l.extraOwn = []string{filepath.Base(r.Applier.ConfigPath)}
 	}
 	if r.Sessions != nil {
-		r.Sessions.Dir = r.StatusDir
-		go r.Sessions.Run(ctx)
-	}
-	r.sync(ctx, "start", false)
-	poll := time.NewTicker(r.Poll)
-	defer poll.Stop()
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-			if debounce == nil {
-				debounce = time.After(r.Debounce)
-			}
-		case <-debounce:
-			debounce = nil
-			r.sync(ctx, "file", false)
-		case <-poll.C:
-			r.check(ctx)
+		l.startSessions = func(ctx context.Context) {
+			r.Sessions.Dir = r.StatusDir
+			go r.Sessions.Run(ctx)
 		}
 	}
+	return l.run(ctx)
 }
 
 // check re-applies after a BIRD restart, a failed attempt, or a configure that was not ours.

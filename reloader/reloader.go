@@ -3,7 +3,6 @@ package reloader
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -36,37 +35,14 @@ func (r *Reloader) Run(ctx context.Context) error {
 	if r.StatusDir == "" {
 		r.StatusDir = filepath.Dir(r.ConfigPath)
 	}
-	changed := make(chan struct{}, 1)
-	ignore := map[string]bool{StatusFile: true, RunningFile: true, SessionsFile: true,
-		"." + StatusFile + ".tmp": true, "." + RunningFile + ".tmp": true, "." + SessionsFile + ".tmp": true}
-	if err := watchDir(ctx, r.Log, r.ConfigPath, ignore, changed); err != nil {
-		return fmt.Errorf("watching %s: %w", r.ConfigPath, err)
-	}
+	l := &loop{log: r.Log, configPath: r.ConfigPath, debounce: r.Debounce, poll: r.Poll, sync: r.sync, check: r.check}
 	if r.Sessions != nil {
-		r.Sessions.Dir = r.StatusDir
-		go r.Sessions.Run(ctx)
-	}
-	r.sync(ctx, "start", false)
-	poll := time.NewTicker(r.Poll)
-	defer poll.Stop()
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-			// The window starts at the first event and is not extended, so a
-			// steady stream of writes still gets applied every Debounce.
-			if debounce == nil {
-				debounce = time.After(r.Debounce)
-			}
-		case <-debounce:
-			debounce = nil
-			r.sync(ctx, "file", false)
-		case <-poll.C:
-			r.check(ctx)
+		l.startSessions = func(ctx context.Context) {
+			r.Sessions.Dir = r.StatusDir
+			go r.Sessions.Run(ctx)
 		}
 	}
+	return l.run(ctx)
 }
 
 // check re-applies after an FRR restart, a failed attempt, or drift.
