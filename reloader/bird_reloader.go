@@ -20,8 +20,8 @@ type BIRDReloader struct {
 	Poll       time.Duration // how often BIRD's status is checked
 	Applier    *BIRDApplier
 	Log        logr.Logger
-	OnApply    func(Result)         // called after every apply attempt (tests, instrumentation)
-	Sessions   *BIRDSessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
+	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
+	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
 
 	seen      BIRDStatus // BIRD's status right after our last successful apply
 	lastTried string     // hash of the last file content tried

@@ -80,7 +80,7 @@ func TestBIRDReloader(t *testing.T) {
 	results := make(chan Result, 100)
 	r := &BIRDReloader{ConfigPath: rendered, Debounce: 50 * time.Millisecond, Poll: 200 * time.Millisecond,
 		Log: testr.New(t), OnApply: func(res Result) { results <- res },
-		Sessions: &BIRDSessionReporter{BIRD: bird, Interval: 200 * time.Millisecond, Log: testr.New(t)},
+		Sessions: &SessionReporter{Read: ReadBIRDSessions(bird), Interval: 200 * time.Millisecond, Log: testr.New(t)},
 		Applier:  &BIRDApplier{BIRD: bird, ConfigPath: node.ConfPath, Scratch: t.TempDir(), Log: testr.New(t)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

@@ -36,9 +36,11 @@ type Session struct {
 	Since        time.Time `json:"since"` // when the session last came up or went down
 }
 
-// SessionReporter polls FRR's neighbour state and rewrites SessionsFile when it changed.
+// SessionReporter polls the daemon's neighbour state and rewrites SessionsFile when it changed.
 type SessionReporter struct {
-	FRR      *FRR
+	FRR *FRR
+	// Read, when set, reads the sessions instead of FRR (BIRDSessions does for BIRD).
+	Read     func(ctx context.Context, now time.Time) ([]Session, error)
 	Dir      string
 	Interval time.Duration // 0 = DefaultSessionsInterval
 	Log      logr.Logger
@@ -77,11 +79,14 @@ func (s *SessionReporter) Poll(ctx context.Context) (bool, error) {
 	defer cancel()
 	now := time.Now().UTC().Truncate(time.Second)
 	doc := Sessions{Sessions: []Session{}}
-	out, err := s.FRR.Show(cctx, "show bgp vrf all neighbors json")
-	if err == nil {
-		doc.Sessions, err = ParseNeighbors([]byte(out), now)
+	read := s.Read
+	if read == nil {
+		read = s.readFRR
 	}
-	if err != nil {
+	sessions, err := read(cctx, now)
+	if err == nil {
+		doc.Sessions = sessions
+	} else {
 		if ctx.Err() != nil {
 			return false, nil
 		}
@@ -105,6 +110,14 @@ func (s *SessionReporter) Poll(ctx context.Context) (bool, error) {
 	}
 	s.last, s.written = body, true
 	return true, nil
+}
+
+func (s *SessionReporter) readFRR(ctx context.Context, now time.Time) ([]Session, error) {
+	out, err := s.FRR.Show(ctx, "show bgp vrf all neighbors json")
+	if err != nil {
+		return nil, err
+	}
+	return ParseNeighbors([]byte(out), now)
 }
 
 // keepSince keeps a session's Since while it stays on the same side of Established: a refused

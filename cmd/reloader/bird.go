@@ -25,7 +25,7 @@ func runBIRD(ctx context.Context, log logr.Logger, o birdOptions) error {
 	}
 	r := &reloader.BIRDReloader{ConfigPath: o.config, StatusDir: o.statusDir, Debounce: o.debounce, Poll: o.poll, Log: log,
 		Applier:  &reloader.BIRDApplier{BIRD: o.bird, ConfigPath: o.birdConfig, Scratch: o.scratch, Log: log},
-		Sessions: &reloader.BIRDSessionReporter{BIRD: o.bird, Log: log.WithName("sessions")}}
+		Sessions: &reloader.SessionReporter{Read: reloader.ReadBIRDSessions(o.bird), Log: log.WithName("sessions")}}
 	log.Info("Starting in BIRD mode", "config", o.config, "birdConfig", o.birdConfig, "socket", o.bird.Socket, "debounce", o.debounce)
 	return r.Run(ctx)
 }
