@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 # Built tools live outside the work tree, keyed by version, so fresh clones reuse them.
-CACHE ?= /var/cache/routelb
+# ROUTELB_CACHE (or CACHE=) moves it; scripts and tests read ROUTELB_CACHE.
+CACHE ?= $(or $(ROUTELB_CACHE),/var/cache/routelb)
+export ROUTELB_CACHE := $(CACHE)
 TOOLS := $(CACHE)/bin
 CONTROLLER_GEN_VERSION := v0.23.0
 GOLANGCI_VERSION := v2.15.0

@@ -51,7 +51,7 @@ func chartDir() string { return filepath.Join(testenv.RepoRoot(), "charts", "rou
 // helmBin returns the cached helm binary, building it through the Makefile's rule when missing.
 func helmBin(t testing.TB) string {
 	t.Helper()
-	cache := os.Getenv("CACHE")
+	cache := os.Getenv("ROUTELB_CACHE")
 	if cache == "" {
 		cache = "/var/cache/routelb"
 	}
