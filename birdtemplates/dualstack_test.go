@@ -62,7 +62,7 @@ exit
 // router, which installs it in its kernel.
 func TestLabBIRDDualStack(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs root, BIRD and FRR; runs in the normal test run")
+		t.Skip("skipped under -short: needs root, BIRD and FRR, which the normal test run has")
 	}
 	lab := netlab.New(t)
 	lab.Reserve("203.0.113.0/24", "2001:db8:ff::/120")

@@ -6,11 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden .conf and .problems files from the current output")
@@ -33,9 +33,9 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, problems := renderCase(t, in)
 			base := strings.TrimSuffix(in, ".yaml")
-			compareGolden(t, base+".conf", got)
+			golden.Compare(t, base+".conf", got, *update)
 			if problems != "" || fileExists(base+".problems") {
-				compareGolden(t, base+".problems", []byte(problems))
+				golden.Compare(t, base+".problems", []byte(problems), *update)
 			}
 			// Rendering twice gives the same bytes: no map order leaks into the file.
 			if again, _ := renderCase(t, in); !bytes.Equal(again, got) {
@@ -43,22 +43,6 @@ func TestGolden(t *testing.T) {
 			}
 			checkWithBIRD(t, base+".conf")
 		})
-	}
-}
-
-func compareGolden(t *testing.T, golden string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -update if intended):\n%s", golden, diff(string(want), string(got)))
 	}
 }
 
@@ -111,26 +95,4 @@ func checkWithBIRD(t *testing.T, path string) {
 	if err != nil {
 		t.Fatalf("BIRD rejects %s: %v\n%s", path, err, out)
 	}
-}
-
-// diff shows the first differing lines, enough to see what changed.
-func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl + "\n")
-			if b.Len() > 2000 {
-				break
-			}
-		}
-	}
-	return b.String()
 }

@@ -158,7 +158,7 @@ func (n *labNode) apply(t *testing.T, cfg []byte) {
 // goes down, BFD takes its nexthop away and the session comes back once the link is up.
 func TestLabBIRD(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs root, BIRD and FRR; runs in the normal test run")
+		t.Skip("skipped under -short: needs root, BIRD and FRR, which the normal test run has")
 	}
 	lab := netlab.New(t)
 	lab.Reserve("203.0.113.0/24", "2001:db8:ff::/120")

@@ -60,7 +60,7 @@ exit
 // multihop BFD session with an FRR router, and the VIP route.
 func TestLabBIRDMultihopBFD(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs root, BIRD and FRR; runs in the normal test run")
+		t.Skip("skipped under -short: needs root, BIRD and FRR, which the normal test run has")
 	}
 	lab := netlab.New(t)
 	lab.Reserve("203.0.113.0/24")

@@ -6,11 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden .conf files from the current output")
@@ -29,24 +29,13 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			got := renderCase(t, in)
-			golden := strings.TrimSuffix(in, ".yaml") + ".conf"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("rendered config differs from %s (run with -update if intended):\n%s", golden, diff(string(want), string(got)))
-			}
+			conf := strings.TrimSuffix(in, ".yaml") + ".conf"
+			golden.Compare(t, conf, got, *update)
 			// Rendering twice gives the same bytes: no map order leaks into the file.
 			if again := renderCase(t, in); !bytes.Equal(again, got) {
 				t.Errorf("rendering is not deterministic")
 			}
-			checkWithFRR(t, golden)
+			checkWithFRR(t, conf)
 		})
 	}
 }
@@ -87,26 +76,4 @@ func checkWithFRR(t *testing.T, path string) {
 	if err != nil {
 		t.Fatalf("FRR rejects %s: %v\n%s", path, err, out)
 	}
-}
-
-// diff shows the first differing lines, enough to see what changed.
-func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl + "\n")
-			if b.Len() > 2000 {
-				break
-			}
-		}
-	}
-	return b.String()
 }
