@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,6 +113,13 @@ func (e *speakerEnv) waitConf(writesBefore float64, want []string, unwanted ...s
 			if strings.Contains(c, u+"\n") {
 				return fmt.Errorf("still has %q in:\n%s", u, c)
 			}
+		}
+		return nil
+	})
+	// The reconciler counts a write just after making it, so the file can be seen a moment before the count.
+	e.eventually("the write counted", func() error {
+		if counterValue(configWrites) == writesBefore {
+			return errors.New("configWrites has not moved")
 		}
 		return nil
 	})
