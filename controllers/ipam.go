@@ -52,8 +52,8 @@ type IPAM struct {
 	alloc    *allocator.Allocator
 	lastGood *model.Config
 	problems model.Problems
-	failed   map[string]bool  // Services waiting for an address to free up
-	loaded   map[string]int64 // generation of each pool at the last load
+	failed   map[string]allocator.Reason // Services waiting for an address to free up, and why
+	loaded   map[string]int64            // generation of each pool at the last load
 
 	services kicker // requeues Services
 	pools    kicker // requeues pool status
@@ -61,7 +61,7 @@ type IPAM struct {
 
 // SetupWithManager registers the Service controller, the pool controller and the pool status controller.
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
-	r.alloc, r.failed, r.loaded = allocator.New(), map[string]bool{}, map[string]int64{}
+	r.alloc, r.failed, r.loaded = allocator.New(), map[string]allocator.Reason{}, map[string]int64{}
 	if r.Workers == 0 {
 		r.Workers = 8
 	}
@@ -239,7 +239,6 @@ func (r *IPAM) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.
 		if !errors.As(err, &aerr) {
 			return reconcile.Result{}, err
 		}
-		allocationFailures.WithLabelValues(string(aerr.Reason)).Inc()
 		log.FromContext(ctx).Info("Allocation failed", "service", key, "reason", aerr.Reason, "message", aerr.Message)
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, EventAllocationFailed, "Allocate",
 			"Failed to allocate IP for %q: %s: %s", key, aerr.Reason, aerr.Message)
@@ -286,13 +285,27 @@ func (r *IPAM) ensure(ctx context.Context, req allocator.Request, status []netip
 		res, err = r.alloc.Ensure(req, status)
 	}
 	if err != nil {
-		r.failed[req.Key] = true
+		r.noteFailure(req.Key, err)
 	} else {
 		delete(r.failed, req.Key)
 	}
 	freed := held && !slices.Equal(before.IPs, res.IPs)
 	r.kickPools(r.alloc.TakeDirty())
 	return res, freed, err
+}
+
+// noteFailure counts a Service's failure once, not once per reconcile: a failing Service is
+// reconciled again on every change to it and on every retry, and still fails for the same reason.
+func (r *IPAM) noteFailure(key string, err error) {
+	var reason allocator.Reason
+	var aerr *allocator.Error
+	if errors.As(err, &aerr) {
+		reason = aerr.Reason
+	}
+	if before, was := r.failed[key]; reason != "" && (!was || before != reason) {
+		allocationFailures.WithLabelValues(string(reason)).Inc()
+	}
+	r.failed[key] = reason
 }
 
 func (r *IPAM) release(ctx context.Context, key string) error {

@@ -22,7 +22,7 @@ var (
 	}, []string{"pool"})
 	allocationFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "routelb", Subsystem: "allocator", Name: "allocation_failures_total",
-		Help: "Number of times a Service could not get the addresses it asked for, by reason.",
+		Help: "Number of times a Service started failing to get the addresses it asked for, by reason (retries of the same failure are not counted again).",
 	}, []string{"reason"})
 )
 
