@@ -37,12 +37,12 @@ func randomSpec(rng *rand.Rand) spec {
 	for i := 0; i < rng.Intn(3); i++ {
 		s.profiles[fmt.Sprintf("bfd%d", rng.Intn(4))] = bfdSettings[rng.Intn(len(bfdSettings))]
 	}
+	seen := map[string]bool{} // FRR drops a prefix listed twice in one list, as the renderer never does
 	for i := 0; i < rng.Intn(3); i++ {
 		name := fmt.Sprintf("pl%d", rng.Intn(3))
-		seen := map[string]bool{} // FRR refuses a prefix twice in one list
 		for j := 0; j <= rng.Intn(3); j++ {
-			if p := fmt.Sprintf("203.0.113.%d/32", rng.Intn(50)); !seen[p] {
-				seen[p] = true
+			if p := fmt.Sprintf("203.0.113.%d/32", rng.Intn(50)); !seen[name+" "+p] {
+				seen[name+" "+p] = true
 				s.plists[name] = append(s.plists[name], p)
 			}
 		}

@@ -2,6 +2,7 @@ package reloader
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand"
 	"os"
@@ -12,12 +13,17 @@ import (
 	"time"
 )
 
+var pairsSeed = flag.Int64("seed", 0, "TestRandomPairs: replay this seed (0: a new one, logged)")
+
 // TestRandomPairs applies random pairs of configs to a real FRR. After each
 // apply the running config must equal the target through the delta alone
 // (no full-reload fallback), and a change of networks only must not reset
 // the BGP session with the router.
 func TestRandomPairs(t *testing.T) {
-	seed := time.Now().UnixNano()
+	seed := *pairsSeed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))
 	tl := newTestLab(t)
