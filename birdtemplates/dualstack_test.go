@@ -1,51 +1,19 @@
 package birdtemplates_test
 
 import (
-	"context"
-	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr/testr"
 
-	"github.com/routelb/routelb/internal/netlab"
-	"github.com/routelb/routelb/reloader"
+	tt "github.com/routelb/routelb/internal/templatetest"
 )
 
-const dualStackObjects = `
-apiVersion: v1
-kind: Node
-metadata: {name: node1}
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: vips, namespace: metallb-system}
-spec: {addresses: [203.0.113.0/24, 2001:db8:ff::/120]}
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: router, namespace: metallb-system}
-spec: {myASN: 64513, peerASN: 64512, peerAddress: 198.51.100.1, dualStackAddressFamily: true}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {name: all, namespace: metallb-system}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec: {type: LoadBalancer, ports: [{port: 80}]}
-status: {loadBalancer: {ingress: [{ip: 203.0.113.10}, {ip: "2001:db8:ff::10"}]}}
-`
+var dualStackObjects = tt.Objects(tt.Node("node1", ""), tt.Pool("203.0.113.0/24", "2001:db8:ff::/120"),
+	tt.Peer("router", "peerAddress: 198.51.100.1, dualStackAddressFamily: true"),
+	tt.Advertisement(""), tt.Service("web", "203.0.113.10", "2001:db8:ff::10"))
 
-const dualStackRouter = `frr defaults traditional
-hostname router
-!
-router bgp 64512
- bgp router-id 198.51.100.1
- no bgp ebgp-requires-policy
- no bgp default ipv4-unicast
+// dualStackRouter activates the one IPv4 session in both address families.
+var dualStackRouter = tt.RouterConfig("router", "198.51.100.1", ` no bgp default ipv4-unicast
  neighbor 198.51.100.11 remote-as 64513
  !
  address-family ipv4 unicast
@@ -55,36 +23,16 @@ router bgp 64512
  address-family ipv6 unicast
   neighbor 198.51.100.11 activate
  exit-address-family
-exit
-`
+`)
 
 // TestLabBIRDDualStack: dualStackAddressFamily carries the IPv6 VIP over the IPv4 session to an FRR
 // router, which installs it in its kernel.
 func TestLabBIRDDualStack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped under -short: needs root, BIRD and FRR, which the normal test run has")
-	}
-	lab := netlab.New(t)
-	lab.Reserve("203.0.113.0/24", "2001:db8:ff::/120")
-	router := lab.AddHost("router", "198.51.100.1/24", "2001:db8::1/64")
-	rf := lab.StartFRR(router, "router", dualStackRouter)
-	h := lab.AddHost("node1", "198.51.100.11/24", "2001:db8::11/64")
-	b := lab.StartBIRD(h, "node1", "")
-	a := &reloader.BIRDApplier{BIRD: &reloader.BIRD{Bird: "bird", Birdc: "birdc", Socket: b.Socket},
-		ConfigPath: b.ConfPath, Scratch: t.TempDir(), Log: testr.New(t)}
-	if res := a.Apply(context.Background(), renderLab(t, "node1", dualStackObjects), false); res.Outcome != reloader.OutcomeApplied {
-		t.Fatal(res.Outcome, res.Err)
-	}
-	rf.WaitEstablished("198.51.100.11", 60*time.Second)
-	waitNexthops(t, lab, router, "203.0.113.10", "198.51.100.11")
-	lab.Eventually(60*time.Second, func() error {
-		out, err := router.Run("ip", "-6", "route", "show", "2001:db8:ff::10")
-		if err == nil && !strings.Contains(out, "via ") {
-			err = fmt.Errorf("no route to 2001:db8:ff::10 through node1: %q", out)
-		}
-		if err == nil {
-			t.Logf("router: %s", out)
-		}
-		return err
-	})
+	lab := tt.NewLab(t, "root, BIRD and FRR", "203.0.113.0/24", "2001:db8:ff::/120")
+	router := tt.AddFRR(lab, "router", dualStackRouter, "198.51.100.1/24", "2001:db8::1/64")
+	tt.AddBIRDNode(t, lab, testr.New(t), "node1", "198.51.100.11/24", "2001:db8::11/64").Apply(t, renderLab(t, "node1", dualStackObjects))
+	router.FRR.WaitEstablished("198.51.100.11", tt.BootTimeout)
+	router.Host.WaitNexthops("203.0.113.10", tt.BootTimeout, "198.51.100.11")
+	// BIRD's next hop self on the IPv6 channel of an IPv4 session is node1's global IPv6 address.
+	router.Host.WaitNexthops("2001:db8:ff::10", tt.BootTimeout, "2001:db8::11")
 }

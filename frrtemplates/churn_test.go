@@ -10,6 +10,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/templatetest"
 )
 
 // TestChurnChangesOnlyPrefixLines renders a node before and after a Service comes (or goes) and
@@ -17,7 +18,7 @@ import (
 // the VIP is in: neighbours, activation and route-map stanzas never move, so FRR never resets a
 // session for Service churn.
 func TestChurnChangesOnlyPrefixLines(t *testing.T) {
-	in := scaleInput(200)
+	in := templatetest.ScaleInput(200)
 	in.BGPAdvs = append(in.BGPAdvs, v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "pref", Namespace: "metallb-system"},
 		Spec: v1beta1.BGPAdvertisementSpec{LocalPref: 150, Peers: []v1beta1.ObjectName{"tor-1"}, Communities: []v1beta1.CommunityRef{"large:1:2:3"}}})
 	before := render(t, in)
@@ -47,11 +48,7 @@ func TestChurnChangesOnlyPrefixLines(t *testing.T) {
 
 func render(t *testing.T, in controllers.SpeakerInput) string {
 	t.Helper()
-	res, err := controllers.ComputeNodeBGP(in, nil)
-	if err != nil || len(res.Problems) > 0 {
-		t.Fatalf("%v %v", err, res.Problems)
-	}
-	return string(res.FRRConfig)
+	return string(templatetest.MustCompute(t, in, controllers.DaemonFRR).FRRConfig)
 }
 
 // lineDiff compares two configs as multisets of lines with their context (the stanza a line is in), so

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/templatetest"
 	"github.com/routelb/routelb/reloader"
 )
 
@@ -14,10 +14,7 @@ import (
 // equals the file under the reloader's semantic comparison: FRR accepts every line (not only parses
 // it), and the reloader will see no drift right after applying what the speaker wrote.
 func TestGoldenRunsInFRR(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs root and FRR; runs in the normal test run")
-	}
-	lab := netlab.New(t)
+	lab := templatetest.NewLab(t, "root and FRR")
 	host := lab.AddHost("node1", "198.51.100.11/24", "2001:db8::11/64")
 	// The unnumbered golden refers to eth1. (This kernel has no VRF devices; bgpd keeps the VRF
 	// golden's instance configured, inactive, which is what is compared.)

@@ -1,0 +1,53 @@
+package templatetest
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/routelb/routelb/controllers"
+)
+
+// Decode reads objects for node as `routelb render` does, failing the test on error.
+func Decode(tb testing.TB, node string, r io.Reader, name string) controllers.SpeakerInput {
+	tb.Helper()
+	in := controllers.SpeakerInput{NodeName: node}
+	if err := controllers.DecodeObjects(&in, r, name); err != nil {
+		tb.Fatal(err)
+	}
+	return in
+}
+
+// DecodeFile reads a case file whose first line may name the node ("# node: NAME", node1 if
+// absent).
+func DecodeFile(tb testing.TB, path string) controllers.SpeakerInput {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	node := "node1"
+	if line, _, _ := strings.Cut(string(b), "\n"); strings.HasPrefix(line, "# node: ") {
+		node = strings.TrimSpace(strings.TrimPrefix(line, "# node: "))
+	}
+	return Decode(tb, node, bytes.NewReader(b), path)
+}
+
+// MustCompute computes the node's config for daemon, failing the test on an error or a problem:
+// with a problem, objects are left out and the config would not be the one the test means.
+func MustCompute(tb testing.TB, in controllers.SpeakerInput, daemon string) controllers.NodeBGPResult {
+	tb.Helper()
+	res, err := controllers.ComputeNodeConfig(in, nil, daemon)
+	if err != nil || len(res.Problems) > 0 {
+		tb.Fatalf("computing %s's %s config: %v %v", in.NodeName, daemon, err, res.Problems)
+	}
+	return res
+}
+
+// Render is node's config file for daemon from objects (YAML), failing the test on any problem.
+func Render(tb testing.TB, daemon, node, objects string) []byte {
+	tb.Helper()
+	return MustCompute(tb, Decode(tb, node, strings.NewReader(objects), "lab objects"), daemon).FRRConfig
+}
