@@ -20,21 +20,8 @@ import (
 // config appear beside it, and /metrics shows apply results and the BGP
 // session.
 func TestBinary(t *testing.T) {
-	lab := netlab.New(t)
-	lab.Reserve("203.0.113.0/24")
-	rh := lab.AddHost("router", "198.51.100.1/24")
-	nh := lab.AddHost("node", "198.51.100.11/24")
-	lab.StartFRR(rh, "router", `router bgp 64512
- no bgp ebgp-requires-policy
- neighbor 198.51.100.11 remote-as 64513
- neighbor 198.51.100.11 timers 1 3
-`)
-	node := lab.StartFRR(nh, "node", "")
-	bin := filepath.Join(t.TempDir(), "reloader")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
+	b := newBinaryLab(t, "")
+	node := b.StartFRR(b.node, "node", "")
 	cfg := `frr defaults traditional
 router bgp 64513
  no bgp ebgp-requires-policy
@@ -45,44 +32,100 @@ router bgp 64513
   network 203.0.113.5/32
  exit-address-family
 `
+	// The password is in a VRF the node does not have: redacted all the same.
 	cfg += "router bgp 64513 vrf red\n neighbor 198.51.100.9 remote-as 1\n neighbor 198.51.100.9 password s3cret\nexit\n"
-	if err := os.WriteFile(filepath.Join(dir, "frr.conf"), []byte(cfg), 0o644); err != nil {
+	b.start(t, "frr.conf", cfg, "--pathspace", node.Pathspace, "--frr-config-dir", node.ConfigDir)
+	b.waitApplied(t)
+	b.waitMetrics(t,
+		`routelb_reloader_applies_total{outcome="applied"} 1`,
+		`routelb_frr_bgp_session_up{afi="ipv4Unicast",peer="198.51.100.1",state="Established",vrf="default"} 1`,
+		`routelb_frr_bgp_prefixes_sent{afi="ipv4Unicast",peer="198.51.100.1",vrf="default"} 1`,
+		`routelb_reloader_apply_duration_seconds_count{outcome="applied"} 1`)
+}
+
+// binaryLab is a router FRR of AS 64512 peering with the node host (AS 64513, 1 s keepalives), and
+// the reloader binary to run for the node, its scratch directory and metrics address.
+type binaryLab struct {
+	*netlab.Lab
+	node *netlab.Host
+	bin  string
+	dir  string // holds the config the reloader watches, and what it writes beside it
+	addr string
+}
+
+// newBinaryLab starts the router with routerExtra added to its neighbour's lines.
+func newBinaryLab(t *testing.T, routerExtra string) *binaryLab {
+	t.Helper()
+	lab := netlab.New(t)
+	lab.Reserve("203.0.113.0/24")
+	rh := lab.AddHost("router", "198.51.100.1/24")
+	b := &binaryLab{Lab: lab, node: lab.AddHost("node", "198.51.100.11/24"),
+		bin: filepath.Join(t.TempDir(), "reloader"), dir: t.TempDir(), addr: freeAddr(t)}
+	lab.StartFRR(rh, "router", `router bgp 64512
+ no bgp ebgp-requires-policy
+ neighbor 198.51.100.11 remote-as 64513
+ neighbor 198.51.100.11 timers 1 3
+`+routerExtra)
+	if out, err := exec.Command("go", "build", "-o", b.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return b
+}
+
+// start writes cfg to file and runs the reloader on it with args, until the test ends.
+func (b *binaryLab) start(t *testing.T, file, cfg string, args ...string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(b.dir, file), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "--config", filepath.Join(dir, "frr.conf"), "--pathspace", node.Pathspace,
-		"--frr-config-dir", node.ConfigDir, "--metrics-addr", addr, "--debounce", "100ms")
+	args = append([]string{"--config", filepath.Join(b.dir, file)}, args...)
+	cmd := exec.Command(b.bin, append(args, "--metrics-addr", b.addr, "--debounce", "100ms")...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+}
 
-	lab.Eventually(30*time.Second, func() error {
-		b, err := os.ReadFile(filepath.Join(dir, "reloader-status.json"))
-		if err != nil || !strings.Contains(string(b), `"result": "applied"`) {
-			return fmt.Errorf("status: %w %s", err, b)
-		}
-		return nil
-	})
-	running, err := os.ReadFile(filepath.Join(dir, "running.conf"))
+// waitApplied waits for the status file to say the config was applied, then checks that the
+// running config beside it has its passwords redacted.
+func (b *binaryLab) waitApplied(t *testing.T) {
+	t.Helper()
+	b.waitFile(t, "reloader-status.json", `"result": "applied"`)
+	running, err := os.ReadFile(filepath.Join(b.dir, "running.conf"))
 	if err != nil || strings.Contains(string(running), "s3cret") || !strings.Contains(string(running), "password <redacted>") {
 		t.Errorf("running.conf must exist with passwords redacted: %v\n%s", err, running)
 	}
-	lab.Eventually(30*time.Second, func() error {
-		m, err := scrape(addr)
-		for _, want := range []string{
-			`routelb_reloader_applies_total{outcome="applied"} 1`,
-			`routelb_frr_bgp_session_up{afi="ipv4Unicast",peer="198.51.100.1",state="Established",vrf="default"} 1`,
-			`routelb_frr_bgp_prefixes_sent{afi="ipv4Unicast",peer="198.51.100.1",vrf="default"} 1`,
-			`routelb_reloader_apply_duration_seconds_count{outcome="applied"} 1`,
-		} {
-			if err == nil && !strings.Contains(m, want) {
-				err = fmt.Errorf("metrics lack %s", want)
-			}
-		}
-		return err
+}
+
+// waitFile waits until the reloader's file name holds every one of want.
+func (b *binaryLab) waitFile(t *testing.T, name string, want ...string) {
+	t.Helper()
+	b.Eventually(30*time.Second, func() error {
+		got, err := os.ReadFile(filepath.Join(b.dir, name))
+		return lacking(name, string(got), err, want)
 	})
+}
+
+// waitMetrics waits until /metrics holds every one of want.
+func (b *binaryLab) waitMetrics(t *testing.T, want ...string) {
+	t.Helper()
+	b.Eventually(30*time.Second, func() error {
+		m, err := scrape(b.addr)
+		return lacking("metrics", m, err, want)
+	})
+}
+
+func lacking(what, got string, err error, want []string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			return fmt.Errorf("%s lack %s:\n%s", what, w, got)
+		}
+	}
+	return nil
 }
 
 func freeAddr(t *testing.T) string {
