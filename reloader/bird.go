@@ -112,6 +112,9 @@ func (b *BIRD) Configure(ctx context.Context, file string) error {
 type BIRDStatus struct {
 	LastReboot   string // changes when BIRD restarts
 	LastReconfig string // changes on every configure, ours or anyone's
+	// Reconfiguring: protocols are still being reconfigured, and a configure made meanwhile is
+	// queued; LastReconfig names the new config only once BIRD switches to it.
+	Reconfiguring bool
 }
 
 // Status reads `show status`.
@@ -120,6 +123,11 @@ func (b *BIRD) Status(ctx context.Context) (BIRDStatus, error) {
 	if err != nil {
 		return BIRDStatus{}, err
 	}
+	return ParseBIRDStatus(out)
+}
+
+// ParseBIRDStatus reads the output of `birdc show status`.
+func ParseBIRDStatus(out string) (BIRDStatus, error) {
 	var st BIRDStatus
 	for _, l := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(l, "Last reboot on "); ok {
@@ -127,6 +135,9 @@ func (b *BIRD) Status(ctx context.Context) (BIRDStatus, error) {
 		}
 		if v, ok := strings.CutPrefix(l, "Last reconfiguration on "); ok {
 			st.LastReconfig = v
+		}
+		if l == "Reconfiguration in progress" {
+			st.Reconfiguring = true
 		}
 	}
 	if st.LastReboot == "" {

@@ -90,14 +90,38 @@ func (r *BIRDReloader) sync(ctx context.Context, reason string, force bool) {
 		target = r.Applier.LastGood()
 	}
 	r.lastTried = h
+	before, _ := r.Applier.BIRD.Status(ctx)
 	res := r.Applier.Apply(ctx, target, force)
 	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
 	if res.Outcome == OutcomeApplied || res.Outcome == OutcomeUnchanged {
-		if st, err := r.Applier.BIRD.Status(ctx); err == nil {
+		if st, ok := r.settled(ctx, before, res.Outcome == OutcomeApplied); ok {
 			r.seen = st
 		}
 	}
 	r.finish(reason, res)
+}
+
+// settleTimeout bounds the wait for BIRD to switch to our config. Past it the status is taken as it
+// is; if our configure shows up later, check re-applies the same file once, which changes nothing.
+const settleTimeout = 10 * time.Second
+
+// settled waits until BIRD shows the configure we just made as its last one. A configure made while
+// an earlier one is still in progress is queued, and a status read before BIRD switches would make
+// our own configure look like someone else's a moment later.
+func (r *BIRDReloader) settled(ctx context.Context, before BIRDStatus, configured bool) (BIRDStatus, bool) {
+	deadline := time.Now().Add(settleTimeout)
+	for {
+		st, err := r.Applier.BIRD.Status(ctx)
+		done := err == nil && !st.Reconfiguring && (!configured || st.LastReconfig != before.LastReconfig)
+		if done || time.Now().After(deadline) {
+			return st, err == nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (r *BIRDReloader) finish(reason string, res Result) {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,8 +80,18 @@ func TestBIRDReloader(t *testing.T) {
 	write(birdNodeConf(1))
 	bird := &BIRD{Bird: "bird", Birdc: "birdc", Socket: node.Socket}
 	results := make(chan Result, 100)
+	var reasonsMu sync.Mutex
+	var reasons []string // why each apply happened, from the status file written just before OnApply
 	r := &BIRDReloader{ConfigPath: rendered, Debounce: 50 * time.Millisecond, Poll: 200 * time.Millisecond,
-		Log: testr.New(t), OnApply: func(res Result) { results <- res },
+		Log: testr.New(t), OnApply: func(res Result) {
+			var st Status
+			b, _ := os.ReadFile(filepath.Join(dir, StatusFile))
+			_ = json.Unmarshal(b, &st)
+			reasonsMu.Lock()
+			reasons = append(reasons, st.Reason)
+			reasonsMu.Unlock()
+			results <- res
+		},
 		Sessions: &SessionReporter{Read: ReadBIRDSessions(bird), Interval: 200 * time.Millisecond, Log: testr.New(t)},
 		Applier:  &BIRDApplier{BIRD: bird, ConfigPath: node.ConfPath, Scratch: t.TempDir(), Log: testr.New(t)}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -153,6 +165,14 @@ func TestBIRDReloader(t *testing.T) {
 	write(birdNodeConf(3))
 	waitOutcome(t, results, OutcomeApplied)
 	waitRoute(t, lab, rh, "203.0.113.3", true)
+
+	// Our own configures, however fast they follow each other, never look like someone else's.
+	time.Sleep(3 * r.Poll)
+	reasonsMu.Lock()
+	if slices.Contains(reasons, "drift") {
+		t.Errorf("the reloader took its own configure for someone else's: apply reasons %q", reasons)
+	}
+	reasonsMu.Unlock()
 
 	// Someone configures BIRD by hand with another file: the reloader puts its own back.
 	other := filepath.Join(t.TempDir(), "other.conf")
@@ -259,6 +279,17 @@ func TestBIRDReplyParsing(t *testing.T) {
 	}
 	if got := stripCodes(ok); got != "BIRD 2.0.12 ready.\nReading configuration from /x\nReconfigured\n" {
 		t.Errorf("stripCodes: %q", got)
+	}
+	status := "BIRD 2.0.12\nRouter ID is 198.51.100.11\nHostname is node\nCurrent server time is 2026-11-28 14:14:49.110\n" +
+		"Last reboot on 2026-11-28 14:14:44.077\nLast reconfiguration on 2026-11-28 14:14:49.103\n"
+	for tail, want := range map[string]bool{"Daemon is up and running\n": false, "Reconfiguration in progress\n": true} {
+		st, err := ParseBIRDStatus(status + tail)
+		if err != nil || st != (BIRDStatus{LastReboot: "2026-11-28 14:14:44.077", LastReconfig: "2026-11-28 14:14:49.103", Reconfiguring: want}) {
+			t.Errorf("ParseBIRDStatus(... %q) = %+v, %v", tail, st, err)
+		}
+	}
+	if _, err := ParseBIRDStatus("BIRD 2.0.12 ready.\n"); err == nil {
+		t.Error("ParseBIRDStatus accepted output without a reboot time")
 	}
 	if n := changedLines([]byte("a\nb\nc\n"), []byte("a\nc\nd\ne\n")); n != 3 {
 		t.Errorf("changedLines = %d, want 3", n)
