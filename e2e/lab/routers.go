@@ -213,59 +213,21 @@ func (c *Cluster) routerBFD() (map[string]string, error) {
 func (c *Cluster) AllSessionsUp() error { return c.allSessionsUp() }
 
 // Nexthops returns the gateways of the router's kernel route for prefix (e.g. "203.0.113.250/32"),
-// none when there is no route.
+// sorted, none when there is no route.
 func (c *Cluster) Nexthops(prefix string) ([]string, error) {
-	out, err := c.Router.Run("ip", "-j", "route", "show", "exact", prefix)
-	if err != nil {
-		return nil, err
-	}
-	var routes []struct {
-		Gateway  string `json:"gateway"`
-		Nexthops []struct {
-			Gateway string `json:"gateway"`
-		} `json:"nexthops"`
-	}
-	if err := json.Unmarshal([]byte(out), &routes); err != nil {
-		return nil, fmt.Errorf("parsing ip -j route: %w: %s", err, out)
-	}
-	var gws []string
-	for _, r := range routes {
-		if r.Gateway != "" {
-			gws = append(gws, r.Gateway)
-		}
-		for _, nh := range r.Nexthops {
-			gws = append(gws, nh.Gateway)
-		}
-	}
-	return gws, nil
+	gws, _, err := c.Router.Gateways(prefix)
+	return gws, err
 }
 
 // RoutesIn returns the router's kernel routes inside prefix, each with its gateways.
 func (c *Cluster) RoutesIn(prefix string) (map[string][]string, error) {
-	out, err := c.Router.Run("ip", "-j", "route", "show", "root", prefix)
+	rs, err := c.Router.Routes("root", prefix)
 	if err != nil {
 		return nil, err
 	}
-	var routes []struct {
-		Dst      string `json:"dst"`
-		Gateway  string `json:"gateway"`
-		Nexthops []struct {
-			Gateway string `json:"gateway"`
-		} `json:"nexthops"`
-	}
-	if err := json.Unmarshal([]byte(out), &routes); err != nil {
-		return nil, fmt.Errorf("parsing ip -j route: %w: %s", err, out)
-	}
-	m := map[string][]string{}
-	for _, r := range routes {
-		var gws []string
-		if r.Gateway != "" {
-			gws = append(gws, r.Gateway)
-		}
-		for _, nh := range r.Nexthops {
-			gws = append(gws, nh.Gateway)
-		}
-		m[r.Dst] = gws
+	m := make(map[string][]string, len(rs))
+	for _, r := range rs {
+		m[r.Dst] = r.Gateways
 	}
 	return m, nil
 }

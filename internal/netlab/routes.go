@@ -8,33 +8,56 @@ import (
 	"time"
 )
 
-// Gateways returns the gateways of the kernel's routes to dst in the host, sorted, and how many
-// routes there are (a multipath route is one route with several nexthops).
-func (h *Host) Gateways(dst string) (gateways []string, routes int, err error) {
-	args := []string{"ip", "-j", "route", "show", dst}
-	if strings.Contains(dst, ":") {
-		args = []string{"ip", "-6", "-j", "route", "show", dst}
+// Route is one kernel route: its destination and the gateways of its nexthops.
+type Route struct {
+	Dst      string
+	Gateways []string
+}
+
+// Routes returns the host's kernel routes that an `ip route show` selector picks, e.g.
+// ("203.0.113.5/32") for exactly that prefix or ("root", "203.0.113.0/24") for everything inside it.
+func (h *Host) Routes(selector ...string) ([]Route, error) {
+	args := append([]string{"ip", "-j", "route", "show"}, selector...)
+	if len(selector) > 0 && strings.Contains(selector[len(selector)-1], ":") {
+		args = append([]string{"ip", "-6", "-j", "route", "show"}, selector...)
 	}
 	out, err := h.Run(args...)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var rs []struct {
+		Dst      string `json:"dst"`
 		Gateway  string `json:"gateway"`
 		Nexthops []struct {
 			Gateway string `json:"gateway"`
 		} `json:"nexthops"`
 	}
 	if err := json.Unmarshal([]byte(out), &rs); err != nil {
-		return nil, 0, fmt.Errorf("%w: %s", err, out)
+		return nil, fmt.Errorf("parsing ip -j route: %w: %s", err, out)
 	}
+	routes := make([]Route, 0, len(rs))
 	for _, r := range rs {
+		rt := Route{Dst: r.Dst}
 		if r.Gateway != "" {
-			gateways = append(gateways, r.Gateway)
+			rt.Gateways = append(rt.Gateways, r.Gateway)
 		}
 		for _, nh := range r.Nexthops {
-			gateways = append(gateways, nh.Gateway)
+			rt.Gateways = append(rt.Gateways, nh.Gateway)
 		}
+		routes = append(routes, rt)
+	}
+	return routes, nil
+}
+
+// Gateways returns the gateways of the kernel's routes to dst in the host, sorted, and how many
+// routes there are (a multipath route is one route with several nexthops).
+func (h *Host) Gateways(dst string) (gateways []string, routes int, err error) {
+	rs, err := h.Routes(dst)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range rs {
+		gateways = append(gateways, r.Gateways...)
 	}
 	slices.Sort(gateways)
 	return gateways, len(rs), nil
