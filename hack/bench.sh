@@ -13,6 +13,9 @@ run go test -run '^$' -bench Delta10k ./reloader/
 # frr.conf rendering: 10,000 VIPs x 4 peers (docs/benchmarks.md, "BGP rendering").
 run go test -run '^$' -bench . -benchtime 10x -count 3 ./frrtemplates/
 
+# bird.conf rendering and BIRD applies at 1,000 and 10,000 VIPs (docs/benchmarks.md, "BIRD").
+run go test -run '^$' -bench . -benchtime 10x -count 3 ./birdtemplates/
+
 # Layer 2 take-over (SIGKILL/SIGTERM) and API writes for 1,000 VIPs on 3 nodes (docs/benchmarks.md, "Layer 2").
 run go test -count=1 -run '^$' -bench '^BenchmarkL2' -benchtime 1x -timeout 30m ./controllers/
 
