@@ -108,14 +108,24 @@ func (b *BIRD) Configure(ctx context.Context, file string) error {
 	return err
 }
 
-// BIRDStatus is what `birdc show status` says about the daemon's life.
+// BIRDStatus is what `birdc show status` says about the daemon's life. BIRD keeps these times on its
+// monotonic clock and converts them to wall-clock time each time it prints them, so the same event
+// can print a millisecond apart in two reads, and further apart after an NTP correction. Only ages
+// (Now minus an event) are stable, so changes are detected on those.
 type BIRDStatus struct {
-	LastReboot   string // changes when BIRD restarts
-	LastReconfig string // changes on every configure, ours or anyone's
+	Now          time.Time // "Current server time"
+	LastReboot   time.Time // moves when BIRD restarts
+	LastReconfig time.Time // moves on every configure, ours or anyone's
 	// Reconfiguring: protocols are still being reconfigured, and a configure made meanwhile is
 	// queued; LastReconfig names the new config only once BIRD switches to it.
 	Reconfiguring bool
 }
+
+// Uptime is how long BIRD has been running.
+func (s BIRDStatus) Uptime() time.Duration { return s.Now.Sub(s.LastReboot) }
+
+// ConfigAge is how long ago BIRD switched to the config it runs.
+func (s BIRDStatus) ConfigAge() time.Duration { return s.Now.Sub(s.LastReconfig) }
 
 // Status reads `show status`.
 func (b *BIRD) Status(ctx context.Context) (BIRDStatus, error) {
@@ -126,24 +136,38 @@ func (b *BIRD) Status(ctx context.Context) (BIRDStatus, error) {
 	return ParseBIRDStatus(out)
 }
 
+// birdTimeLayouts are the `timeformat base` forms BIRD prints by default ("iso long ms") and
+// without milliseconds ("iso long"); the rendered bird.conf does not set another.
+var birdTimeLayouts = []string{"2006-01-02 15:04:05.000", "2006-01-02 15:04:05"}
+
 // ParseBIRDStatus reads the output of `birdc show status`.
 func ParseBIRDStatus(out string) (BIRDStatus, error) {
 	var st BIRDStatus
+	fields := map[string]*time.Time{"Current server time is ": &st.Now, "Last reboot on ": &st.LastReboot,
+		"Last reconfiguration on ": &st.LastReconfig}
 	for _, l := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(l, "Last reboot on "); ok {
-			st.LastReboot = v
-		}
-		if v, ok := strings.CutPrefix(l, "Last reconfiguration on "); ok {
-			st.LastReconfig = v
-		}
 		if l == "Reconfiguration in progress" {
 			st.Reconfiguring = true
 		}
+		for prefix, dst := range fields {
+			if v, ok := strings.CutPrefix(l, prefix); ok {
+				*dst = parseBIRDTime(v)
+			}
+		}
 	}
-	if st.LastReboot == "" {
+	if st.Now.IsZero() || st.LastReboot.IsZero() || st.LastReconfig.IsZero() {
 		return st, fmt.Errorf("unexpected `show status` output: %q", out)
 	}
 	return st, nil
+}
+
+func parseBIRDTime(v string) time.Time {
+	for _, layout := range birdTimeLayouts {
+		if t, err := time.Parse(layout, strings.TrimSpace(v)); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // BIRDApplier applies whole configs to one BIRD. BIRD cannot print the configuration it runs, so

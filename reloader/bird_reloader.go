@@ -23,9 +23,9 @@ type BIRDReloader struct {
 	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
 	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
 
-	seen      BIRDStatus // BIRD's status right after our last successful apply
-	lastTried string     // hash of the last file content tried
-	retry     bool       // last attempt could not reach BIRD
+	seen      birdReading // BIRD's status since our last successful apply; zero = none yet
+	lastTried string      // hash of the last file content tried
+	retry     bool        // last attempt could not reach BIRD
 }
 
 // Run applies the config at start and then on every change, BIRD restart or foreign
@@ -54,22 +54,49 @@ func (r *BIRDReloader) check(ctx context.Context) {
 		r.sync(ctx, "retry", true)
 		return
 	}
-	if r.seen.LastReboot == "" {
+	if r.seen.at.IsZero() {
 		return
 	}
-	st, err := r.Applier.BIRD.Status(ctx)
-	switch {
-	case err != nil:
-		// BIRD is down or restarting: its next start is a new reboot time.
+	cur, err := r.read(ctx)
+	if err != nil {
+		// BIRD is down or restarting: its next start shows as a restart.
 		r.Log.V(1).Info("BIRD not answering", "error", err.Error())
-	case st.LastReboot != r.seen.LastReboot:
-		restartsTotal.Inc()
-		r.Log.Info("BIRD restarted, re-applying config", "lastReboot", st.LastReboot)
-		r.sync(ctx, "bird-restart", true)
-	case st.LastReconfig != r.seen.LastReconfig:
-		r.Log.Info("BIRD was reconfigured by someone else, re-applying config", "lastReconfiguration", st.LastReconfig)
-		r.sync(ctx, "drift", true)
+		return
 	}
+	switch restarted, reconfigured := changes(r.seen, cur); {
+	case restarted:
+		restartsTotal.Inc()
+		r.Log.Info("BIRD restarted, re-applying config", "lastReboot", cur.st.LastReboot)
+		r.sync(ctx, "bird-restart", true)
+	case reconfigured:
+		r.Log.Info("BIRD was reconfigured by someone else, re-applying config", "lastReconfiguration", cur.st.LastReconfig)
+		r.sync(ctx, "drift", true)
+	default:
+		r.seen = cur
+	}
+}
+
+// birdReading is one `show status`, with when it was taken on our own monotonic clock.
+type birdReading struct {
+	st  BIRDStatus
+	at  time.Time     // the middle of the birdc call
+	unc time.Duration // how far BIRD's "now" may be from at: half the call, plus BIRD's rounding
+}
+
+func (r *BIRDReloader) read(ctx context.Context) (birdReading, error) {
+	start := time.Now()
+	st, err := r.Applier.BIRD.Status(ctx)
+	d := time.Since(start)
+	return birdReading{st: st, at: start.Add(d / 2), unc: d/2 + 2*time.Millisecond}, err
+}
+
+// changes compares two readings: between them BIRD's uptime, and the age of its config, must have
+// grown by the time that passed on our clock; less means BIRD restarted, or loaded a config.
+func changes(before, after birdReading) (restarted, reconfigured bool) {
+	grown := after.at.Sub(before.at) - before.unc - after.unc
+	restarted = after.st.Uptime() < before.st.Uptime()+grown
+	reconfigured = after.st.ConfigAge() < before.st.ConfigAge()+grown
+	return restarted, reconfigured
 }
 
 // sync applies the file when its content changed (or force is set). A file that is missing or that
@@ -90,12 +117,15 @@ func (r *BIRDReloader) sync(ctx context.Context, reason string, force bool) {
 		target = r.Applier.LastGood()
 	}
 	r.lastTried = h
-	before, _ := r.Applier.BIRD.Status(ctx)
+	before, err := r.read(ctx)
+	if err != nil {
+		before = birdReading{} // BIRD not up yet: whatever it shows next is after our configure
+	}
 	res := r.Applier.Apply(ctx, target, force)
 	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
 	if res.Outcome == OutcomeApplied || res.Outcome == OutcomeUnchanged {
-		if st, ok := r.settled(ctx, before, res.Outcome == OutcomeApplied); ok {
-			r.seen = st
+		if cur, ok := r.settled(ctx, before, res.Outcome == OutcomeApplied); ok {
+			r.seen = cur
 		}
 	}
 	r.finish(reason, res)
@@ -105,20 +135,21 @@ func (r *BIRDReloader) sync(ctx context.Context, reason string, force bool) {
 // is; if our configure shows up later, check re-applies the same file once, which changes nothing.
 const settleTimeout = 10 * time.Second
 
-// settled waits until BIRD shows the configure we just made as its last one. A configure made while
-// an earlier one is still in progress is queued, and a status read before BIRD switches would make
+// settled waits until BIRD shows the configure we just made as its last one: a configure made while
+// an earlier one is still in progress is queued, and a reading taken before BIRD switches would make
 // our own configure look like someone else's a moment later.
-func (r *BIRDReloader) settled(ctx context.Context, before BIRDStatus, configured bool) (BIRDStatus, bool) {
+func (r *BIRDReloader) settled(ctx context.Context, before birdReading, configured bool) (birdReading, bool) {
 	deadline := time.Now().Add(settleTimeout)
 	for {
-		st, err := r.Applier.BIRD.Status(ctx)
-		done := err == nil && !st.Reconfiguring && (!configured || st.LastReconfig != before.LastReconfig)
-		if done || time.Now().After(deadline) {
-			return st, err == nil
+		cur, err := r.read(ctx)
+		_, reconfigured := changes(before, cur)
+		switched := !configured || before.at.IsZero() || reconfigured
+		if err == nil && !cur.st.Reconfiguring && switched || time.Now().After(deadline) {
+			return cur, err == nil
 		}
 		select {
 		case <-ctx.Done():
-			return st, false
+			return cur, false
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
