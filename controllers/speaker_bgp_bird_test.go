@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -109,18 +108,7 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 			return nil
 		})
 	}
-	e.eventually("Warning event on the BFDProfile", func() error {
-		var evs eventsv1.EventList
-		if err := e.c.List(ctx, &evs, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, ev := range evs.Items {
-			if ev.Regarding.Name == "echo" && ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Note, "echo mode") {
-				return nil
-			}
-		}
-		return fmt.Errorf("no event among %d", len(evs.Items))
-	})
+	e.waitWarning("echo", "echo mode")
 
 	// A running peer's profile is edited to what BIRD cannot express: the last good profile stays,
 	// so nothing announced is withdrawn, and the profile says why.

@@ -128,6 +128,24 @@ func (e *speakerEnv) waitConf(writesBefore float64, want []string, unwanted ...s
 	}
 }
 
+// waitWarning waits for a Warning event in the speaker's namespace about the object named name,
+// whose note contains substr.
+func (e *speakerEnv) waitWarning(name, substr string) {
+	e.t.Helper()
+	e.eventually("Warning event on "+name, func() error {
+		var evs eventsv1.EventList
+		if err := e.c.List(context.Background(), &evs, client.InNamespace(testenv.Namespace)); err != nil {
+			return err
+		}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == name && ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Note, substr) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no event among %d", len(evs.Items))
+	})
+}
+
 func lbSvc(name string, etp corev1.ServiceExternalTrafficPolicy) *corev1.Service {
 	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.ServiceSpec{
 		Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: etp,
@@ -241,18 +259,7 @@ func TestSpeakerBGP(t *testing.T) {
 		}
 		return nil
 	})
-	e.eventually("Warning event on the peer", func() error {
-		var evs eventsv1.EventList
-		if err := e.c.List(ctx, &evs, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, ev := range evs.Items {
-			if ev.Regarding.Name == "router" && ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Note, "missing") {
-				return nil
-			}
-		}
-		return fmt.Errorf("no event among %d", len(evs.Items))
-	})
+	e.waitWarning("router", "missing")
 	if c := e.conf(); !strings.Contains(c, " neighbor 198.51.100.1 timers 3 9\n") || !strings.Contains(c, "  network 203.0.113.5/32\n") {
 		t.Fatalf("a bad edit changed what is announced:\n%s", c)
 	}
