@@ -12,10 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
@@ -29,30 +26,8 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
 	}
-	env := testenv.Start(t)
-	dir := t.TempDir()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Cache: SpeakerCacheOptions(testenv.Namespace, "node1"),
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: &skip}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &SpeakerBGPReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
-		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: DaemonBIRD}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	e := &speakerEnv{t: t, c: env.Client, dir: dir}
+	e := startSpeaker(t, DaemonBIRD)
+	ctx, dir := context.Background(), e.dir
 	ns := testenv.Namespace
 	echo := true
 	e.create(

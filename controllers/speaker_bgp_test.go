@@ -36,7 +36,7 @@ type speakerEnv struct {
 	dir string
 }
 
-func startSpeaker(t *testing.T) *speakerEnv {
+func startSpeaker(t *testing.T, daemon string) *speakerEnv {
 	t.Helper()
 	env := testenv.Start(t)
 	dir := t.TempDir()
@@ -52,7 +52,7 @@ func startSpeaker(t *testing.T) *speakerEnv {
 		t.Fatal(err)
 	}
 	r := &SpeakerBGPReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
-		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir}
+		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: daemon}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestSpeakerBGP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
 	}
-	e := startSpeaker(t)
+	e := startSpeaker(t, DaemonFRR)
 	ctx := context.Background()
 	ns := testenv.Namespace
 	e.create(
