@@ -9,7 +9,9 @@ package birdtemplates
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/netip"
@@ -40,7 +42,14 @@ func str(s string) (string, error) {
 	return `"` + s + `"`, nil
 }
 
-// sym is a quoted BIRD symbol ('rlb_tor-a_v4'); our names are built from DNS names only.
+// symMaxLen is BIRD's longest symbol (SYM_MAX_LEN); a longer one fails the whole file with
+// "Symbol too long".
+const symMaxLen = 64
+
+// sym is a quoted BIRD symbol ('rlb_tor-a_v4'); our names are built from DNS names only. Names
+// built from a long peer name and a large community exceed symMaxLen: they are cut and given a
+// hash of the whole name, so every symbol stays unique and the same name always maps to the same
+// symbol (definition and uses agree).
 func sym(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -50,6 +59,10 @@ func sym(s string) (string, error) {
 	}
 	if s == "" {
 		return "", fmt.Errorf("refusing to render an empty BIRD symbol")
+	}
+	if len(s) > symMaxLen {
+		h := sha256.Sum256([]byte(s))
+		s = s[:symMaxLen-13] + "_" + hex.EncodeToString(h[:6])
 	}
 	return "'" + s + "'", nil
 }

@@ -27,14 +27,14 @@ const (
 // +kubebuilder:validation:XValidation:rule="(has(self.enableGracefulRestart) && self.enableGracefulRestart) == (has(oldSelf.enableGracefulRestart) && oldSelf.enableGracefulRestart)",message="enableGracefulRestart cannot be changed after creation: it needs the session to restart",fieldPath=".enableGracefulRestart"
 // +kubebuilder:validation:XValidation:rule="!has(self.sourceAddress) || !has(self.peerAddress) || !isIP(self.sourceAddress) || !isIP(self.peerAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()",message="sourceAddress and peerAddress must be of the same IP family",fieldPath=".sourceAddress"
 type BGPPeerSpec struct {
-	// MyASN is the local end's AS number.
-	// +kubebuilder:validation:Minimum=0
+	// MyASN is the local end's AS number. 0 is reserved (RFC 7607): FRR and BIRD refuse `router bgp 0`.
+	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
 	// +kubebuilder:validation:Format=int64
 	MyASN uint32 `json:"myASN"`
 
-	// ASN is the AS number expected from the peer; exclusive with DynamicASN.
-	// +kubebuilder:validation:Minimum=0
+	// ASN is the AS number expected from the peer; exclusive with DynamicASN. 0 is reserved (RFC 7607).
+	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
 	// +kubebuilder:validation:Format=int64
 	// +optional
@@ -100,7 +100,9 @@ type BGPPeerSpec struct {
 	// +optional
 	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
 
-	// Password for TCP MD5 authentication; exclusive with PasswordSecret.
+	// Password for TCP MD5 authentication; exclusive with PasswordSecret. At most 80 characters: the
+	// TCP MD5 key length Linux accepts (TCP_MD5SIG_MAXKEYLEN), which FRR enforces too.
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 80",message="must be at most 80 characters (the longest TCP MD5 key Linux accepts)"
 	// +optional
 	Password v1beta1.ConfigToken `json:"password,omitempty"`
 

@@ -89,6 +89,9 @@ func checkBIRDPeer(cfg *Config, p *Peer, ps *Problems) {
 	if p.Interface != "" {
 		ps.add(ref, "spec.interface", "BGP unnumbered (a session on an interface, to a neighbour found by its link-local address) is not supported by BIRD 2.0; give peerAddress instead")
 	}
+	if p.Addr.Is6() && p.Addr.IsLinkLocalUnicast() {
+		ps.add(ref, "spec.peerAddress", "%s is a link-local address: BIRD needs the interface of a link-local neighbour and peerAddress cannot name one; give a global address", p.Addr)
+	}
 	// BIRD strings are double-quoted with no escape: a quote cannot be written inside one.
 	if strings.ContainsRune(p.Password, '"') {
 		ps.add(ref, "spec.password", "contains a double quote, which BIRD cannot read in a password (also when it comes from passwordSecret)")

@@ -20,6 +20,8 @@ func TestCheckBIRD(t *testing.T) {
 			profile: &BFDProfile{Name: "fast", ReceiveInterval: 100, PassiveMode: true}, left: true},
 		{name: "unnumbered", peer: Peer{Name: "p", Interface: "eth0"},
 			want: []string{"BGPPeer p: spec.interface: BGP unnumbered (a session on an interface, to a neighbour found by its link-local address) is not supported by BIRD 2.0; give peerAddress instead"}},
+		{name: "link-local peer", peer: Peer{Name: "p", Addr: netip.MustParseAddr("fe80::1")},
+			want: []string{"BGPPeer p: spec.peerAddress: fe80::1 is a link-local address: BIRD needs the interface of a link-local neighbour and peerAddress cannot name one; give a global address"}},
 		{name: "quote in password", peer: Peer{Name: "p", Addr: addr, Password: `a"b`},
 			want: []string{`BGPPeer p: spec.password: contains a double quote, which BIRD cannot read in a password (also when it comes from passwordSecret)`}},
 		{name: "quote in vrf", peer: Peer{Name: "p", Addr: addr, VRF: `r"d`},

@@ -178,6 +178,25 @@ func TestBuild(t *testing.T) {
 					t.Fatalf("got %+v", c.Peers["r1"])
 				}
 			}},
+		{name: "myASN 0 is reserved", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.MyASN = 0 })}},
+			problems: []string{"BGPPeer r1: spec.myASN: must be an AS number from 1 to 4294967295"}},
+		{name: "inline password of 81 characters", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.Password = v1beta1.ConfigToken(strings.Repeat("p", 81)) })}},
+			problems: []string{"BGPPeer r1: spec.password: must be at most 80 characters"}},
+		{name: "inline password of 80 characters", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.Password = v1beta1.ConfigToken(strings.Repeat("p", 80)) })}}},
+		{name: "password secret of 81 characters",
+			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })},
+				Secrets: []corev1.Secret{{ObjectMeta: meta("pw", 0), Type: corev1.SecretTypeBasicAuth, Data: map[string][]byte{"password": []byte(strings.Repeat("s", 81))}}}},
+			problems: []string{`BGPPeer r1: spec.passwordSecret: the "password" key of Secret "pw" is 81 characters long; at most 80`}},
+		{name: "vrf default is the default VRF",
+			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0), peer("r2", 0, func(s *v1beta2.BGPPeerSpec) { s.VRFName = "default"; s.ASN = 64514; s.Address = "198.51.100.2" })}},
+			check: func(t *testing.T, c *Config) {
+				if c.Peers["r2"] == nil || c.Peers["r2"].VRF != "" {
+					t.Fatalf("vrf default should map to the default VRF, got %+v", c.Peers["r2"])
+				}
+			}},
+		{name: "vrf default with another myASN than the default VRF's peer",
+			in:       Input{Peers: []v1beta2.BGPPeer{peer("r1", 0), peer("r2", 0, func(s *v1beta2.BGPPeerSpec) { s.VRFName = "default"; s.MyASN = 64999; s.Address = "198.51.100.2" })}, Nodes: nodes},
+			problems: []string{"peers of one VRF need the same myASN and routerID"}},
 		{name: "peer ASN and dynamic ASN", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.DynamicASN = "external" })}},
 			problems: []string{"BGPPeer r1: spec: exactly one of peerASN and dynamicASN"}},
 		{name: "peer password injecting a line", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.Password = "x\n neighbor 1.2.3.4 remote-as 1" })}},

@@ -8,10 +8,24 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 )
 
 const defaultHoldTime = 90 * time.Second
+
+// maxPasswordLen is Linux's TCP_MD5SIG_MAXKEYLEN; FRR refuses longer passwords.
+const maxPasswordLen = 80
+
+// vrfName maps the VRF a peer names to the model's key: "default" is FRR's and BIRD's name for the
+// default VRF, so it must land in the same BGP instance as an unset VRF (two "router bgp" blocks
+// for one VRF are refused by FRR).
+func vrfName(v v1beta1.VRFName) string {
+	if v == "default" {
+		return ""
+	}
+	return string(v)
+}
 
 func indexSecrets(secrets []corev1.Secret) map[string]*corev1.Secret {
 	m := make(map[string]*corev1.Secret, len(secrets))
@@ -30,7 +44,7 @@ func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secre
 		Name: p.Name, MyASN: s.MyASN, ASN: s.ASN, DynamicASN: string(s.DynamicASN), LocalASN: s.LocalASN,
 		Interface: string(s.Interface), Port: s.Port, Password: string(s.Password),
 		BFDProfile: string(s.BFDProfile), GracefulRestart: s.EnableGracefulRestart, EBGPMultiHop: s.EBGPMultiHop,
-		VRF: string(s.VRFName), DisableMP: s.DisableMP, DualStack: s.DualStackAddressFamily,
+		VRF: vrfName(s.VRFName), DisableMP: s.DisableMP, DualStack: s.DualStackAddressFamily,
 		HoldTime: duration(s.HoldTime), KeepaliveTime: duration(s.KeepaliveTime), ConnectTime: duration(s.ConnectTime),
 		NodeSelectors: selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
 	}
@@ -60,12 +74,16 @@ func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
 		{"spec.sourceAddress", s.SrcAddress, "omitempty,ip", "must be an IP address"},
 		{"spec.routerID", s.RouterID, "omitempty,ipv4", "must be an IPv4 address"},
 		{"spec.interface", string(s.Interface), "omitempty,token,max=15", "must be an interface name without whitespace"},
-		{"spec.password", string(s.Password), "omitempty,token,max=80", "must not contain whitespace"},
+		{"spec.password", string(s.Password), "omitempty,token", "must not contain whitespace"},
+		{"spec.password", string(s.Password), "max=80", "must be at most 80 characters, the longest TCP MD5 key Linux accepts"},
 		{"spec.vrf", string(s.VRFName), "omitempty,token,max=15", "must be a VRF name without whitespace"},
 		{"spec.bfdProfile", string(s.BFDProfile), "omitempty,dnslabel", "must be the name of a BFDProfile"},
 		{"spec.dynamicASN", string(s.DynamicASN), "omitempty,oneof=internal external", "must be internal or external"},
 		{"spec.peerPort", int(s.Port), "omitempty,min=1,max=16384", "must be 1 to 16384"},
 	})
+	if s.MyASN == 0 {
+		ps.add(ref, "spec.myASN", "must be an AS number from 1 to 4294967295 (0 is reserved)")
+	}
 	if (s.ASN != 0) == (s.DynamicASN != "") {
 		ps.add(ref, "spec", "exactly one of peerASN and dynamicASN must be set")
 	}
@@ -115,6 +133,12 @@ func secretPassword(ref Ref, name string, secrets map[string]*corev1.Secret, ps 
 		}
 		if pw == "" || validate.Var(pw, "token") != nil {
 			ps.addCross(ref, "spec.passwordSecret", other, "Secret %q needs a %q key without whitespace", name, corev1.BasicAuthPasswordKey)
+		}
+		// The API server cannot check a Secret's content against the peer: an over-long key would
+		// reach FRR, which refuses the whole config, and freeze the node.
+		if len(pw) > maxPasswordLen {
+			ps.addCross(ref, "spec.passwordSecret", other, "the %q key of Secret %q is %d characters long; at most %d are allowed (the longest TCP MD5 key Linux accepts)",
+				corev1.BasicAuthPasswordKey, name, len(pw), maxPasswordLen)
 		}
 		return pw
 	}
