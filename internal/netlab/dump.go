@@ -27,12 +27,12 @@ func (l *Lab) Dump() {
 // DumpString is one FRR instance's part of Dump.
 func (f *FRR) DumpString() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "===== FRR %s in %s\n", f.Pathspace, f.Host.NS)
+	fmt.Fprintf(&b, "===== FRR %s (%s) in %s\n", f.Pathspace, f.Version, f.Host.NS)
 	for _, c := range []string{"show running-config", "show bgp vrf all summary", "show bfd peers brief"} {
 		out, err := f.Vtysh("-c", c)
 		fmt.Fprintf(&b, "--- vtysh -c '%s'\n%s%s\n", c, out, errText(err))
 	}
-	for _, d := range Daemons {
+	for _, d := range f.Version.daemons() {
 		fmt.Fprintf(&b, "--- %s.log (tail)\n%s\n", d, tail(f.readLog(d), 40))
 	}
 	return b.String()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,39 +19,78 @@ const FRRDir = "/usr/lib/frr"
 // Daemons are the FRR daemons a routelb speaker or lab router needs.
 var Daemons = []string{"zebra", "bgpd", "staticd", "bfdd"}
 
-// FRR is one FRR instance (zebra, bgpd, staticd, bfdd) inside a host.
+// FRR is one FRR instance (zebra, bgpd, staticd, bfdd; mgmtd too from FRR 9) inside a host.
+//
+// An instance of a chrooted version keeps everything it writes inside the shared root under
+// /tmp/Pathspace (config, logs) and /run/frr/Pathspace (sockets, pid files), both unique to the
+// instance and removed by Stop, so that concurrent tests can share one cached root.
 type FRR struct {
 	Host      *Host
+	Version   *FRRVersion
 	Pathspace string // FRR's -N; the lab prefix keeps it unique across tests
-	ConfigDir string // vtysh --config_dir; the instance's files are in ConfigDir/Pathspace
-	LogDir    string
+	// ConfigDir is vtysh's --config_dir as FRR's processes see it (inside the root when
+	// chrooted); the instance's files are in ConfigDir/Pathspace.
+	ConfigDir string
+	LogDir    string // as FRR's processes see it
 	lab       *Lab
 	stopped   bool
 }
 
-// RunDir is FRR's runtime directory for the instance (sockets, pid files).
-func (f *FRR) RunDir() string { return filepath.Join("/var/run/frr", f.Pathspace) }
+// RunRoot is FRR's runtime root (the reloader's --frr-run-dir) on the host: pid files and sockets
+// are in RunRoot/Pathspace. The root's /var/run is an absolute link to /run, so /run is used.
+func (f *FRR) RunRoot() string {
+	if f.Version.Chrooted() {
+		return f.Version.HostPath("/run/frr")
+	}
+	return "/var/run/frr"
+}
 
-// ConfPath is the integrated config file `vtysh -b` reads.
-func (f *FRR) ConfPath() string { return filepath.Join(f.ConfigDir, f.Pathspace, "frr.conf") }
+// RunDir is FRR's runtime directory for the instance (sockets, pid files), on the host.
+func (f *FRR) RunDir() string { return filepath.Join(f.RunRoot(), f.Pathspace) }
 
-// StartFRR starts FRR inside host h with pathspace Prefix-name. When config is
-// not empty it is written to ConfPath and loaded with `vtysh -b`.
+// ConfPath is the integrated config file `vtysh -b` reads, on the host.
+func (f *FRR) ConfPath() string {
+	return f.Version.HostPath(filepath.Join(f.ConfigDir, f.Pathspace, "frr.conf"))
+}
+
+// instanceDir is the chrooted instance's own directory inside the root ("" on the host).
+func (f *FRR) instanceDir() string {
+	if !f.Version.Chrooted() {
+		return ""
+	}
+	return filepath.Join("/tmp", f.Pathspace)
+}
+
+// StartFRR starts the host's FRR inside host h with pathspace Prefix-name. When config is not
+// empty it is written to ConfPath and loaded with `vtysh -b`.
 func (l *Lab) StartFRR(h *Host, name, config string) *FRR {
 	l.t.Helper()
-	if err := CheckFRR(); err != nil {
+	return l.StartFRRVersion(HostFRR, h, name, config)
+}
+
+// StartFRRVersion is StartFRR with FRR of version v (nil: the host's).
+func (l *Lab) StartFRRVersion(v *FRRVersion, h *Host, name, config string) *FRR {
+	l.t.Helper()
+	if v == nil {
+		v = HostFRR
+	}
+	if err := v.check(); err != nil {
 		l.t.Fatalf("netlab: %v", err)
 	}
-	f := &FRR{Host: h, Pathspace: l.Prefix + "-" + name, lab: l}
-	f.ConfigDir = filepath.Join(l.Dir, "frr", "conf")
-	f.LogDir = filepath.Join(l.Dir, "frr", "log", f.Pathspace)
+	f := &FRR{Host: h, Version: v, Pathspace: l.Prefix + "-" + name, lab: l}
+	if inst := f.instanceDir(); inst != "" {
+		f.ConfigDir, f.LogDir = filepath.Join(inst, "conf"), filepath.Join(inst, "log")
+	} else {
+		f.ConfigDir = filepath.Join(l.Dir, "frr", "conf")
+		f.LogDir = filepath.Join(l.Dir, "frr", "log", f.Pathspace)
+	}
 	l.mu.Lock()
 	l.frrs = append(l.frrs, f)
 	l.mu.Unlock()
 	if err := f.prepare(config); err != nil {
 		l.t.Fatalf("netlab: %v", err)
 	}
-	for _, d := range Daemons {
+	for _, d := range v.daemons() {
 		if err := f.StartDaemon(d); err != nil {
 			l.t.Fatalf("netlab: %v", err)
 		}
@@ -68,23 +106,24 @@ func (l *Lab) StartFRR(h *Host, name, config string) *FRR {
 // prepare creates the config, log and runtime directories with the owners
 // FRR expects (daemons run as user frr).
 func (f *FRR) prepare(config string) error {
-	uid, gid, err := frrIDs()
+	uid, gid, err := f.Version.ids()
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{f.LogDir, filepath.Join(f.ConfigDir, f.Pathspace)} {
+	logDir, confDir := f.Version.HostPath(f.LogDir), f.Version.HostPath(filepath.Join(f.ConfigDir, f.Pathspace))
+	for _, dir := range []string{logDir, confDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
-	vtyshConf := filepath.Join(f.ConfigDir, f.Pathspace, "vtysh.conf")
+	vtyshConf := filepath.Join(confDir, "vtysh.conf")
 	if err := os.WriteFile(vtyshConf, []byte("service integrated-vtysh-config\n"), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(f.ConfPath(), []byte(config), 0o644); err != nil {
 		return err
 	}
-	for _, dir := range []string{f.LogDir, filepath.Join(f.ConfigDir, f.Pathspace)} {
+	for _, dir := range []string{logDir, confDir} {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return err
 		}
@@ -95,27 +134,25 @@ func (f *FRR) prepare(config string) error {
 	return os.Chown(f.RunDir(), uid, gid)
 }
 
-// CheckFRR reports a clear error when FRR's daemons or vtysh are missing.
-func CheckFRR() error {
+// CheckFRR reports a clear error when the host's FRR daemons or vtysh are missing.
+func CheckFRR() error { return HostFRR.check() }
+
+func (v *FRRVersion) check() error {
 	for _, d := range Daemons {
-		if _, err := os.Stat(filepath.Join(FRRDir, d)); err != nil {
+		if _, err := os.Stat(v.HostPath(filepath.Join(FRRDir, d))); err != nil {
+			if v.Chrooted() {
+				return fmt.Errorf("FRR %s root incomplete (%w): run hack/frr-root.sh trixie", v.Name, err)
+			}
 			return fmt.Errorf("FRR not installed (%w): apt-get install frr frr-pythontools", err)
 		}
+	}
+	if v.Chrooted() {
+		return nil
 	}
 	if _, err := exec.LookPath("vtysh"); err != nil {
 		return fmt.Errorf("vtysh not found (%w): apt-get install frr", err)
 	}
 	return nil
-}
-
-func frrIDs() (int, int, error) {
-	u, err := user.Lookup("frr")
-	if err != nil {
-		return 0, 0, fmt.Errorf("user frr missing (is the frr package installed?): %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return uid, gid, nil
 }
 
 // StartDaemon starts one daemon (again) and waits for its pid file and vty
@@ -127,7 +164,7 @@ func (f *FRR) StartDaemon(d string) error {
 		args = append(args, "-s", "90000000") // netlink buffer for 10k+ routes
 	}
 	_ = os.Remove(f.pidFile(d))
-	if out, err := f.Host.Run(args...); err != nil {
+	if out, err := f.Host.Run(f.Version.Command(args...)...); err != nil {
 		return fmt.Errorf("starting %s in %s: %w\n%s", d, f.Pathspace, err, out)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -220,7 +257,8 @@ func (f *FRR) waitGone(pid int, d string, timeout time.Duration) error {
 // Unix sockets, so it needs no `ip netns exec`).
 func (f *FRR) Vtysh(args ...string) (string, error) {
 	full := append([]string{"-N", f.Pathspace, "--config_dir", f.ConfigDir}, args...)
-	out, err := exec.Command("vtysh", full...).CombinedOutput()
+	cmd := f.Version.Command(append([]string{"vtysh"}, full...)...)
+	out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("vtysh %s: %w: %s", strings.Join(full, " "), err, strings.TrimSpace(string(out)))
 	}
@@ -255,7 +293,7 @@ func (f *FRR) stop() error {
 	}
 	f.stopped = true
 	var errs []error
-	for _, d := range Daemons {
+	for _, d := range f.Version.daemons() {
 		pid, err := f.PID(d)
 		if err != nil {
 			continue // never started or already gone
@@ -266,12 +304,15 @@ func (f *FRR) stop() error {
 			errs = append(errs, f.waitGone(pid, d, 3*time.Second))
 		}
 	}
-	errs = append(errs, os.RemoveAll(f.RunDir()), os.RemoveAll(filepath.Join(f.ConfigDir, f.Pathspace)))
+	errs = append(errs, os.RemoveAll(f.RunDir()), os.RemoveAll(f.Version.HostPath(filepath.Join(f.ConfigDir, f.Pathspace))))
+	if inst := f.instanceDir(); inst != "" {
+		errs = append(errs, os.RemoveAll(f.Version.HostPath(inst)))
+	}
 	return errors.Join(errs...)
 }
 
 func (f *FRR) readLog(d string) string {
-	b, err := os.ReadFile(filepath.Join(f.LogDir, d+".log"))
+	b, err := os.ReadFile(f.Version.HostPath(filepath.Join(f.LogDir, d+".log")))
 	if err != nil {
 		return err.Error()
 	}

@@ -3,6 +3,7 @@ package netlab
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -54,7 +55,8 @@ router bgp 64512
  neighbor %s remote-as 64513
  neighbor %s timers 1 3
 `, node.Addr(4), node.Addr(4)))
-	nf := lab.StartFRR(node, "node1", fmt.Sprintf(`frr defaults traditional
+	// The node runs FRR 10 from its root beside the router's host FRR 8.4: the two peer.
+	nf := lab.StartFRRVersion(FRR10(t), node, "node1", fmt.Sprintf(`frr defaults traditional
 router bgp 64513
  no bgp ebgp-requires-policy
  no bgp network import-check
@@ -89,14 +91,26 @@ router bgp 64513
 // TestCloseLeavesNothing checks teardown directly: a sub-lab closed by hand
 // must leave neither namespaces nor FRR processes behind.
 func TestCloseLeavesNothing(t *testing.T) {
+	ForEachFRR(t, testCloseLeavesNothing)
+}
+
+func testCloseLeavesNothing(t *testing.T, v *FRRVersion) {
 	var prefix string
 	var pids []int
+	var written []string
 	t.Run("lab", func(t *testing.T) {
 		lab := New(t)
 		prefix = lab.Prefix
 		h := lab.AddHost("h", "198.51.100.21/24")
-		f := lab.StartFRR(h, "h", "")
-		for _, d := range Daemons {
+		f := lab.StartFRRVersion(v, h, "h", "")
+		if out := f.MustVtysh("show version"); !strings.Contains(out, "FRRouting "+v.Name) {
+			t.Errorf("vtysh of %s talks to another FRR: %s", v, out)
+		}
+		written = []string{f.RunDir(), f.ConfPath()}
+		if v.Chrooted() {
+			written = append(written, v.HostPath(f.instanceDir()))
+		}
+		for _, d := range v.daemons() {
 			pid, err := f.PID(d)
 			if err != nil {
 				t.Fatal(err)
@@ -104,6 +118,11 @@ func TestCloseLeavesNothing(t *testing.T) {
 			pids = append(pids, pid)
 		}
 	})
+	for _, p := range written {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
 	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
 	if err != nil {
 		t.Fatal(err)
