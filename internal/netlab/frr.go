@@ -164,8 +164,8 @@ func (f *FRR) StartDaemon(d string) error {
 		args = append(args, "-s", "90000000") // netlink buffer for 10k+ routes
 	}
 	_ = os.Remove(f.pidFile(d))
-	if out, err := f.Host.Run(f.Version.Command(args...)...); err != nil {
-		return fmt.Errorf("starting %s in %s: %w\n%s", d, f.Pathspace, err, out)
+	if err := f.runDaemon(d, args); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -177,6 +177,25 @@ func (f *FRR) StartDaemon(d string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("%s of %s did not come up in 10s; log:\n%s", d, f.Pathspace, f.readLog(d))
+}
+
+// runDaemon runs one daemon's start command with its output in a file: from FRR 10 a daemon
+// started with -d keeps its stdout and stderr, and a pipe there would never close.
+func (f *FRR) runDaemon(d string, args []string) error {
+	outPath := f.Version.HostPath(filepath.Join(f.LogDir, d+".start"))
+	out, err := os.Create(outPath)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = out.Close() }()
+	full := append([]string{"ip", "netns", "exec", f.Host.NS}, f.Version.Command(args...)...)
+	cmd := exec.Command(full[0], full[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(outPath)
+		return fmt.Errorf("starting %s in %s: %w\n%s", d, f.Pathspace, err, b)
+	}
+	return nil
 }
 
 func (f *FRR) pidFile(d string) string { return filepath.Join(f.RunDir(), d+".pid") }
@@ -302,6 +321,9 @@ func (f *FRR) stop() error {
 		if f.waitGone(pid, d, 3*time.Second) != nil {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			errs = append(errs, f.waitGone(pid, d, 3*time.Second))
+		}
+		if f.Version.Chrooted() { // FRR 10 keeps a per-process file there; the root is shared
+			_ = os.RemoveAll(f.Version.HostPath(fmt.Sprintf("/var/tmp/frr/%s.%d", d, pid)))
 		}
 	}
 	errs = append(errs, os.RemoveAll(f.RunDir()), os.RemoveAll(f.Version.HostPath(filepath.Join(f.ConfigDir, f.Pathspace))))
