@@ -322,15 +322,38 @@ func (f *FRR) stop() error {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			errs = append(errs, f.waitGone(pid, d, 3*time.Second))
 		}
-		if f.Version.Chrooted() { // FRR 10 keeps a per-process file there; the root is shared
-			_ = os.RemoveAll(f.Version.HostPath(fmt.Sprintf("/var/tmp/frr/%s.%d", d, pid)))
-		}
+	}
+	if f.Version.Chrooted() {
+		f.Version.removeStaleTmp()
 	}
 	errs = append(errs, os.RemoveAll(f.RunDir()), os.RemoveAll(f.Version.HostPath(filepath.Join(f.ConfigDir, f.Pathspace))))
 	if inst := f.instanceDir(); inst != "" {
 		errs = append(errs, os.RemoveAll(f.Version.HostPath(inst)))
 	}
 	return errors.Join(errs...)
+}
+
+// removeStaleTmp removes FRR's per-process directories (/var/tmp/frr/DAEMON.PID, named after the
+// pid before daemonizing) in the shared root whose process and its child are both gone.
+func (v *FRRVersion) removeStaleTmp() {
+	dirs, _ := filepath.Glob(v.HostPath("/var/tmp/frr/*.*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Ext(d)[1:])
+		if err != nil || alive(pid) || alive(pid+1) {
+			continue
+		}
+		_ = os.RemoveAll(d)
+	}
+}
+
+// alive: pid is a process that is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && len(stat) > i+2 && stat[i+2] != 'Z'
 }
 
 func (f *FRR) readLog(d string) string {
