@@ -261,9 +261,11 @@ func neighborPolicy(nb *model.Neighbor, v *view) string {
 }
 
 // wellKnown are the communities FRR prints by name in its running config (lib/community.c); writing
-// them the same way keeps the rendered file and FRR's running config equal, line for line.
+// them the same way keeps the rendered file and FRR's running config equal, line for line. 0:0 is
+// written as a number: FRR 10 refuses the name "internet" (8.4 prints 0:0 so, which the reloader's
+// normalization knows).
 var wellKnown = map[string]string{
-	"0:0": "internet", "65535:0": "graceful-shutdown", "65535:1": "accept-own",
+	"65535:0": "graceful-shutdown", "65535:1": "accept-own",
 	"65535:2": "route-filter-translated-v4", "65535:3": "route-filter-v4",
 	"65535:4": "route-filter-translated-v6", "65535:5": "route-filter-v6",
 	"65535:6": "llgr-stale", "65535:7": "no-llgr", "65535:8": "accept-own-nexthop", "65535:666": "blackhole",

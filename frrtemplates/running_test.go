@@ -6,14 +6,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/routelb/routelb/internal/netlab"
 	"github.com/routelb/routelb/internal/templatetest"
 	"github.com/routelb/routelb/reloader"
 )
 
-// TestGoldenRunsInFRR loads golden files into a real FRR 8.4 and checks that FRR's running config
+// TestGoldenRunsInFRR loads golden files into a real FRR (8.4 and 10.x) and checks that FRR's running config
 // equals the file under the reloader's semantic comparison: FRR accepts every line (not only parses
 // it), and the reloader will see no drift right after applying what the speaker wrote.
 func TestGoldenRunsInFRR(t *testing.T) {
+	netlab.ForEachFRR(t, testGoldenRunsInFRR)
+}
+
+func testGoldenRunsInFRR(t *testing.T, v *netlab.FRRVersion) {
 	lab := templatetest.NewLab(t, "root and FRR")
 	host := lab.AddHost("node1", "198.51.100.11/24", "2001:db8::11/64")
 	// The unnumbered golden refers to eth1. (This kernel has no VRF devices; bgpd keeps the VRF
@@ -31,10 +36,11 @@ func TestGoldenRunsInFRR(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := lab.StartFRR(host, "n", string(conf))
+			f := lab.StartFRRVersion(v, host, "n", string(conf))
 			defer f.Stop()
 			running := f.MustVtysh("show running-config")
-			if d := reloader.Compare(reloader.Parse(string(conf)), reloader.Parse(running)); len(d) > 0 {
+			rules := reloader.RulesFor(reloader.ParseVersion(f.MustVtysh("show version")))
+			if d := rules.Compare(reloader.Parse(string(conf)), reloader.Parse(running)); len(d) > 0 {
 				t.Errorf("FRR's running config differs from %s (+ only in the file, - only in FRR):\n%s\nrunning:\n%s",
 					golden, strings.Join(d, "\n"), running)
 			}

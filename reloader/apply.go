@@ -35,6 +35,9 @@ type Result struct {
 	ApplyDuration time.Duration
 	Duration      time.Duration
 	Diff          []string // remaining semantic differences, when any
+	// Diverged: FRR accepted the target but still runs something else after a full reload (a
+	// difference no rule explains); the reloader reports it and retries with backoff.
+	Diverged bool
 }
 
 // Applier applies whole target configs to one FRR instance.
@@ -46,6 +49,31 @@ type Applier struct {
 	lastGood []byte // last config that FRR accepted and matched
 	known    *Block // FRR's running config as last verified; nil = ask FRR
 	shapes   shapes // line shapes FRR's parser accepted
+	rules    *Rules // what this FRR release prints differently; nil = ask FRR
+}
+
+// Rules returns the normalization rules of the FRR release last read (FRR 8.4's before).
+func (a *Applier) Rules() Rules {
+	if a.rules == nil {
+		return Rules{}
+	}
+	return *a.rules
+}
+
+// readRules reads FRR's release when not known yet (at start, and after Forget: a restarted
+// FRR may be another release).
+func (a *Applier) readRules(ctx context.Context) error {
+	if a.rules != nil {
+		return nil
+	}
+	v, err := a.FRR.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("reading FRR's version: %w", err)
+	}
+	r := RulesFor(v)
+	a.rules = &r
+	a.Log.Info("FRR release", "version", v.String())
+	return nil
 }
 
 // Hash is the sha256 of a config, as reported in the status file.
@@ -59,7 +87,7 @@ func (a *Applier) LastGood() []byte { return a.lastGood }
 
 // Forget drops the cached view of FRR's running config, so the next apply
 // reads it from FRR (after a restart, or to catch changes made by hand).
-func (a *Applier) Forget() { a.known = nil }
+func (a *Applier) Forget() { a.known, a.rules = nil, nil }
 
 // Apply brings FRR to target: it computes the delta from the running config
 // (the last verified target when known, else read from FRR), validates the
@@ -74,6 +102,10 @@ func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 	res = Result{Hash: Hash(target), Bytes: len(target)}
 	defer func() { res.Duration = time.Since(start) }()
 	want := Parse(string(target))
+	if err := a.readRules(ctx); err != nil {
+		res.Outcome, res.Err = interrupted(ctx, OutcomeFailed, err)
+		return res
+	}
 	cached := a.known != nil
 	outcome, err := a.applyDelta(ctx, want, &res)
 	res.ApplyDuration = time.Since(start)
@@ -90,11 +122,21 @@ func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 			outcome, err = a.fullReload(ctx, target, want, &res)
 		}
 	}
-	res.Outcome, res.Err = outcome, err
+	res.Outcome, res.Err = interrupted(ctx, outcome, err)
+	res.Diverged = res.Diverged && ctx.Err() == nil
 	if outcome == OutcomeApplied || outcome == OutcomeUnchanged || outcome == OutcomeFullReload {
 		a.lastGood, a.known = target, want
 	}
 	return res
+}
+
+// interrupted turns the outcome of an apply that ctx ended (the reloader is stopping) into a
+// failure saying so: a vtysh killed by the cancel is no verdict of FRR's parser on the config.
+func interrupted(ctx context.Context, outcome string, err error) (string, error) {
+	if err == nil || ctx.Err() == nil {
+		return outcome, err
+	}
+	return OutcomeFailed, fmt.Errorf("apply interrupted (%w): %w", ctx.Err(), err)
 }
 
 // applyDelta validates and applies the delta; it returns OutcomeApplied
@@ -109,7 +151,7 @@ func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result) (str
 		base = Parse(running)
 	}
 	a.known = nil // unknown until verified
-	delta := Delta(base, want)
+	delta := a.Rules().Delta(base, want)
 	res.Commands = len(delta)
 	if len(delta) == 0 {
 		a.known = base
@@ -167,6 +209,7 @@ func (a *Applier) fullReload(ctx context.Context, target []byte, want *Block, re
 	}
 	reloadErr := a.FRR.FullReload(ctx, file, a.Scratch)
 	if err := a.verify(ctx, want, res); err != nil {
+		res.Diverged = len(res.Diff) > 0
 		err = fmt.Errorf("after full reload: %w (frr-reload.py: %v)", err, errString(reloadErr))
 		return OutcomeFailed, errors.Join(err, a.rollback(ctx))
 	}
@@ -184,7 +227,7 @@ func (a *Applier) rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	delta := Delta(Parse(running), Parse(string(a.lastGood)))
+	delta := a.Rules().Delta(Parse(running), Parse(string(a.lastGood)))
 	if len(delta) == 0 {
 		return nil
 	}
@@ -203,7 +246,7 @@ func (a *Applier) diff(ctx context.Context, want *Block) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading running config: %w", err)
 	}
-	return Compare(want, Parse(running)), nil
+	return a.Rules().Compare(want, Parse(running)), nil
 }
 
 func (a *Applier) writeScratch(name string, b []byte) (string, error) {

@@ -15,8 +15,11 @@ import (
 // change works; neighbors are created before their options are set. A value
 // replaced in place (same key, e.g. "neighbor X timers") is only set, never
 // removed first, so that nothing is torn down in between.
-func Delta(running, target *Block) []string {
-	r, t := Normalize(running), Normalize(target)
+func Delta(running, target *Block) []string { return Rules{}.Delta(running, target) }
+
+// Delta is the package's Delta under the release's rules.
+func (rules Rules) Delta(running, target *Block) []string {
+	r, t := rules.Normalize(running), rules.Normalize(target)
 	var early, late []string
 	adds, rems := diffLines(r.Lines, t.Lines, globalKey)
 	early = append(early, adds...)

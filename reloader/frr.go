@@ -59,6 +59,19 @@ func (f *FRR) Running(ctx context.Context) (string, error) {
 	return f.Show(ctx, "show running-config")
 }
 
+// Version reads FRR's release from `show version`.
+func (f *FRR) Version(ctx context.Context) (Version, error) {
+	out, err := f.Show(ctx, "show version")
+	if err != nil {
+		return Version{}, err
+	}
+	v := ParseVersion(out)
+	if v == (Version{}) {
+		return v, fmt.Errorf("no FRR release in `show version`: %q", lastLines(out, 3))
+	}
+	return v, nil
+}
+
 // Validate checks a config file with FRR's own parser without applying it.
 func (f *FRR) Validate(ctx context.Context, file string) error {
 	_, err := f.run(ctx, "-C", "-f", file)

@@ -19,6 +19,10 @@ var (
 		Name: "routelb_reloader_applies_total",
 		Help: "FRR config applies by outcome (applied, unchanged, full-reload, invalid, failed).",
 	}, []string{"outcome"})
+	divergedGauge = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "routelb_reloader_target_diverged",
+		Help: "1 while FRR runs a config that differs from the target even after a full reload (retried with backoff).",
+	})
 	restartsTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "routelb_reloader_frr_restarts_total",
 		Help: "FRR daemon restarts noticed (pid file changed); each triggers a re-apply.",
@@ -26,7 +30,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(applyDuration, applyTotal, restartsTotal)
+	metrics.Registry.MustRegister(applyDuration, applyTotal, restartsTotal, divergedGauge)
 }
 
 func observe(res Result) {

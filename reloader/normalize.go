@@ -2,6 +2,7 @@ package reloader
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,10 +35,15 @@ var afNeighborOpts = []string{"activate", "route-map", "prefix-list", "filter-li
 // prints it, so that a rendered file and a running config compare equal when
 // they mean the same: defaults removed, implied lines added, legacy
 // placements moved, empty blocks dropped.
-func Normalize(cfg *Block) *Block {
+//
+// Normalize uses the rules of FRR 8.4; Rules.Normalize those of a given release.
+func Normalize(cfg *Block) *Block { return Rules{}.Normalize(cfg) }
+
+// Normalize is the package's Normalize with the release's own defaults dropped too.
+func (r Rules) Normalize(cfg *Block) *Block {
 	out := &Block{}
 	for _, l := range cfg.Lines {
-		if !hasWordPrefix(l, ignoredGlobal...) {
+		if !hasWordPrefix(l, ignoredGlobal...) && !slices.Contains(r.defaults, l) {
 			out.addLine(l)
 		}
 	}
@@ -46,11 +52,13 @@ func Normalize(cfg *Block) *Block {
 		var n *Block
 		switch {
 		case strings.HasPrefix(b.Header, "router bgp "):
-			n = normalizeBGP(b)
+			n = r.normalizeBGP(b)
 		case b.Header == "bfd":
 			n = normalizeBFD(b)
 		case hasWordPrefix(b.Header, "line"):
 			continue // vty settings: not ours to manage
+		case hasWordPrefix(b.Header, "route-map"):
+			n = normalizeRouteMap(b)
 		default:
 			n = copyBlock(b)
 		}
@@ -78,6 +86,25 @@ func mergeInto(parent, n *Block) {
 	}
 }
 
+// normalizeRouteMap writes community 0:0 as a number: FRR 8.4 prints it as "internet", a name
+// FRR 10 no longer accepts.
+func normalizeRouteMap(b *Block) *Block {
+	n := &Block{Header: b.Header}
+	for _, l := range b.Lines {
+		if hasWordPrefix(l, "set community") {
+			f := strings.Fields(l)
+			for i := range f {
+				if f[i] == "internet" {
+					f[i] = "0:0"
+				}
+			}
+			l = strings.Join(f, " ")
+		}
+		n.addLine(l)
+	}
+	return n
+}
+
 func copyBlock(b *Block) *Block {
 	n := &Block{Header: b.Header, Lines: append([]string(nil), b.Lines...)}
 	for _, c := range b.Blocks {
@@ -86,10 +113,11 @@ func copyBlock(b *Block) *Block {
 	return n
 }
 
-func normalizeBGP(b *Block) *Block {
+func (r Rules) normalizeBGP(b *Block) *Block {
 	n := &Block{Header: strings.TrimSuffix(b.Header, " vrf default")}
 	v4 := &Block{Header: "address-family ipv4 unicast"}
 	for _, l := range b.Lines {
+		l = r.bgpLine(l)
 		switch {
 		case strings.HasPrefix(l, "network ") && !strings.Contains(l, ":"):
 			v4.addLine(l)
@@ -235,8 +263,11 @@ func Flatten(b *Block) []string {
 
 // Compare returns the semantic differences between two configs (each
 // normalized first): lines only in want prefixed "+", only in got "-".
-func Compare(want, got *Block) []string {
-	w, g := Flatten(Normalize(want)), Flatten(Normalize(got))
+func Compare(want, got *Block) []string { return Rules{}.Compare(want, got) }
+
+// Compare is the package's Compare under the release's rules.
+func (r Rules) Compare(want, got *Block) []string {
+	w, g := Flatten(r.Normalize(want)), Flatten(r.Normalize(got))
 	var diff []string
 	i, j := 0, 0
 	for i < len(w) || j < len(g) {

@@ -23,11 +23,20 @@ type Reloader struct {
 	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
 	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
 
-	pids        map[string]int // daemon pids when the last good config was applied
+	pids        map[string]int // daemon pids at the last attempt that reached FRR
 	lastTried   string         // hash of the last file content tried
-	retry       bool           // last attempt could not reach FRR
+	refused     string         // hash of the last file FRR's parser refused
+	retry       bool           // last attempt failed: try again at retryAt
+	retryAt     time.Time
+	backoff     time.Duration // wait before retrying a target that diverged; doubles each time
 	lastApplied time.Time
 }
+
+// Backoff bounds for retrying a target that FRR runs differently even after a full reload.
+const (
+	minDivergedBackoff = time.Second
+	maxDivergedBackoff = 5 * time.Minute
+)
 
 // Run applies the config at start and then on every change, FRR restart or
 // drift, until ctx ends.
@@ -52,7 +61,7 @@ func (r *Reloader) check(ctx context.Context) {
 		restartsTotal.Inc()
 		r.Log.Info("FRR restarted, re-applying config", "pids", r.Applier.FRR.PIDs())
 		r.sync(ctx, "frr-restart", true)
-	case r.retry:
+	case r.retry && !time.Now().Before(r.retryAt):
 		r.sync(ctx, "retry", true)
 	case r.Resync > 0 && time.Since(r.lastApplied) > r.Resync:
 		r.sync(ctx, "drift", true)
@@ -91,7 +100,7 @@ func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 	if !force && h == r.lastTried && !r.retry {
 		return
 	}
-	if force && h == r.lastTried && r.Applier.LastGood() != nil && Hash(r.Applier.LastGood()) != h {
+	if force && h == r.refused && r.Applier.LastGood() != nil && Hash(r.Applier.LastGood()) != h {
 		// The file is the one FRR refused: restore the last good one instead.
 		target = r.Applier.LastGood()
 	}
@@ -101,10 +110,13 @@ func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 	}
 	pids := r.Applier.FRR.PIDs()
 	res := r.Applier.Apply(ctx, target)
-	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
-	if res.Outcome != OutcomeFailed && res.Outcome != OutcomeInvalid {
-		r.pids, r.lastApplied = pids, time.Now()
+	if res.Outcome == OutcomeInvalid {
+		r.refused = res.Hash
 	}
+	// Whatever the outcome, the pids and time of this attempt are recorded: a failure must not
+	// stop restart detection, nor turn every poll into a drift sync.
+	r.pids, r.lastApplied = pids, time.Now()
+	r.scheduleRetry(ctx, res)
 	observe(res)
 	r.logResult(reason, res)
 	r.report(reason, res, nil)
@@ -113,16 +125,32 @@ func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 	}
 }
 
+// scheduleRetry: a failure to reach FRR is retried at the next poll; a target that FRR runs
+// differently after a full reload, with exponential backoff (each attempt costs a full reload).
+func (r *Reloader) scheduleRetry(ctx context.Context, res Result) {
+	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
+	divergedGauge.Set(boolFloat(res.Diverged))
+	if !res.Diverged {
+		r.backoff, r.retryAt = 0, time.Time{}
+		return
+	}
+	r.backoff = min(max(2*r.backoff, minDivergedBackoff), maxDivergedBackoff)
+	r.retryAt = time.Now().Add(r.backoff)
+}
+
 func (r *Reloader) logResult(reason string, res Result) {
 	kv := []any{"reason", reason, "outcome", res.Outcome, "bytes", res.Bytes, "commands", res.Commands,
 		"duration", res.Duration, "sha256", res.Hash}
-	switch res.Outcome {
-	case OutcomeApplied, OutcomeFullReload:
+	switch {
+	case res.Outcome == OutcomeApplied, res.Outcome == OutcomeFullReload:
 		r.Log.Info("Applied FRR config", kv...)
-	case OutcomeUnchanged:
+	case res.Outcome == OutcomeUnchanged:
 		r.Log.V(1).Info("FRR config unchanged", kv...)
+	case res.Diverged && r.backoff > minDivergedBackoff:
+		// Reported once, at the first attempt; the retries only at V(1).
+		r.Log.V(1).Info("FRR still runs a config that differs from the target", append(kv, "retryIn", r.backoff)...)
 	default:
-		r.Log.Error(res.Err, "FRR config not applied, last good config keeps running", kv...)
+		r.Log.Error(res.Err, "FRR config not applied, last good config keeps running", append(kv, "diverged", res.Diverged)...)
 	}
 }
 
@@ -142,7 +170,10 @@ func (r *Reloader) report(reason string, res Result, readErr error) {
 	}
 	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
 		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds(),
-		Differences: res.Diff}
+		Differences: res.Diff, Diverged: res.Diverged, FRRVersion: r.Applier.Rules().Version.String()}
+	if res.Diverged {
+		st.NextRetry = r.retryAt.UTC()
+	}
 	if res.Err != nil {
 		st.Error = res.Err.Error()
 	}

@@ -20,6 +20,11 @@ type Status struct {
 	ApplySeconds    float64   `json:"applySeconds"`    // until the delta was applied
 	DurationSeconds float64   `json:"durationSeconds"` // whole apply, read-back check included
 	Differences     []string  `json:"differences,omitempty"`
+	// Diverged: FRR accepted the file but runs something else even after a full reload (see
+	// Differences); the reloader retries at NextRetry, backing off exponentially.
+	Diverged   bool      `json:"diverged,omitempty"`
+	NextRetry  time.Time `json:"nextRetry,omitzero"`
+	FRRVersion string    `json:"frrVersion,omitempty"` // release read with `show version`
 }
 
 // Names of the files the reloader writes beside the config.

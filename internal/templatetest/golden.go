@@ -11,6 +11,7 @@ import (
 
 	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/golden"
+	"github.com/routelb/routelb/internal/netlab"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files (.conf, and .problems where there are problems) from the current output")
@@ -81,6 +82,18 @@ type Parser struct {
 	Daemon  string   // as the failure names it
 	Package string   // the Debian package that installs Command[0]
 	Command []string // the config file's path is appended
+	// Version, when chrooted, runs Command inside its root (the file is copied in for the check).
+	Version *netlab.FRRVersion
+}
+
+// FRRParserOf is vtysh's dry run of FRR version v: FRR 10's vtysh checks a file with --dryrun
+// (its -C needs running daemons).
+func FRRParserOf(v *netlab.FRRVersion) Parser {
+	if !v.Chrooted() {
+		return FRRParser
+	}
+	return Parser{Daemon: "FRR " + v.Name, Package: "frr (hack/frr-root.sh trixie)",
+		Command: []string{"vtysh", "--dryrun", "-f"}, Version: v}
 }
 
 var (
@@ -93,12 +106,39 @@ var (
 // Check fails the test when the parser rejects the file or is not installed.
 func (p Parser) Check(t *testing.T, path string) {
 	t.Helper()
+	if p.Version != nil && p.Version.Chrooted() {
+		p.checkIn(t, path)
+		return
+	}
 	bin, err := exec.LookPath(p.Command[0])
 	if err != nil {
 		t.Fatalf("%s (%s) is needed to check golden files: apt-get install %s (%v)", p.Command[0], p.Daemon, p.Package, err)
 	}
 	args := append(append([]string{}, p.Command[1:]...), path)
 	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s rejects %s: %v\n%s", p.Daemon, path, err, out)
+	}
+}
+
+// checkIn runs the parser of a chrooted version on a copy of the file inside its root, in a
+// directory of its own (the root is shared by concurrent tests) removed afterwards.
+func (p Parser) checkIn(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(p.Version.HostPath("/tmp"), "f10-parse-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	file := filepath.Join(dir, filepath.Base(path))
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := p.Version.Command(append(append([]string{}, p.Command...), strings.TrimPrefix(file, p.Version.Root))...)
+	if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s rejects %s: %v\n%s", p.Daemon, path, err, out)
 	}
 }
