@@ -132,7 +132,8 @@ func sortedMapKeys[V any](m map[string]V) []string {
 // render writes the spec the way routelb's templates do.
 func (s spec) render() string {
 	var b strings.Builder
-	b.WriteString("frr version 8.4\nfrr defaults traditional\nhostname node\n!\n")
+	b.WriteString("frr version 8.4\nfrr defaults traditional\nhostname node\n")
+	b.WriteString("ip nht resolve-via-default\nipv6 nht resolve-via-default\n!\n") // as the templates do
 	b.WriteString("router bgp 64513\n no bgp ebgp-requires-policy\n no bgp network import-check\n")
 	b.WriteString(" bgp router-id 198.51.100.11\n")
 	for _, p := range s.peers {
@@ -141,7 +142,7 @@ func (s spec) render() string {
 			fmt.Fprintf(&b, " neighbor %s timers %s\n", p.addr, p.timers)
 		}
 		if p.profile != "" {
-			fmt.Fprintf(&b, " neighbor %s bfd profile %s\n", p.addr, p.profile)
+			fmt.Fprintf(&b, " neighbor %s bfd\n neighbor %s bfd profile %s\n", p.addr, p.addr, p.profile)
 		}
 		if p.password != "" {
 			fmt.Fprintf(&b, " neighbor %s password %s\n", p.addr, p.password)

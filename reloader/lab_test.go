@@ -36,20 +36,28 @@ router bgp 64512
 exit
 `
 
-func newTestLab(t *testing.T) *testLab {
+func newTestLab(t *testing.T) *testLab { return newTestLabOf(t, netlab.HostFRR, routerConf) }
+
+// newTestLabOf is newTestLab with the node running FRR version v (the router runs the host's)
+// and the router configured with routerCfg.
+func newTestLabOf(t *testing.T, v *netlab.FRRVersion, routerCfg string) *testLab {
 	lab := netlab.New(t)
 	lab.Reserve("203.0.113.0/24", "198.18.0.0/15")
 	rh := lab.AddHost("router", "198.51.100.1/24", "2001:db8::1/64")
 	nh := lab.AddHost("node", "198.51.100.11/24", "2001:db8::11/64")
-	tl := &testLab{lab: lab, router: lab.StartFRR(rh, "router", routerConf), node: lab.StartFRR(nh, "node", "")}
-	tl.applier = &Applier{FRR: tl.frr(), Scratch: t.TempDir(), Log: testr.New(t)}
+	tl := &testLab{lab: lab, router: lab.StartFRR(rh, "router", routerCfg), node: lab.StartFRRVersion(v, nh, "node", "")}
+	tl.applier = &Applier{FRR: reloaderFRR(tl.node), Scratch: tl.node.ScratchDir(), Log: testr.New(t)}
 	return tl
 }
 
-func (tl *testLab) frr() *FRR {
-	return &FRR{Vtysh: "vtysh", Pathspace: tl.node.Pathspace, ConfigDir: tl.node.ConfigDir,
-		RunDir: "/var/run/frr", FrrReload: "/usr/lib/frr/frr-reload.py"}
+// reloaderFRR is how an in-process reloader reaches a lab instance: through the instance's own
+// vtysh and frr-reload.py (chrooted wrappers for a root's FRR).
+func reloaderFRR(f *netlab.FRR) *FRR {
+	vtysh, frrReload := f.ReloaderTools()
+	return &FRR{Vtysh: vtysh, Pathspace: f.Pathspace, ConfigDir: f.ConfigDir, RunDir: f.RunRoot(), FrrReload: frrReload}
 }
+
+func (tl *testLab) frr() *FRR { return reloaderFRR(tl.node) }
 
 // apply applies cfg and fails unless FRR now runs exactly cfg.
 func (tl *testLab) apply(t *testing.T, cfg string, want ...string) Result {
@@ -68,7 +76,7 @@ func (tl *testLab) assertRunning(t *testing.T, cfg string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := Compare(Parse(cfg), Parse(running)); len(d) > 0 {
+	if d := tl.applier.Rules().Compare(Parse(cfg), Parse(running)); len(d) > 0 {
 		t.Fatalf("running config differs from target:\n%s\ntarget:\n%s\nrunning:\n%s", strings.Join(d, "\n"), cfg, running)
 	}
 }

@@ -8,9 +8,9 @@ import (
 func TestParseVersion(t *testing.T) {
 	for in, want := range map[string]Version{
 		"FRRouting 10.3 (vm) on Linux(6.18.44).\nCopyright 1996-2005": {10, 3},
-		"FRRouting 8.4.4 (node1) on Linux(6.1.0-13-amd64).":          {8, 4},
-		"FRRouting 9.1.3_git (x) on Linux":                           {9, 1},
-		"% Unknown command":                                          {},
+		"FRRouting 8.4.4 (node1) on Linux(6.1.0-13-amd64).":           {8, 4},
+		"FRRouting 9.1.3_git (x) on Linux":                            {9, 1},
+		"% Unknown command":                                           {},
 	} {
 		if got := ParseVersion(in); got != want {
 			t.Errorf("ParseVersion(%q) = %v, want %v", in, got, want)
