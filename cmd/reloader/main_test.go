@@ -43,6 +43,47 @@ router bgp 64513
 		`routelb_reloader_apply_duration_seconds_count{outcome="applied"} 1`)
 }
 
+// TestBinaryInFRR10Root runs the static reloader binary inside FRR 10's root with chroot, as the
+// chart runs it inside the FRR image: with that root's vtysh and frr-reload.py (the defaults of its
+// flags) it applies a config with a BFD profile and a password and reports FRR's release.
+func TestBinaryInFRR10Root(t *testing.T) {
+	b := newBinaryLab(t, " neighbor 198.51.100.11 password s3cret\n neighbor 198.51.100.11 bfd\n")
+	v := netlab.FRR10(t)
+	node := b.StartFRRVersion(v, b.node, "node", "")
+	b.inRoot(t, v, node)
+	cfg := `frr defaults traditional
+ip nht resolve-via-default
+ipv6 nht resolve-via-default
+router bgp 64513
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 198.51.100.1 remote-as 64512
+ neighbor 198.51.100.1 timers 1 3
+ neighbor 198.51.100.1 password s3cret
+ neighbor 198.51.100.1 bfd
+ neighbor 198.51.100.1 bfd profile fast
+ address-family ipv4 unicast
+  network 203.0.113.5/32
+ exit-address-family
+exit
+bfd
+ profile fast
+  receive-interval 300
+ exit
+exit
+`
+	b.start(t, "frr.conf", cfg, "--pathspace", node.Pathspace, "--frr-config-dir", node.ConfigDir)
+	b.waitApplied(t)
+	b.waitFile(t, "reloader-status.json", `"frrVersion": "`+v.Name+`"`)
+	b.waitMetrics(t,
+		`routelb_reloader_applies_total{outcome="applied"} 1`,
+		`routelb_frr_bgp_session_up{afi="ipv4Unicast",peer="198.51.100.1",state="Established",vrf="default"} 1`,
+		`routelb_reloader_target_diverged 0`)
+	if m, _ := scrape(b.addr); strings.Contains(m, `outcome="full-reload"`) {
+		t.Errorf("the reloader fell back to frr-reload.py on FRR %s:\n%s", v.Name, m)
+	}
+}
+
 // binaryLab is a router FRR of AS 64512 peering with the node host (AS 64513, 1 s keepalives), and
 // the reloader binary to run for the node, its scratch directory and metrics address.
 type binaryLab struct {
@@ -51,6 +92,23 @@ type binaryLab struct {
 	bin  string
 	dir  string // holds the config the reloader watches, and what it writes beside it
 	addr string
+	root string // the binary runs chrooted into this FRR root ("" = on the host)
+}
+
+// inRoot makes the reloader run inside v's root beside node, as in the FRR image: the binary and
+// its directory move into the node's private directory there.
+func (b *binaryLab) inRoot(t *testing.T, v *netlab.FRRVersion, node *netlab.FRR) {
+	t.Helper()
+	b.root, b.dir = v.Root, node.ScratchDir()
+	bin := filepath.Join(b.dir, "reloader")
+	data, err := os.ReadFile(b.bin)
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.bin = bin
 }
 
 // newBinaryLab starts the router with routerExtra added to its neighbour's lines.
@@ -66,7 +124,9 @@ func newBinaryLab(t *testing.T, routerExtra string) *binaryLab {
  neighbor 198.51.100.11 remote-as 64513
  neighbor 198.51.100.11 timers 1 3
 `+routerExtra)
-	if out, err := exec.Command("go", "build", "-o", b.bin, ".").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", b.bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as in the image: it also runs inside FRR roots
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return b
@@ -79,7 +139,14 @@ func (b *binaryLab) start(t *testing.T, file, cfg string, args ...string) {
 		t.Fatal(err)
 	}
 	args = append([]string{"--config", filepath.Join(b.dir, file)}, args...)
-	cmd := exec.Command(b.bin, append(args, "--metrics-addr", b.addr, "--debounce", "100ms")...)
+	args = append([]string{b.bin}, append(args, "--metrics-addr", b.addr, "--debounce", "100ms")...)
+	if b.root != "" {
+		for i, a := range args {
+			args[i] = strings.TrimPrefix(a, b.root) // paths as the chrooted process sees them
+		}
+		args = append([]string{"chroot", b.root}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
