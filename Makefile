@@ -13,7 +13,7 @@ HELM_VERSION := v3.22.0
 CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)
 HELM := $(TOOLS)/helm-$(HELM_VERSION)
-DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils-ping tcpdump ndisc6
+DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils-ping tcpdump ndisc6 mmdebstrap
 TEST_TIMEOUT ?= 35m
 GO_TEST_FLAGS ?=
 
@@ -71,8 +71,13 @@ demo: deps build
 bench: deps
 	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) hack/bench.sh
 
-## deps: Debian packages, kube-apiserver/kubectl and the code generators
-deps: packages kube-bin tools
+## deps: Debian packages, kube-apiserver/kubectl, the FRR 10 root and the code generators
+deps: packages kube-bin frr-root tools
+
+# FRR 10.x (Debian 13) for the FRR version matrix; tests run its daemons with chroot (cached).
+.PHONY: frr-root
+frr-root: packages
+	hack/frr-root.sh trixie >/dev/null
 
 packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -24,19 +24,25 @@ func scaleConfig(n int) string {
 
 // BenchmarkReloadVsFrrReload times each change with the reloader (validate,
 // delta, one vtysh call, semantic check) and with frr-reload.py --reload,
-// side by side on the same FRR daemons. Run it once per change:
+// side by side on the same FRR daemons, for each FRR version (the node's; the router runs the
+// host's). Run it once per change:
 //
 //	go test -run '^$' -bench ReloadVsFrrReload -benchtime 1x -timeout 30m ./reloader/
 func BenchmarkReloadVsFrrReload(b *testing.B) {
+	for _, v := range netlab.FRRVersions(b) {
+		b.Run(v.String(), func(b *testing.B) { benchReloadVsFrrReload(b, v) })
+	}
+}
+
+func benchReloadVsFrrReload(b *testing.B, v *netlab.FRRVersion) {
 	lab := netlab.New(b)
 	lab.Reserve("198.18.0.0/15")
 	rh := lab.AddHost("router", "198.51.100.1/24")
 	nh := lab.AddHost("node", "198.51.100.11/24")
 	lab.StartFRR(rh, "router", routerConf)
-	node := lab.StartFRR(nh, "node", "")
-	frr := &FRR{Vtysh: "vtysh", Pathspace: node.Pathspace, ConfigDir: node.ConfigDir, RunDir: "/var/run/frr",
-		FrrReload: "/usr/lib/frr/frr-reload.py"}
-	applier := &Applier{FRR: frr, Scratch: b.TempDir(), Log: logr.Discard()}
+	node := lab.StartFRRVersion(v, nh, "node", "")
+	frr := reloaderFRR(node)
+	applier := &Applier{FRR: frr, Scratch: node.ScratchDir(), Log: logr.Discard()}
 	for _, c := range []struct{ from, to int }{{1, 1000}, {1000, 100}, {1000, 1}, {10000, 10001}} {
 		from, to := scaleConfig(c.from), scaleConfig(c.to)
 		b.Run(fmt.Sprintf("%dto%d/reloader", c.from, c.to), func(b *testing.B) {
@@ -53,19 +59,19 @@ func BenchmarkReloadVsFrrReload(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("%dto%d/frr-reload.py", c.from, c.to), func(b *testing.B) {
-			file := filepath.Join(b.TempDir(), "frr.conf")
+			file := filepath.Join(node.ScratchDir(), "frr.conf")
 			if err := os.WriteFile(file, []byte(to), 0o644); err != nil {
 				b.Fatal(err)
 			}
 			for i := 0; i < b.N; i++ {
 				setTo(b, applier, from)
 				b.StartTimer()
-				err := frr.FullReload(context.Background(), file, b.TempDir())
+				err := frr.FullReload(context.Background(), file, node.ScratchDir())
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)
 				}
-				checkRunning(b, frr, to)
+				checkRunning(b, applier, to)
 			}
 		})
 	}
@@ -80,12 +86,12 @@ func setTo(b *testing.B, a *Applier, cfg string) {
 	time.Sleep(200 * time.Millisecond) // let bgpd/zebra settle so the next measure starts from rest
 }
 
-func checkRunning(b *testing.B, frr *FRR, cfg string) {
-	running, err := frr.Running(context.Background())
+func checkRunning(b *testing.B, a *Applier, cfg string) {
+	running, err := a.FRR.Running(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
-	if d := Compare(Parse(cfg), Parse(running)); len(d) > 0 {
+	if d := a.Rules().Compare(Parse(cfg), Parse(running)); len(d) > 0 {
 		b.Fatalf("frr-reload.py left %d differences, first %q", len(d), d[0])
 	}
 }
