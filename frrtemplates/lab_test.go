@@ -24,11 +24,17 @@ func renderLab(t *testing.T, node, objects string) string {
 // namespace, against a router FRR over IPv4 and IPv6 sessions: the router's kernel gets one route for
 // each VIP (IPv4 and IPv6) through both nodes, BFD sessions come up, and a new Service reaches the
 // router without resetting a session.
+//
+// The nodes run each FRR version in turn (the routers the host's).
 func TestLabECMPAndBFD(t *testing.T) {
+	netlab.ForEachFRR(t, testLabECMPAndBFD)
+}
+
+func testLabECMPAndBFD(t *testing.T, v *netlab.FRRVersion) {
 	lab := templatetest.NewClusterLab(t, "root and FRR")
 	nodes := map[string]*netlab.FRR{}
 	for name, cidrs := range templatetest.LabNodes {
-		nodes[name] = templatetest.AddFRR(lab.Lab, name, renderLab(t, name, labObjects), cidrs...).FRR
+		nodes[name] = templatetest.AddFRRVersion(lab.Lab, v, name, renderLab(t, name, labObjects), cidrs...).FRR
 	}
 	lab.WaitConverged(t)
 	router := lab.Router
@@ -49,11 +55,11 @@ func checkServiceChurn(t *testing.T, lab templatetest.ClusterLab, nodes map[stri
 	before := router.FRR.EstablishedCounts()
 	t.Logf("sessions established so far: %v", before)
 	for name, f := range nodes {
-		path := filepath.Join(lab.Dir, name+"-new.conf")
+		path := filepath.Join(f.ScratchDir(), name+"-new.conf") // readable by a chrooted vtysh too
 		if err := os.WriteFile(path, []byte(renderLab(t, name, labObjects+templatetest.LabExtraService)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := f.Vtysh("-f", path); err != nil {
+		if out, err := f.Vtysh("-f", strings.TrimPrefix(path, f.Version.Root)); err != nil {
 			t.Fatalf("applying the new config on %s: %v\n%s", name, err, out)
 		}
 	}

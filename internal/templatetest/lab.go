@@ -29,10 +29,15 @@ type FRRHost struct {
 	FRR  *netlab.FRR
 }
 
-// AddFRR adds a host with the given addresses and starts FRR in it with config.
+// AddFRR adds a host with the given addresses and starts the host's FRR in it with config.
 func AddFRR(lab *netlab.Lab, name, config string, cidrs ...string) FRRHost {
+	return AddFRRVersion(lab, netlab.HostFRR, name, config, cidrs...)
+}
+
+// AddFRRVersion is AddFRR with FRR version v.
+func AddFRRVersion(lab *netlab.Lab, v *netlab.FRRVersion, name, config string, cidrs ...string) FRRHost {
 	h := lab.AddHost(name, cidrs...)
-	return FRRHost{Host: h, FRR: lab.StartFRR(h, name, config)}
+	return FRRHost{Host: h, FRR: lab.StartFRRVersion(v, h, name, config)}
 }
 
 // BIRDNode is a node's BIRD and the reloader's applier that configures it, as in a speaker pod.
