@@ -57,8 +57,6 @@ func reloaderFRR(f *netlab.FRR) *FRR {
 	return &FRR{Vtysh: vtysh, Pathspace: f.Pathspace, ConfigDir: f.ConfigDir, RunDir: f.RunRoot(), FrrReload: frrReload}
 }
 
-func (tl *testLab) frr() *FRR { return reloaderFRR(tl.node) }
-
 // apply applies cfg and fails unless FRR now runs exactly cfg.
 func (tl *testLab) apply(t *testing.T, cfg string, want ...string) Result {
 	t.Helper()
