@@ -26,7 +26,7 @@ var grammar = func() *regexp.Regexp {
 		` neighbor ` + W + `( interface)? remote-as (` + N + `|internal|external)`,
 		` neighbor ` + W + ` (description ` + W + `|local-as ` + N + ` no-prepend replace-as|port ` + N +
 			`|update-source [0-9a-f.:]+|ebgp-multihop 255|timers ` + N + ` ` + N + `|timers connect ` + N +
-			`|password ` + W + `|bfd profile ` + W + `|graceful-restart)`,
+			`|password ` + W + `|bfd|bfd profile ` + W + `|graceful-restart)`,
 		` !`, ` address-family ipv(4|6) unicast`, `  network ` + P, `  neighbor ` + W + ` activate`,
 		`  neighbor ` + W + ` route-map ` + W + ` out`, ` exit-address-family`,
 	}
