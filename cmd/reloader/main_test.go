@@ -141,6 +141,9 @@ func (b *binaryLab) start(t *testing.T, file, cfg string, args ...string) {
 	args = append([]string{"--config", filepath.Join(b.dir, file)}, args...)
 	args = append([]string{b.bin}, append(args, "--metrics-addr", b.addr, "--debounce", "100ms")...)
 	if b.root != "" {
+		// Its scratch directory too stays in the instance's own directory, which the lab removes
+		// (the test ends the binary with SIGKILL, before it removes its own).
+		args = append(args, "--scratch-dir", b.dir)
 		for i, a := range args {
 			args[i] = strings.TrimPrefix(a, b.root) // paths as the chrooted process sees them
 		}
