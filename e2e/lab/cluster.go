@@ -94,8 +94,9 @@ type Cluster struct {
 	proxies []*apiProxy
 	servers []net.Listener
 	kp      *kubeProxy
-	vipDev  string // where nodes hold VIPs: ProxyInterface, or lo without the dummy module
-	bird    bool   // nodes run BIRD instead of FRR
+	vipDev  string             // where nodes hold VIPs: ProxyInterface, or lo without the dummy module
+	bird    bool               // nodes run BIRD instead of FRR
+	frr     *netlab.FRRVersion // the nodes' FRR; nil: the host's
 }
 
 // Options configure Start.
@@ -105,11 +106,17 @@ type Options struct {
 	// Daemon is the nodes' routing daemon, as the speaker's --routing-daemon: "frr" (default) or
 	// "bird". The routers run FRR either way.
 	Daemon string
+	// FRR10 runs the nodes' FRR from Debian 13's root (netlab.FRR10) instead of the host's 8.4, and
+	// their reloaders inside that root with its vtysh and frr-reload.py, as in the FRR image.
+	FRR10 bool
 }
 
 // Start builds the whole lab. Everything it creates is torn down by r's cleanups, in reverse order.
 func Start(r *Runner, o Options) *Cluster {
 	c := &Cluster{R: r, out: o.Out, SpeakerArgs: o.SpeakerArgs, bird: o.Daemon == "bird"}
+	if o.FRR10 {
+		c.frr = netlab.FRR10(r)
+	}
 	if c.out == nil {
 		c.out = io.Discard
 	}
@@ -162,6 +169,8 @@ func (c *Cluster) progress(format string, args ...any) {
 func (c *Cluster) build() {
 	cmd := exec.Command("go", "build", "-o", c.Bin+"/", "./cmd/...")
 	cmd.Dir = testenv.RepoRoot()
+	// Static, as in the image: the reloader also runs inside FRR roots with another libc.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.R.Fatalf("lab: go build ./cmd/... failed: %v\n%s", err, out)
 	}
@@ -266,6 +275,9 @@ func (c *Cluster) startNodeProcs(n *Node) {
 	n.Speaker = sp
 	rlArgs := append([]string{filepath.Join(c.Bin, "reloader"), "--config", n.ConfPath(), "--debounce", "50ms",
 		"--scratch-dir", filepath.Join(c.Dir, "scratch")}, reloaderArgs(n)...)
+	if n.FRR != nil && n.FRR.Version.Chrooted() {
+		rlArgs = c.inRoot(n, rlArgs)
+	}
 	rl, err := startProc(n.Name+"/reloader", n.Host.NS, logPath(logs, n.Name+"/reloader"), rlArgs...)
 	c.track(rl, err)
 	n.Reloader = rl
@@ -357,6 +369,31 @@ func Poll(timeout time.Duration, cond func() error) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// inRoot runs the reloader inside the node's FRR root, as the chart runs it inside the FRR image:
+// the binary is copied into the instance's directory there, its scratch directory moves there too,
+// and every path is given as the chrooted process sees it. The rendered directory is already inside
+// the root (startRouters).
+func (c *Cluster) inRoot(n *Node, args []string) []string {
+	dir := n.FRR.ScratchDir()
+	bin := filepath.Join(dir, "reloader")
+	data, err := os.ReadFile(args[0])
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err != nil {
+		c.R.Fatalf("lab: %v", err)
+	}
+	args[0] = bin
+	root := n.FRR.Version.Root
+	for i, a := range args {
+		if i > 0 && args[i-1] == "--scratch-dir" {
+			a = filepath.Join(dir, "scratch")
+		}
+		args[i] = strings.TrimPrefix(a, root)
+	}
+	return append([]string{"chroot", root}, args...)
 }
 
 // reloaderArgs points the node's reloader at its daemon, as the chart's sidecar does.

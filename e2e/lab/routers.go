@@ -81,7 +81,11 @@ func (c *Cluster) startRouters() {
 			n.BIRD = c.Lab.StartBIRD(n.Host, n.Name, "")
 			continue
 		}
-		n.FRR = c.Lab.StartFRR(n.Host, n.Name, "")
+		n.FRR = c.Lab.StartFRRVersion(c.frr, n.Host, n.Name, "")
+		if n.FRR.Version.Chrooted() {
+			// The reloader runs inside the root and reads what the speaker writes: both meet there.
+			n.RenderDir = n.FRR.ScratchDir()
+		}
 	}
 	for _, n := range c.Nodes {
 		if n.BIRD != nil {
