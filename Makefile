@@ -17,7 +17,7 @@ DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils
 TEST_TIMEOUT ?= 35m
 GO_TEST_FLAGS ?=
 
-.PHONY: all build generate manifests verify lint test unit demo bench deps packages kube-bin tools clean
+.PHONY: all build generate manifests verify lint test unit demo bench deps packages kube-bin node-bin tools clean
 
 all: build
 
@@ -88,6 +88,11 @@ packages:
 
 kube-bin:
 	hack/kube-bin.sh >/dev/null
+
+## node-bin: kubelet, kube-controller-manager, kube-scheduler, kube-proxy for the real node (not yet
+## part of make test: the real-node harness has not landed)
+node-bin: kube-bin
+	hack/kube-bin.sh --node >/dev/null
 
 tools: $(CONTROLLER_GEN) $(GOLANGCI)
 
