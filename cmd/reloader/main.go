@@ -2,6 +2,9 @@
 // the FRR instance running it, applying only the difference through vtysh.
 // With --routing-daemon bird it keeps a BIRD 2 running a rendered bird.conf
 // instead (bird.go). See docs/reloader.md and docs/bird.md.
+//
+// Two subcommands serve the chart: `reloader install DST` copies the binary (install.go; the routelb
+// image has no cp) and `reloader frr-init` is PID 1 of the FRR container (frrinit.go).
 package main
 
 import (
@@ -24,7 +27,16 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	var err error
+	switch {
+	case len(os.Args) == 3 && os.Args[1] == "install":
+		err = install(os.Args[2])
+	case len(os.Args) >= 2 && os.Args[1] == "frr-init":
+		err = frrInit(os.Args[2:])
+	default:
+		err = run()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "reloader:", err)
 		os.Exit(1)
 	}
