@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The routelb image: /controller, /speaker and /reloader, static (CGO off), so /reloader also runs
 # inside the upstream FRR image (Alpine, musl) where the chart copies it (init container cp-reloader).
-# Build: `make images` (needs docker or podman; IMAGE=... TAG=... to name it).
+# Build with docker: `docker build -t IMAGE:TAG .`; without docker or registry: `make images` (podman).
 ARG GO_VERSION=1.26
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
 ARG TARGETOS=linux
@@ -21,10 +21,9 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/controller ./cmd/speaker ./cmd/reloader
 
-# Alpine rather than distroless: the chart's cp-reloader init container needs /bin/cp.
-FROM alpine:3.22
-RUN apk add --no-cache ca-certificates
+# FROM scratch: the binaries are static; the chart's init container runs `/reloader install` (no cp).
+FROM scratch
 COPY --from=build /out/controller /out/speaker /out/reloader /
-# The controller runs as this user (the chart sets it too); the speaker pod sets root for raw sockets.
+# The controller's user; the chart runs the speaker as root with only NET_RAW (see the chart README).
 USER 65532:65532
 ENTRYPOINT ["/controller"]

@@ -13,7 +13,7 @@ HELM_VERSION := v3.22.0
 CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)
 HELM := $(TOOLS)/helm-$(HELM_VERSION)
-DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils-ping tcpdump ndisc6 mmdebstrap
+DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils-ping tcpdump ndisc6 podman mmdebstrap
 TEST_TIMEOUT ?= 35m
 GO_TEST_FLAGS ?=
 
@@ -114,15 +114,14 @@ $(HELM):
 clean:
 	rm -rf bin/
 
-## images: build the routelb image (Dockerfile) with docker or podman, whichever exists
+## images: the routelb image (FROM scratch), FRR 8.4/10.3, BIRD and pause images, built with podman and
+## no registry (hack/images.sh), saved as docker-archives under $(CACHE)/images/ for `ctr images import`;
+## prints each image and its archive. With docker, `docker build .` builds the routelb image (Dockerfile).
 IMAGE ?= ghcr.io/routelb/routelb
 TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 .PHONY: images helm
 images:
-	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
-	  echo "make images: no container engine (docker or podman) on this machine; install one, or set CONTAINER_ENGINE" >&2; exit 2; fi
-	$(CONTAINER_ENGINE) build --build-arg VERSION=$(TAG) -t $(IMAGE):$(TAG) .
+	IMAGE=$(IMAGE) TAG=$(TAG) hack/images.sh
 
 ## helm: lint and template the chart (charts/routelb) with the cached helm, and package it into bin/
 helm: $(HELM)
