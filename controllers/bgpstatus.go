@@ -83,7 +83,7 @@ func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, name string
 	if cur == nil {
 		cur = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: map[string]string{
 			LabelNode: r.NodeName, LabelServiceName: want.ServiceName, LabelServiceNamespace: want.ServiceNamespace,
-		}}}
+		}, OwnerReferences: owners(r.Owner)}}
 		// Status is a subresource: the object is created first, and the returned copy (with its
 		// resourceVersion) gets the status.
 		if err := r.Client.Create(ctx, cur); err != nil {

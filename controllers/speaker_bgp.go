@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,6 +46,10 @@ type SpeakerBGPReconciler struct {
 	// Daemon is the routing daemon the config is rendered for: DaemonFRR (also when empty, frr.conf)
 	// or DaemonBIRD (bird.conf).
 	Daemon string
+	// Owner, when set, is written into each ServiceBGPStatus this speaker creates (its pod), so the
+	// garbage collector deletes them with it. An object of a previous pod goes with that pod, and the
+	// deletion's event has this speaker create its own.
+	Owner *metav1.OwnerReference
 
 	mu       sync.Mutex
 	lastGood *model.Config

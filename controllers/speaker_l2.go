@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"maps"
 	"net/netip"
 	"slices"
@@ -55,6 +56,8 @@ type SpeakerL2Reconciler struct {
 	LBClass   string
 	Ownership L2Ownership
 	Responder L2Announcer
+	// Owner, when set, is written into each ServiceL2Status this speaker creates (as for BGP).
+	Owner *metav1.OwnerReference
 
 	wake chan event.GenericEvent
 

@@ -104,7 +104,7 @@ func (r *SpeakerL2Reconciler) putL2Status(ctx context.Context, name string, cur 
 	if cur == nil {
 		cur = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: map[string]string{
 			LabelNode: r.NodeName, LabelServiceName: w.svc.Name, LabelServiceNamespace: w.svc.Namespace,
-		}}}
+		}, OwnerReferences: owners(r.Owner)}}
 		if err := r.Client.Create(ctx, cur); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating ServiceL2Status %s: %w", name, err)
 		}

@@ -31,6 +31,7 @@ type options struct {
 	FRRConfigDir           string
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
+	PodName, PodUID        string // the speaker's pod, owner of the objects it writes
 }
 
 func main() {
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string) error {
 	// Flags registered at package level (each mode's own, e.g. l2.go's) live on flag.CommandLine.
 	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the node this speaker runs on (default $NODE_NAME)")
+	fs.StringVar(&o.PodName, "pod-name", os.Getenv("POD_NAME"), "this speaker's pod, set as owner of its status objects and Lease (default $POD_NAME)")
+	fs.StringVar(&o.PodUID, "pod-uid", os.Getenv("POD_UID"), "UID of that pod (default $POD_UID); without name and UID the objects have no owner")
 	fs.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace of the metallb.io objects and their Secrets")
 	fs.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to announce; empty: only Services without a class")
 	fs.StringVar(&o.FRRConfigDir, "frr-config-dir", "/etc/frr-rendered", "directory shared with the FRR sidecar, where frr.conf is written")

@@ -31,6 +31,9 @@ type Config struct {
 	// linearizable read.
 	Client kubernetes.Interface
 	Timing Timing // zero fields take DefaultTiming's
+	// Owner, when set, is written into our Lease (the speaker's pod), so the garbage collector
+	// deletes a Lease its speaker could not (killed, or the chart uninstalled).
+	Owner  *metav1.OwnerReference
 	Logger logr.Logger
 	// OnChange is called, from the engine's goroutine, whenever the set of VIPs to answer for
 	// changes; at is when the change took effect (for a lapse: the deadline, which may be a little
@@ -267,7 +270,7 @@ func (e *Engine) gone(obj any) {
 func (e *Engine) initLease(ctx context.Context) error {
 	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
 	for {
-		want := newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration)
+		want := newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration, e.cfg.Owner)
 		sent := time.Now()
 		cur, err := leases.Get(ctx, want.Name, metav1.GetOptions{})
 		switch {
@@ -378,7 +381,7 @@ func (e *Engine) recover(ctx context.Context) {
 	switch {
 	case apierrors.IsNotFound(err):
 		e.loseAll("Lease deleted")
-		if c, err := leases.Create(ctx, newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration), metav1.CreateOptions{}); err == nil {
+		if c, err := leases.Create(ctx, newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration, e.cfg.Owner), metav1.CreateOptions{}); err == nil {
 			e.mine = c
 		}
 	case err != nil:

@@ -113,13 +113,17 @@ func viewOf(l *coordinationv1.Lease) (LeaseView, error) {
 	return v, err
 }
 
-// newLease is our Lease as first written by an incarnation.
-func newLease(namespace, node, incarnation string, d time.Duration) *coordinationv1.Lease {
+// newLease is our Lease as first written by an incarnation; owner (our pod) replaces any previous one.
+func newLease(namespace, node, incarnation string, d time.Duration, owner *metav1.OwnerReference) *coordinationv1.Lease {
 	secs := int32(math.Ceil(d.Seconds()))
 	now := metav1.NowMicro()
+	var owners []metav1.OwnerReference
+	if owner != nil {
+		owners = []metav1.OwnerReference{*owner}
+	}
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: LeaseName(node), Namespace: namespace,
+			Name: LeaseName(node), Namespace: namespace, OwnerReferences: owners,
 			Labels: map[string]string{LabelComponent: ComponentValue},
 			Annotations: map[string]string{
 				AnnotationIncarnation: incarnation, AnnotationClaims: "",
