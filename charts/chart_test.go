@@ -195,7 +195,18 @@ func mounts(c corev1.Container) map[string]string {
 	return m
 }
 
-// checkSpeakerSecurity: host network, never privileged, and no capability beyond NET_ADMIN and NET_RAW.
+// speakerCaps is the capability set of each speaker pod container, exactly (why: the chart README).
+var speakerCaps = map[string][]corev1.Capability{
+	"cp-frr-files": nil, "cp-reloader": nil,
+	"frr":      {"NET_ADMIN", "NET_RAW", "SYS_ADMIN", "NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "KILL"},
+	"reloader": {"DAC_OVERRIDE"},
+	"bird":     {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"},
+	"speaker":  {"NET_RAW"},
+}
+
+// checkSpeakerSecurity: host network, never privileged, no privilege escalation, and each container
+// with its capability set and no more; containers that add capabilities run as root so that the
+// capabilities are effective (an image user of 65532 would get none).
 func checkSpeakerSecurity(t *testing.T, ds *appsv1.DaemonSet) {
 	spec := ds.Spec.Template.Spec
 	if !spec.HostNetwork {
@@ -213,12 +224,26 @@ func checkSpeakerSecurity(t *testing.T, ds *appsv1.DaemonSet) {
 		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 			t.Errorf("container %s allows privilege escalation", c.Name)
 		}
+		want, known := speakerCaps[c.Name]
+		if !known {
+			t.Errorf("container %s: no capability set in speakerCaps", c.Name)
+			continue
+		}
+		var add []corev1.Capability
 		if sc.Capabilities != nil {
-			for _, cp := range sc.Capabilities.Add {
-				if cp != "NET_ADMIN" && cp != "NET_RAW" {
-					t.Errorf("container %s adds capability %s", c.Name, cp)
-				}
-			}
+			add = sc.Capabilities.Add
+		}
+		if c.Name == "speaker" && !slices.Contains(c.Args, "--layer2=true") {
+			want = nil
+		}
+		if !slices.Equal(add, want) {
+			t.Errorf("container %s adds %v, want %v", c.Name, add, want)
+		}
+		if c.Name != "cp-frr-files" && (sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"})) {
+			t.Errorf("container %s does not drop ALL capabilities", c.Name)
+		}
+		if len(add) > 0 && (sc.RunAsUser == nil || *sc.RunAsUser != 0) {
+			t.Errorf("container %s adds capabilities but does not run as root: they would not be effective", c.Name)
 		}
 	}
 }
@@ -470,5 +495,30 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNamespaceOptIn: namespace.create renders the release namespace with Pod Security level
+// privileged (what the speaker pod needs); by default the chart renders no Namespace.
+func TestNamespaceOptIn(t *testing.T) {
+	find := func(objs []*unstructured.Unstructured) *unstructured.Unstructured {
+		for _, o := range objs {
+			if o.GetKind() == "Namespace" {
+				return o
+			}
+		}
+		return nil
+	}
+	if ns := find(decode(t, render(t))); ns != nil {
+		t.Errorf("the default values render a Namespace %s", ns.GetName())
+	}
+	ns := find(decode(t, render(t, "--set", "namespace.create=true")))
+	if ns == nil || ns.GetName() != namespace {
+		t.Fatalf("namespace.create=true: want Namespace %s, got %v", namespace, ns)
+	}
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		if got := ns.GetLabels()["pod-security.kubernetes.io/"+mode]; got != "privileged" {
+			t.Errorf("Namespace label pod-security.kubernetes.io/%s = %q, want privileged", mode, got)
+		}
 	}
 }

@@ -14,7 +14,7 @@ initContainers:
     image: {{ include "routelb.image" . }}
     imagePullPolicy: {{ .Values.image.pullPolicy }}
     # A static binary, so it runs in the BIRD image beside the bird and birdc it drives.
-    command: ["/bin/cp", "-f", "/reloader", "/opt/routelb/reloader"]
+    command: ["/reloader", "install", "/opt/routelb/reloader"]
     securityContext:
       allowPrivilegeEscalation: false
       readOnlyRootFilesystem: true
@@ -41,9 +41,13 @@ initContainers:
     securityContext:
       privileged: false
       allowPrivilegeEscalation: false
-      # BFD and BGP sockets with TTL security; binding port 179 uses the runtime's default set.
+      # BIRD runs as root (no -u): port 179 (NET_BIND_SERVICE), BGP/BFD sockets bound to devices
+      # and TTL security (NET_RAW), kernel routes and interface state (NET_ADMIN). See the README.
+      runAsUser: 0
+      runAsNonRoot: false
       capabilities:
-        add: ["NET_ADMIN", "NET_RAW"]
+        drop: ["ALL"]
+        add: ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"]
     {{- with .Values.bird.resources }}
     resources:
       {{- toYaml . | nindent 6 }}
@@ -89,6 +93,12 @@ initContainers:
     securityContext:
       allowPrivilegeEscalation: false
       readOnlyRootFilesystem: true
+      # birdc reaches BIRD's socket (root's, like the reloader) and the reloader writes bird.conf:
+      # no capability needed.
+      runAsUser: 0
+      runAsNonRoot: false
+      capabilities:
+        drop: ["ALL"]
     {{- with .Values.reloader.resources }}
     resources:
       {{- toYaml . | nindent 6 }}

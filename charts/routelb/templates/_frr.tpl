@@ -37,3 +37,14 @@ frr.conf: |
   frr defaults traditional
   log timestamp precision 3
 {{- end -}}
+
+
+{{/*
+The FRR container's capabilities (the chart README says why each one): the daemons' privs_init asks
+NET_ADMIN, NET_RAW, SYS_ADMIN (zebra, bgpd, bfdd) and NET_BIND_SERVICE (bgpd, port 179) and fails
+without any of them; SETUID/SETGID switch them to user frr; frrinit.sh chowns their files (CHOWN),
+runs vtysh as root against the frr-owned sockets (DAC_OVERRIDE) and stops the daemons (KILL).
+*/}}
+{{- define "routelb.frr.capabilities" -}}
+["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "KILL"]
+{{- end -}}
