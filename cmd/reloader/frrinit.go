@@ -146,7 +146,7 @@ func follow(path string, w io.Writer, done <-chan struct{}) {
 				n, _ := io.Copy(w, f)
 				off += n
 			}
-			f.Close()
+			_ = f.Close()
 		}
 		if last {
 			return

@@ -18,18 +18,18 @@ func install(dst string) error {
 	if err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".reloader-")
 	if err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // gone once renamed; removes the partial copy otherwise
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone once renamed; removes the partial copy otherwise
 	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("install: copying to %s: %w", dst, err)
 	}
 	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("install: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
