@@ -7,15 +7,15 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/routelb/routelb/birdtemplates"
-	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 )
 
 // BenchmarkRender10kVIPs4Peers times the templates alone (model.NodeBGP -> bird.conf text), on the
 // FRR rendering benchmark's input.
 func BenchmarkRender10kVIPs4Peers(b *testing.B) {
-	templatetest.BenchRender(b, controllers.DaemonBIRD, birdtemplates.Render)
+	templatetest.BenchRender(b, nodeconfig.DaemonBIRD, birdtemplates.Render)
 }
 
 // BenchmarkApply times the reloader's BIRD apply (bird -p, write, birdc configure) of a config
@@ -41,5 +41,5 @@ func BenchmarkApply(b *testing.B) {
 
 func scaleConfig(b *testing.B, vips int) []byte {
 	b.Helper()
-	return templatetest.MustCompute(b, templatetest.ScaleInput(vips), controllers.DaemonBIRD).FRRConfig
+	return templatetest.MustCompute(b, templatetest.ScaleInput(vips), nodeconfig.DaemonBIRD).FRRConfig
 }

@@ -3,7 +3,7 @@ package birdtemplates_test
 import (
 	"testing"
 
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 )
 
@@ -13,6 +13,6 @@ import (
 // BIRD's own parser. A case whose objects use what BIRD cannot express also has a .problems file:
 // the exact problems reported on the objects. -update rewrites both from the current output.
 func TestGolden(t *testing.T) {
-	templatetest.Golden{Daemon: controllers.DaemonBIRD, MinCases: 40, ProblemFiles: true,
+	templatetest.Golden{Daemon: nodeconfig.DaemonBIRD, MinCases: 40, ProblemFiles: true,
 		Parser: templatetest.BIRDParser}.Run(t)
 }

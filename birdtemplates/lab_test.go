@@ -8,8 +8,8 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
-	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 )
 
@@ -18,7 +18,7 @@ var labObjects = templatetest.LabObjects(`"64512:100", "large:64512:1:1"`)
 
 func renderLab(t *testing.T, node, objects string) []byte {
 	t.Helper()
-	return templatetest.Render(t, controllers.DaemonBIRD, node, objects)
+	return templatetest.Render(t, nodeconfig.DaemonBIRD, node, objects)
 }
 
 // startLabNodes starts LabNodes, each with BIRD configured from labObjects by the reloader.

@@ -20,6 +20,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/model"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // Labels of ServiceBGPStatus objects, as MetalLB sets them.
@@ -109,7 +110,7 @@ func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, name string
 
 // reportProblems sends each problem once as a Warning event on the object it is about (a Service,
 // or the metallb.io object in routelb's namespace).
-func (r *SpeakerBGPReconciler) reportProblems(ctx context.Context, in SpeakerInput, ps model.Problems) {
+func (r *SpeakerBGPReconciler) reportProblems(ctx context.Context, in nodeconfig.SpeakerInput, ps model.Problems) {
 	now := map[string]bool{}
 	for _, p := range ps {
 		key := p.Error()
@@ -133,7 +134,7 @@ func truncate(s string, n int) string {
 }
 
 // kindObjects lists the objects of each kind the speaker sets its condition on.
-func kindObjects(in SpeakerInput) map[string][]client.Object {
+func kindObjects(in nodeconfig.SpeakerInput) map[string][]client.Object {
 	out := map[string][]client.Object{}
 	for i := range in.Pools {
 		out[model.KindPool] = append(out[model.KindPool], &in.Pools[i])
@@ -153,7 +154,7 @@ func kindObjects(in SpeakerInput) map[string][]client.Object {
 	return out
 }
 
-func findObject(in SpeakerInput, ref model.Ref) client.Object {
+func findObject(in nodeconfig.SpeakerInput, ref model.Ref) client.Object {
 	if ref.Kind == model.KindService {
 		for i := range in.Services {
 			if in.Services[i].Namespace+"/"+in.Services[i].Name == ref.Name {
@@ -180,7 +181,7 @@ func findObject(in SpeakerInput, ref model.Ref) client.Object {
 
 // reportConditions sets SpeakerValid on every BGP-related metallb.io object: False with the problems
 // found, True otherwise. Every speaker computes the same conditions, so their writes agree.
-func (r *SpeakerBGPReconciler) reportConditions(ctx context.Context, in SpeakerInput, ps model.Problems) error {
+func (r *SpeakerBGPReconciler) reportConditions(ctx context.Context, in nodeconfig.SpeakerInput, ps model.Problems) error {
 	var errs []error
 	for kind, objs := range kindObjects(in) {
 		for _, obj := range objs {

@@ -13,6 +13,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/model"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // LoadInput lists every object model.Build needs: the metallb.io objects and Secrets of routelb's
@@ -44,18 +45,9 @@ func LoadInput(ctx context.Context, c client.Reader, namespace string) (model.In
 	return in, nil
 }
 
-// SpeakerInput is everything a speaker computes its node's announcements from, in either mode.
-type SpeakerInput struct {
-	model.Input
-	Services       []corev1.Service
-	EndpointSlices []discoveryv1.EndpointSlice
-	NodeName       string
-	LBClass        string
-}
-
 // LoadSpeakerInput lists what a speaker reconciler needs: LoadInput plus every Service and EndpointSlice.
-func LoadSpeakerInput(ctx context.Context, c client.Reader, namespace, node, lbClass string) (SpeakerInput, error) {
-	in := SpeakerInput{NodeName: node, LBClass: lbClass}
+func LoadSpeakerInput(ctx context.Context, c client.Reader, namespace, node, lbClass string) (nodeconfig.SpeakerInput, error) {
+	in := nodeconfig.SpeakerInput{NodeName: node, LBClass: lbClass}
 	var err error
 	if in.Input, err = LoadInput(ctx, c, namespace); err != nil {
 		return in, err

@@ -28,10 +28,8 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/model"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
-
-// FRRConfigFile is the file the speaker writes into the directory it shares with the FRR sidecar.
-const FRRConfigFile = "frr.conf"
 
 // SpeakerBGPReconciler keeps one node's frr.conf, ServiceBGPStatus objects, problem reports and
 // metrics in line with the cluster. It is level-driven: every watched change enqueues the same key
@@ -43,8 +41,8 @@ type SpeakerBGPReconciler struct {
 	Namespace string // where the metallb.io objects and Secrets live
 	LBClass   string
 	ConfigDir string
-	// Daemon is the routing daemon the config is rendered for: DaemonFRR (also when empty, frr.conf)
-	// or DaemonBIRD (bird.conf).
+	// Daemon is the routing daemon the config is rendered for: nodeconfig.DaemonFRR (also when empty, frr.conf)
+	// or nodeconfig.DaemonBIRD (bird.conf).
 	Daemon string
 	// Owner, when set, is written into each ServiceBGPStatus this speaker creates (its pod), so the
 	// garbage collector deletes them with it. An object of a previous pod goes with that pod, and the
@@ -110,8 +108,8 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	res, err := ComputeNodeConfig(in, r.lastGood, r.Daemon)
-	if errors.Is(err, ErrNodeNotFound) {
+	res, err := nodeconfig.ComputeNodeConfig(in, r.lastGood, r.Daemon)
+	if errors.Is(err, nodeconfig.ErrNodeNotFound) {
 		// The Node's creation is an event of its own; until then there is nothing to compute.
 		log.Info("Node not found, waiting for it")
 		return reconcile.Result{}, nil
@@ -122,7 +120,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigRenderFailed", "RenderFRRConfig", "%v", err)
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
 	}
-	file := ConfigFileName(r.Daemon)
+	file := nodeconfig.ConfigFileName(r.Daemon)
 	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.FRRConfig)
 	if err != nil {
 		writeErrors.Inc()
@@ -131,7 +129,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	if changed {
 		configWrites.Inc()
-		log.Info("Wrote routing daemon config", "daemon", ConfigFileName(r.Daemon), "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.FRRConfig),
+		log.Info("Wrote routing daemon config", "daemon", nodeconfig.ConfigFileName(r.Daemon), "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.FRRConfig),
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config
@@ -155,7 +153,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	return reconcile.Result{}, nil
 }
 
-func (r *SpeakerBGPReconciler) load(ctx context.Context) (SpeakerInput, error) {
+func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
 	return LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
 }
 

@@ -16,17 +16,18 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/testenv"
 )
 
-// TestSpeakerBGPBIRD runs the speaker with DaemonBIRD against a real API server: it writes
+// TestSpeakerBGPBIRD runs the speaker with nodeconfig.DaemonBIRD against a real API server: it writes
 // bird.conf (and no frr.conf), and a field BIRD cannot express (BFD echo mode) is a SpeakerValid=False
 // condition and a Warning event on the BFDProfile and on the peer using it, which is left out.
 func TestSpeakerBGPBIRD(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
 	}
-	e := startSpeaker(t, DaemonBIRD)
+	e := startSpeaker(t, nodeconfig.DaemonBIRD)
 	ctx, dir := context.Background(), e.dir
 	ns := testenv.Namespace
 	echo := true
@@ -46,7 +47,7 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 	e.create(web)
 	e.setVIP(web, "203.0.113.5")
 	e.eventually("bird.conf", func() error {
-		b, _ := os.ReadFile(filepath.Join(dir, BIRDConfigFile))
+		b, _ := os.ReadFile(filepath.Join(dir, nodeconfig.BIRDConfigFile))
 		c := string(b)
 		if !strings.Contains(c, "protocol bgp 'rlb_tor-a' {\n") || !strings.Contains(c, "  route 203.0.113.5/32 blackhole;\n") ||
 			!strings.Contains(c, "    multiplier 7;\n") {
@@ -57,7 +58,7 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := os.Stat(filepath.Join(dir, FRRConfigFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, nodeconfig.FRRConfigFile)); !os.IsNotExist(err) {
 		t.Errorf("frr.conf written in BIRD mode: %v", err)
 	}
 	for _, o := range []struct {
@@ -104,7 +105,7 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 		}
 		return nil
 	})
-	if b, _ := os.ReadFile(filepath.Join(dir, BIRDConfigFile)); !strings.Contains(string(b), "protocol bgp 'rlb_tor-a' {\n") ||
+	if b, _ := os.ReadFile(filepath.Join(dir, nodeconfig.BIRDConfigFile)); !strings.Contains(string(b), "protocol bgp 'rlb_tor-a' {\n") ||
 		!strings.Contains(string(b), "    multiplier 7;\n") {
 		t.Errorf("an edit BIRD cannot express withdrew the peer or changed its BFD:\n%s", b)
 	}

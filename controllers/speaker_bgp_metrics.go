@@ -5,6 +5,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/routelb/routelb/internal/model"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // Speaker metrics, on controller-runtime's registry (served at --metrics-bind-address).
@@ -51,7 +52,7 @@ func peerCount(n *model.NodeBGP) int {
 	return c
 }
 
-func observe(res NodeBGPResult) {
+func observe(res nodeconfig.NodeBGPResult) {
 	v4, v6 := 0, 0
 	for _, r := range res.Node.Routers {
 		v4 += len(r.Networks4)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/testenv"
 )
 
@@ -94,7 +95,7 @@ func (e *speakerEnv) eventually(what string, cond func() error) {
 }
 
 func (e *speakerEnv) conf() string {
-	b, _ := os.ReadFile(filepath.Join(e.dir, FRRConfigFile))
+	b, _ := os.ReadFile(filepath.Join(e.dir, nodeconfig.FRRConfigFile))
 	return string(b)
 }
 
@@ -165,7 +166,7 @@ func TestSpeakerBGP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
 	}
-	e := startSpeaker(t, DaemonFRR)
+	e := startSpeaker(t, nodeconfig.DaemonFRR)
 	ctx := context.Background()
 	ns := testenv.Namespace
 	e.create(

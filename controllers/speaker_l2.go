@@ -27,6 +27,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/internal/model"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 
@@ -63,8 +64,8 @@ type SpeakerL2Reconciler struct {
 
 	mu       sync.Mutex
 	lastGood *model.Config
-	vips     map[netip.Addr]*L2VIP // latest computed; read by OwnershipChanged
-	reported map[netip.Addr]bool   // VIPs whose acquisition was reported with an event
+	vips     map[netip.Addr]*nodeconfig.L2VIP // latest computed; read by OwnershipChanged
+	reported map[netip.Addr]bool              // VIPs whose acquisition was reported with an event
 }
 
 var speakerL2Key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-l2"}}
@@ -97,7 +98,7 @@ type networkChanged struct{ predicate.Funcs }
 func (networkChanged) Update(e event.UpdateEvent) bool {
 	o, ok1 := e.ObjectOld.(*corev1.Node)
 	n, ok2 := e.ObjectNew.(*corev1.Node)
-	return ok1 && ok2 && hasCondition(o, corev1.NodeNetworkUnavailable, corev1.ConditionTrue) != hasCondition(n, corev1.NodeNetworkUnavailable, corev1.ConditionTrue)
+	return ok1 && ok2 && nodeconfig.NetworkUnavailable(o) != nodeconfig.NetworkUnavailable(n)
 }
 
 // OwnershipChanged is the engine's OnChange: the responder learns at once (no reconcile on the
@@ -117,7 +118,7 @@ func (r *SpeakerL2Reconciler) OwnershipChanged(answering map[netip.Addr]bool, _ 
 	}
 }
 
-func ownedInterfaces(answering map[netip.Addr]bool, vips map[netip.Addr]*L2VIP) map[netip.Addr][]string {
+func ownedInterfaces(answering map[netip.Addr]bool, vips map[netip.Addr]*nodeconfig.L2VIP) map[netip.Addr][]string {
 	out := map[netip.Addr][]string{}
 	for vip := range answering {
 		if v := vips[vip]; v != nil {
@@ -135,7 +136,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 		return reconcile.Result{}, err
 	}
 	r.mu.Lock()
-	res := ComputeL2(in, r.lastGood)
+	res := nodeconfig.ComputeL2(in, r.lastGood)
 	r.lastGood, r.vips = res.Config, res.VIPs
 	r.mu.Unlock()
 	want := make(map[netip.Addr]ownership.VIP, len(res.VIPs))
@@ -164,13 +165,13 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 	return reconcile.Result{}, nil
 }
 
-func (r *SpeakerL2Reconciler) load(ctx context.Context) (SpeakerInput, error) {
+func (r *SpeakerL2Reconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
 	return LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
 }
 
 // reportEvents sends nodeAssigned (MetalLB's reason) on each Service when this node starts
 // answering for one of its VIPs, and nodeReleased when it stops.
-func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip.Addr]*L2VIP, answering map[netip.Addr]bool) {
+func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) {
 	byName := map[types.NamespacedName]*corev1.Service{}
 	for i := range svcs {
 		byName[types.NamespacedName{Namespace: svcs[i].Namespace, Name: svcs[i].Name}] = &svcs[i]

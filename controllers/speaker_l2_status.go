@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // ServiceL2StatusName is "l2-<namespace>-<service>-<node>", shortened with a hash of the whole when
@@ -40,7 +41,7 @@ type l2Want struct {
 // syncL2Status makes this node's ServiceL2Status objects list exactly the Services it answers for,
 // with the interfaces the responder really answers on, and deletes the objects of nodes whose
 // Lease is dead. It reports pending when some answered VIP has no interface yet.
-func (r *SpeakerL2Reconciler) syncL2Status(ctx context.Context, vips map[netip.Addr]*L2VIP, answering map[netip.Addr]bool) (bool, error) {
+func (r *SpeakerL2Reconciler) syncL2Status(ctx context.Context, vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) (bool, error) {
 	want, pending := r.wantedL2Status(vips, answering)
 	var have v1beta1.ServiceL2StatusList
 	if err := r.Client.List(ctx, &have, client.InNamespace(r.Namespace)); err != nil {
@@ -74,7 +75,7 @@ func (r *SpeakerL2Reconciler) syncL2Status(ctx context.Context, vips map[netip.A
 	return pending, nil
 }
 
-func (r *SpeakerL2Reconciler) wantedL2Status(vips map[netip.Addr]*L2VIP, answering map[netip.Addr]bool) (map[string]l2Want, bool) {
+func (r *SpeakerL2Reconciler) wantedL2Status(vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) (map[string]l2Want, bool) {
 	announcing := r.Responder.Announcing()
 	want := map[string]l2Want{}
 	pending := false
@@ -92,7 +93,7 @@ func (r *SpeakerL2Reconciler) wantedL2Status(vips map[netip.Addr]*L2VIP, answeri
 			w := want[name]
 			w.svc = s
 			for _, i := range ifaces {
-				w.interfaces = insertSorted(w.interfaces, i, strings.Compare)
+				w.interfaces = nodeconfig.InsertSorted(w.interfaces, i, strings.Compare)
 			}
 			want[name] = w
 		}

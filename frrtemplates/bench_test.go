@@ -3,15 +3,15 @@ package frrtemplates_test
 import (
 	"testing"
 
-	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/model"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 )
 
 // BenchmarkRender10kVIPs4Peers times the templates alone (model.NodeBGP -> frr.conf text).
 func BenchmarkRender10kVIPs4Peers(b *testing.B) {
-	templatetest.BenchRender(b, controllers.DaemonFRR, frrtemplates.Render)
+	templatetest.BenchRender(b, nodeconfig.DaemonFRR, frrtemplates.Render)
 }
 
 // BenchmarkComputeNodeBGP10kVIPs4Peers times the speaker's whole path per reconcile: model.Build,
@@ -20,7 +20,7 @@ func BenchmarkComputeNodeBGP10kVIPs4Peers(b *testing.B) {
 	in := templatetest.ScaleInput(10000)
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := controllers.ComputeNodeBGP(in, nil)
+		res, err := nodeconfig.ComputeNodeBGP(in, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 )
 
@@ -46,9 +46,9 @@ func TestChurnChangesOnlyPrefixLines(t *testing.T) {
 	}
 }
 
-func render(t *testing.T, in controllers.SpeakerInput) string {
+func render(t *testing.T, in nodeconfig.SpeakerInput) string {
 	t.Helper()
-	return string(templatetest.MustCompute(t, in, controllers.DaemonFRR).FRRConfig)
+	return string(templatetest.MustCompute(t, in, nodeconfig.DaemonFRR).FRRConfig)
 }
 
 // lineDiff compares two configs as multisets of lines with their context (the stanza a line is in), so

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 )
 
@@ -14,7 +14,7 @@ import (
 // node ("# node: NAME", node1 if absent). The matching .conf is the exact frr.conf expected, checked
 // by FRR's own parser; only problem-* cases may report problems. -update rewrites the .conf files.
 func TestGolden(t *testing.T) {
-	templatetest.Golden{Daemon: controllers.DaemonFRR, MinCases: 30, Parser: templatetest.FRRParser}.Run(t)
+	templatetest.Golden{Daemon: nodeconfig.DaemonFRR, MinCases: 30, Parser: templatetest.FRRParser}.Run(t)
 }
 
 // TestGoldenParsesInFRR10: every golden frr.conf is accepted by FRR 10's parser too (TestGolden

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 )
 
@@ -17,7 +17,7 @@ var labObjects = templatetest.LabObjects(`"64512:100"`)
 
 func renderLab(t *testing.T, node, objects string) string {
 	t.Helper()
-	return string(templatetest.Render(t, controllers.DaemonFRR, node, objects))
+	return string(templatetest.Render(t, nodeconfig.DaemonFRR, node, objects))
 }
 
 // TestLabECMPAndBFD runs the rendered configs of two nodes in real FRR, each in its own network

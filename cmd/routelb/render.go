@@ -8,7 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/manifest"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 type fileList []string
@@ -25,7 +26,7 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var files fileList
 	node := fs.String("node", "", "node to render for (required)")
 	lbClass := fs.String("lb-class", "", "the speaker's --lb-class")
-	daemon := fs.String("routing-daemon", controllers.DaemonFRR, "the speaker's --routing-daemon: frr prints frr.conf, bird prints bird.conf (BIRD 2)")
+	daemon := fs.String("routing-daemon", nodeconfig.DaemonFRR, "the speaker's --routing-daemon: frr prints frr.conf, bird prints bird.conf (BIRD 2)")
 	fs.Var(&files, "f", "YAML file of objects (pools, peers, advertisements, BFD profiles, communities, Secrets, Nodes, Services, EndpointSlices); repeatable; - is stdin")
 	fs.Usage = func() {
 		_, _ = fmt.Fprintln(stderr, "usage: routelb render --node NAME [--routing-daemon frr|bird] -f FILE [-f FILE ...]")
@@ -38,18 +39,18 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if err := controllers.CheckDaemon(*daemon); err != nil {
+	if err := nodeconfig.CheckDaemon(*daemon); err != nil {
 		_, _ = fmt.Fprintf(stderr, "routelb render: --routing-daemon: %v\n", err)
 		return 2
 	}
-	in := controllers.SpeakerInput{NodeName: *node, LBClass: *lbClass}
+	in := nodeconfig.SpeakerInput{NodeName: *node, LBClass: *lbClass}
 	for _, name := range files {
 		if err := decodeFile(&in, name, stdin); err != nil {
 			return fail(stderr, "routelb render: %v\n", err)
 		}
 	}
-	res, err := controllers.ComputeNodeConfig(in, nil, *daemon)
-	if errors.Is(err, controllers.ErrNodeNotFound) {
+	res, err := nodeconfig.ComputeNodeConfig(in, nil, *daemon)
+	if errors.Is(err, nodeconfig.ErrNodeNotFound) {
 		return fail(stderr, "routelb render: Node %s: not in the given files (add the Node object, its labels select peers and advertisements)\n", *node)
 	}
 	if err != nil {
@@ -68,16 +69,16 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func decodeFile(in *controllers.SpeakerInput, name string, stdin io.Reader) error {
+func decodeFile(in *nodeconfig.SpeakerInput, name string, stdin io.Reader) error {
 	if name == "-" {
-		return controllers.DecodeObjects(in, stdin, "stdin")
+		return manifest.DecodeObjects(in, stdin, "stdin")
 	}
 	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = f.Close() }() // read only: nothing to lose on close
-	return controllers.DecodeObjects(in, f, name)
+	return manifest.DecodeObjects(in, f, name)
 }
 
 // fail reports to stderr and returns exit status 1; stderr write errors have nowhere to go.

@@ -8,16 +8,17 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // routingDaemon chooses the renderer; main copies package-level flags into its flag set.
-var routingDaemon = flag.String("routing-daemon", controllers.DaemonFRR,
+var routingDaemon = flag.String("routing-daemon", nodeconfig.DaemonFRR,
 	"routing daemon of the sidecar: frr (frr.conf) or bird (bird.conf, BIRD 2), written into --frr-config-dir")
 
 // setupBGP adds BGP mode to the manager: the reconciler that renders this node's frr.conf (or
 // bird.conf with --routing-daemon bird).
 func setupBGP(mgr ctrl.Manager, o options) error {
-	if err := controllers.CheckDaemon(*routingDaemon); err != nil {
+	if err := nodeconfig.CheckDaemon(*routingDaemon); err != nil {
 		return fmt.Errorf("--routing-daemon: %w", err)
 	}
 	if err := os.MkdirAll(o.FRRConfigDir, 0o755); err != nil {

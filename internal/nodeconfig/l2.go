@@ -1,4 +1,4 @@
-package controllers
+package nodeconfig
 
 import (
 	"net/netip"
@@ -40,7 +40,7 @@ func ComputeL2(in SpeakerInput, lastGood *model.Config) L2Result {
 	cfg, ps := model.Build(in.Input, lastGood)
 	res := L2Result{Config: cfg, VIPs: map[netip.Addr]*L2VIP{}, Problems: ps}
 	advs := sortedL2Advs(cfg)
-	nodes := usableNodes(in.Nodes)
+	nodes := UsableNodes(in.Nodes)
 	var self *corev1.Node
 	for i := range in.Nodes {
 		if in.Nodes[i].Name == in.NodeName {
@@ -82,7 +82,7 @@ func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, ad
 		v = &L2VIP{}
 		out[vip] = v
 	}
-	v.Services = insertSorted(v.Services, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}, func(a, b types.NamespacedName) int {
+	v.Services = InsertSorted(v.Services, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}, func(a, b types.NamespacedName) int {
 		return strings.Compare(a.String(), b.String())
 	})
 	for _, n := range nodes {
@@ -93,9 +93,9 @@ func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, ad
 			if !model.MatchesAny(a.NodeSelectors, n.Labels) {
 				continue
 			}
-			v.Eligible = insertSorted(v.Eligible, n.Name, strings.Compare)
+			v.Eligible = InsertSorted(v.Eligible, n.Name, strings.Compare)
 			if len(a.PreferredNodeSelectors) > 0 && model.MatchesAny(a.PreferredNodeSelectors, n.Labels) {
-				v.Preferred = insertSorted(v.Preferred, n.Name, strings.Compare)
+				v.Preferred = InsertSorted(v.Preferred, n.Name, strings.Compare)
 			}
 		}
 	}
@@ -115,7 +115,7 @@ func mergeInterfaces(cur []string, advs []*model.L2Advertisement, self *corev1.N
 			return nil
 		}
 		for _, i := range a.Interfaces {
-			cur = insertSorted(cur, i, strings.Compare)
+			cur = InsertSorted(cur, i, strings.Compare)
 		}
 	}
 	return cur
@@ -144,33 +144,37 @@ func covering(cfg *model.Config, advs []*model.L2Advertisement, vip netip.Addr) 
 	return out
 }
 
-// usableNodes leaves out nodes excluded from load balancers and nodes whose network is down.
-func usableNodes(in []corev1.Node) []*corev1.Node {
+// UsableNodes leaves out the nodes NodeUsable refuses, sorted by name.
+func UsableNodes(in []corev1.Node) []*corev1.Node {
 	var out []*corev1.Node
 	for i := range in {
-		n := &in[i]
-		if _, excluded := n.Labels[LabelExcludeFromLB]; excluded {
-			continue
+		if NodeUsable(&in[i]) {
+			out = append(out, &in[i])
 		}
-		if hasCondition(n, corev1.NodeNetworkUnavailable, corev1.ConditionTrue) {
-			continue
-		}
-		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-func hasCondition(n *corev1.Node, t corev1.NodeConditionType, s corev1.ConditionStatus) bool {
+// NodeUsable is the node eligibility rule: a node excluded from load balancers by label, or whose
+// network is down, announces nothing.
+func NodeUsable(n *corev1.Node) bool {
+	_, excluded := n.Labels[LabelExcludeFromLB]
+	return !excluded && !NetworkUnavailable(n)
+}
+
+// NetworkUnavailable reports the Node's NetworkUnavailable condition (set by the network plugin).
+func NetworkUnavailable(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
-		if c.Type == t && c.Status == s {
+		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
 			return true
 		}
 	}
 	return false
 }
 
-func insertSorted[T comparable](s []T, v T, cmp func(a, b T) int) []T {
+// InsertSorted inserts v into the sorted s unless it is there already.
+func InsertSorted[T comparable](s []T, v T, cmp func(a, b T) int) []T {
 	i, found := slices.BinarySearchFunc(s, v, cmp)
 	if found {
 		return s

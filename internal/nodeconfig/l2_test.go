@@ -1,4 +1,4 @@
-package controllers
+package nodeconfig
 
 import (
 	"net/netip"
@@ -122,13 +122,3 @@ func l2Keys(m map[netip.Addr]*L2VIP) []netip.Addr {
 }
 
 func l2Ptr(s string) *string { return &s }
-
-func TestServiceL2StatusName(t *testing.T) {
-	if got := ServiceL2StatusName("default", "web", "node1"); got != "l2-default-web-node1" {
-		t.Errorf("got %q", got)
-	}
-	long := ServiceL2StatusName(string(make([]byte, 0))+"ns", string(slices.Repeat([]byte("s"), 63)), string(slices.Repeat([]byte("n"), 253)))
-	if len(long) > 253 {
-		t.Errorf("name of %d characters", len(long))
-	}
-}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/golden"
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files (.conf, and .problems where there are problems) from the current output")
@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files (.conf, and .p
 // Golden is a renderer's golden test: each testdata/*.yaml is a set of objects as `routelb render`
 // reads them (see DecodeFile) and the matching .conf is the exact file expected.
 type Golden struct {
-	Daemon   string // controllers.DaemonFRR or controllers.DaemonBIRD
+	Daemon   string // nodeconfig.DaemonFRR or nodeconfig.DaemonBIRD
 	MinCases int    // fewer cases means testdata went missing
 	// ProblemFiles: a case's problems, one per line, must equal its .problems file (which must
 	// exist when there are problems). Otherwise only cases named *problem* may have problems.
@@ -66,7 +66,7 @@ func fileExists(p string) bool {
 // render returns a case's config file and its problems, one per line.
 func (g Golden) render(t *testing.T, path string) ([]byte, string) {
 	t.Helper()
-	res, err := controllers.ComputeNodeConfig(DecodeFile(t, path), nil, g.Daemon)
+	res, err := nodeconfig.ComputeNodeConfig(DecodeFile(t, path), nil, g.Daemon)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/manifest"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // Decode reads objects for node as `routelb render` does, failing the test on error.
-func Decode(tb testing.TB, node string, r io.Reader, name string) controllers.SpeakerInput {
+func Decode(tb testing.TB, node string, r io.Reader, name string) nodeconfig.SpeakerInput {
 	tb.Helper()
-	in := controllers.SpeakerInput{NodeName: node}
-	if err := controllers.DecodeObjects(&in, r, name); err != nil {
+	in := nodeconfig.SpeakerInput{NodeName: node}
+	if err := manifest.DecodeObjects(&in, r, name); err != nil {
 		tb.Fatal(err)
 	}
 	return in
@@ -22,7 +23,7 @@ func Decode(tb testing.TB, node string, r io.Reader, name string) controllers.Sp
 
 // DecodeFile reads a case file whose first line may name the node ("# node: NAME", node1 if
 // absent).
-func DecodeFile(tb testing.TB, path string) controllers.SpeakerInput {
+func DecodeFile(tb testing.TB, path string) nodeconfig.SpeakerInput {
 	tb.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -37,9 +38,9 @@ func DecodeFile(tb testing.TB, path string) controllers.SpeakerInput {
 
 // MustCompute computes the node's config for daemon, failing the test on an error or a problem:
 // with a problem, objects are left out and the config would not be the one the test means.
-func MustCompute(tb testing.TB, in controllers.SpeakerInput, daemon string) controllers.NodeBGPResult {
+func MustCompute(tb testing.TB, in nodeconfig.SpeakerInput, daemon string) nodeconfig.NodeBGPResult {
 	tb.Helper()
-	res, err := controllers.ComputeNodeConfig(in, nil, daemon)
+	res, err := nodeconfig.ComputeNodeConfig(in, nil, daemon)
 	if err != nil || len(res.Problems) > 0 {
 		tb.Fatalf("computing %s's %s config: %v %v", in.NodeName, daemon, err, res.Problems)
 	}

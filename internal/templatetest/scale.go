@@ -10,15 +10,15 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
-	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/model"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // ScaleInput is vips single-VIP Services from 198.18.0.0/15 announced to 4 peers, with one
 // community on every prefix (so each peer has an attribute list as well as its full list).
-func ScaleInput(vips int) controllers.SpeakerInput {
+func ScaleInput(vips int) nodeconfig.SpeakerInput {
 	ns := "metallb-system"
-	in := controllers.SpeakerInput{NodeName: "node1"}
+	in := nodeconfig.SpeakerInput{NodeName: "node1"}
 	in.Nodes = []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}}
 	in.Pools = []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "scale", Namespace: ns},
 		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"198.18.0.0/15"}}}}
