@@ -1,10 +1,14 @@
-// Package controllers holds routelb's reconcilers. They read the cluster through controller-runtime's
-// cache, build the validated model with model.Build, and act on the result.
+// Package controllers is what routelb's reconcilers share: the scheme, and the listing of the objects
+// model.Build reads. The reconcilers live by binary in controllers/ipam (cmd/controller) and
+// controllers/speaker (cmd/speaker), so neither binary links the other's code or metrics.
 package controllers
 
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -62,4 +66,13 @@ func LoadSpeakerInput(ctx context.Context, c client.Reader, namespace, node, lbC
 	}
 	in.Services, in.EndpointSlices = svcs.Items, slices.Items
 	return in, nil
+}
+
+// Scheme has the core kinds and routelb's metallb.io kinds.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v1beta1.AddToScheme(s))
+	utilruntime.Must(v1beta2.AddToScheme(s))
+	return s
 }

@@ -9,11 +9,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/controllers/ipam"
 )
 
 func main() {
-	o := controllers.ControllerOptions{}
+	o := ipam.ControllerOptions{}
 	flag.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace of the metallb.io objects and of the leader lease")
 	flag.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to handle; empty: only Services without a class")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader so only one replica allocates")
@@ -34,7 +34,7 @@ func main() {
 		log.Error(err, "Loading kubeconfig")
 		os.Exit(1)
 	}
-	mgr, err := controllers.NewControllerManager(cfg, o)
+	mgr, err := ipam.NewControllerManager(cfg, o)
 	if err != nil {
 		log.Error(err, "Building the manager")
 		os.Exit(1)

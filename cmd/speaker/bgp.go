@@ -7,7 +7,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
@@ -24,7 +24,7 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 	if err := os.MkdirAll(o.FRRConfigDir, 0o755); err != nil {
 		return fmt.Errorf("--frr-config-dir: %w", err)
 	}
-	r := &controllers.SpeakerBGPReconciler{
+	r := &speaker.SpeakerBGPReconciler{
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("routelb-speaker"),
 		NodeName:  o.NodeName,
@@ -37,5 +37,5 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	return controllers.SetupSpeakerSessions(mgr, r)
+	return speaker.SetupSpeakerSessions(mgr, r)
 }

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/l2responder"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
@@ -51,7 +51,7 @@ func setupL2(mgr ctrl.Manager, o options) error {
 	if err != nil {
 		return err
 	}
-	r := &controllers.SpeakerL2Reconciler{
+	r := &speaker.SpeakerL2Reconciler{
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("routelb-speaker"),
 		NodeName:  o.NodeName,

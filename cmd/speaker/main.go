@@ -10,17 +10,14 @@ import (
 	"fmt"
 	"os"
 
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/controllers/speaker"
 )
 
 // options are the speaker's flags, shared by every mode's setup function.
@@ -76,8 +73,8 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme(),
-		Cache:                  controllers.SpeakerCacheOptions(o.Namespace, o.NodeName),
+		Scheme:                 controllers.Scheme(),
+		Cache:                  speaker.SpeakerCacheOptions(o.Namespace, o.NodeName),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 	})
@@ -98,14 +95,4 @@ func run(ctx context.Context, args []string) error {
 	}
 	log.Info("Starting speaker", "node", o.NodeName, "namespace", o.Namespace, "lbClass", o.LBClass, "frrConfigDir", o.FRRConfigDir)
 	return mgr.Start(ctx)
-}
-
-func scheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme, v1beta2.AddToScheme} {
-		if err := add(s); err != nil {
-			panic(err)
-		}
-	}
-	return s
 }

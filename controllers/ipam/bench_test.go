@@ -1,6 +1,6 @@
 //go:build bench
 
-package controllers
+package ipam
 
 import (
 	"context"

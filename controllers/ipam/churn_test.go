@@ -1,4 +1,4 @@
-package controllers
+package ipam
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/allocator"
 	"github.com/routelb/routelb/internal/testenv"
 )
@@ -53,7 +54,7 @@ func (w *addressWatch) see(obj any) {
 
 func watchAddresses(t *testing.T, e *ipamEnv) *addressWatch {
 	w := &addressWatch{first: map[types.UID]string{}}
-	c, err := cache.New(e.cfg, cache.Options{Scheme: Scheme()})
+	c, err := cache.New(e.cfg, cache.Options{Scheme: controllers.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

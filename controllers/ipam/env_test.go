@@ -1,4 +1,4 @@
-package controllers
+package ipam
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/testenv"
 )
 
@@ -79,7 +80,7 @@ func startIPAMEnv(t testing.TB, withWebhook bool) *ipamEnv {
 			t.Logf("stopping the API server: %v", err)
 		}
 	})
-	e.c, err = client.New(cfg, client.Options{Scheme: Scheme()})
+	e.c, err = client.New(cfg, client.Options{Scheme: controllers.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

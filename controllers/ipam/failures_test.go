@@ -1,9 +1,11 @@
-package controllers
+package ipam
 
 import (
 	"errors"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/routelb/routelb/internal/allocator"
 )
 
@@ -39,4 +41,12 @@ func TestNoteFailureCountsOncePerFailure(t *testing.T) {
 	if u := counterValue(allocationFailures.WithLabelValues(string(allocator.ReasonInUse))) - u0; u != 1 {
 		t.Errorf("a failure after being served counted +%v, want +1", u)
 	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }

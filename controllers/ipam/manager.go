@@ -1,11 +1,9 @@
-package controllers
+package ipam
 
 import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -15,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/controllers"
 )
 
 // ControllerOptions configure the controller binary's manager.
@@ -35,20 +33,11 @@ type ControllerOptions struct {
 	SkipNameValidation     bool // tests that restart the manager in one process
 }
 
-// Scheme has the core kinds and routelb's metallb.io kinds.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(v1beta1.AddToScheme(s))
-	utilruntime.Must(v1beta2.AddToScheme(s))
-	return s
-}
-
 // NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
 // election) and the validating webhook (on every replica).
 func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, error) {
 	if o.Scheme == nil {
-		o.Scheme = Scheme()
+		o.Scheme = controllers.Scheme()
 	}
 	if o.LeaderElectionID == "" {
 		o.LeaderElectionID = "routelb-controller"

@@ -1,4 +1,4 @@
-package controllers
+package ipam
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/model"
 )
 
@@ -43,7 +44,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	if req.Namespace != v.Namespace {
 		return admission.Allowed("routelb reads only " + v.Namespace)
 	}
-	in, err := LoadInput(ctx, v.Reader, v.Namespace)
+	in, err := controllers.LoadInput(ctx, v.Reader, v.Namespace)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}

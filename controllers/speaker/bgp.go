@@ -1,4 +1,4 @@
-package controllers
+package speaker
 
 import (
 	"bytes"
@@ -27,6 +27,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/model"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
@@ -154,7 +155,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	return LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	return controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
 }
 
 func nodeRef(name string) *corev1.ObjectReference {

@@ -1,4 +1,4 @@
-package controllers
+package speaker
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/model"
 	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/l2responder/ownership"
@@ -166,7 +167,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 }
 
 func (r *SpeakerL2Reconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	return LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	return controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
 }
 
 // reportEvents sends nodeAssigned (MetalLB's reason) on each Service when this node starts

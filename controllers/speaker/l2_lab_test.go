@@ -1,4 +1,4 @@
-package controllers_test
+package speaker_test
 
 import (
 	"context"
@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/netlab"
 	"github.com/routelb/routelb/internal/testenv"
 	"github.com/routelb/routelb/l2responder/ownership"
@@ -323,12 +323,12 @@ func l2Sorted(s []string) []string {
 func (l *l2Lab) statusNodes() ([]string, error) {
 	var list v1beta1.ServiceL2StatusList
 	if err := l.env.Client.List(context.Background(), &list, client.InNamespace(testenv.Namespace),
-		client.MatchingLabels{controllers.LabelServiceName: labService, controllers.LabelServiceNamespace: labSvcNS}); err != nil {
+		client.MatchingLabels{speaker.LabelServiceName: labService, speaker.LabelServiceNamespace: labSvcNS}); err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, s := range list.Items {
-		if s.Status.Node != s.Labels[controllers.LabelNode] || s.Status.ServiceName != labService || len(s.Status.Interfaces) == 0 {
+		if s.Status.Node != s.Labels[speaker.LabelNode] || s.Status.ServiceName != labService || len(s.Status.Interfaces) == 0 {
 			return nil, fmt.Errorf("ServiceL2Status %s incomplete: labels %v, status %+v", s.Name, s.Labels, s.Status)
 		}
 		out = append(out, s.Status.Node)
