@@ -110,6 +110,15 @@ func TestBinary(t *testing.T) {
 		return strings.Contains(body, `routelb_allocator_addresses_in_use_total{pool="demo"} 1`) &&
 			strings.Contains(body, `routelb_allocator_addresses_total{pool="demo"} 10`), "metrics not there yet"
 	})
+	// The speaker's series belong to the speaker's pods: here they would be gauges stuck at 0.
+	body, _ := get("http://" + metricsAddr + "/metrics")
+	for _, l := range strings.Split(body, "\n") {
+		for _, prefix := range []string{"routelb_speaker_", "routelb_layer2_", "routelb_reloader_"} {
+			if strings.HasPrefix(l, prefix) || strings.HasPrefix(l, "# HELP "+prefix) {
+				t.Errorf("the controller's /metrics has a speaker series: %s", l)
+			}
+		}
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

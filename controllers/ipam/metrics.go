@@ -2,11 +2,11 @@ package ipam
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -26,8 +26,19 @@ var (
 	}, []string{"reason"})
 )
 
-func init() {
-	metrics.Registry.MustRegister(addressesTotal, addressesInUse, allocationFailures)
+// RegisterMetrics puts the allocator's metrics on reg (the one the controller's /metrics serves).
+// Registering them twice on one registry is not an error: tests build several managers per process.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	return registerAll(reg, addressesTotal, addressesInUse, allocationFailures)
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return err
+		}
+	}
+	return nil
 }
 
 // kicker is a controller source that other code pushes requests into. Unlike a channel source it never

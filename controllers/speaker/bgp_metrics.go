@@ -1,14 +1,15 @@
 package speaker
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/routelb/routelb/internal/model"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
-// Speaker metrics, on controller-runtime's registry (served at --metrics-bind-address).
+// Speaker metrics, on the registry main gives RegisterMetrics (served at --metrics-bind-address).
 var (
 	peersConfigured = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "routelb", Subsystem: "speaker_bgp", Name: "peers_configured",
@@ -40,8 +41,16 @@ var (
 	})
 )
 
-func init() {
-	metrics.Registry.MustRegister(peersConfigured, prefixesRendered, servicesAnnounced, configProblems, configWrites, writeErrors, renderErrors)
+// RegisterMetrics puts the speaker's BGP and Layer 2 metrics on reg (the one the speaker's /metrics
+// serves). Registering them twice on one registry is not an error: tests build several managers.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{peersConfigured, prefixesRendered, servicesAnnounced, configProblems,
+		configWrites, writeErrors, renderErrors, l2VIPs} {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return err
+		}
+	}
+	return nil
 }
 
 func peerCount(n *model.NodeBGP) int {

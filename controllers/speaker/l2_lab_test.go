@@ -82,7 +82,7 @@ func newL2Lab(t testing.TB) *l2Lab {
 	l.kcfg = filepath.Join(l.lab.Dir, "kubeconfig")
 	l2WriteKubeconfig(t, env.Config, "https://127.0.0.1:6443", l.kcfg)
 	l.bin = filepath.Join(l.lab.Dir, "speaker")
-	if out, err := exec.Command("go", "build", "-o", l.bin, "../cmd/speaker").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", l.bin, "../../cmd/speaker").CombinedOutput(); err != nil {
 		t.Fatalf("building the speaker: %v\n%s", err, out)
 	}
 	l.createObjects()
