@@ -32,7 +32,7 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		LBClass:   o.LBClass,
 		ConfigDir: o.FRRConfigDir,
 		Daemon:    *routingDaemon,
-		Owner:     controllers.PodOwner(o.PodName, o.PodUID),
+		Owner:     speaker.PodOwner(o.PodName, o.PodUID),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -57,7 +57,7 @@ func setupL2(mgr ctrl.Manager, o options) error {
 		NodeName:  o.NodeName,
 		Namespace: o.Namespace,
 		LBClass:   o.LBClass,
-		Owner:     controllers.PodOwner(o.PodName, o.PodUID),
+		Owner:     speaker.PodOwner(o.PodName, o.PodUID),
 	}
 	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing, Owner: r.Owner,
 		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")})
