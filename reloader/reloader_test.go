@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/routelb/routelb/internal/netlab"
 )
 
 var pairsSeed = flag.Int64("seed", 0, "TestRandomPairs: replay this seed (0: a new one, logged)")
@@ -25,8 +27,12 @@ func TestRandomPairs(t *testing.T) {
 		seed = time.Now().UnixNano()
 	}
 	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewSource(seed))
-	tl := newTestLab(t)
+	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) {
+		randomPairs(t, newTestLabOf(t, v, routerConf), rand.New(rand.NewSource(seed)))
+	})
+}
+
+func randomPairs(t *testing.T, tl *testLab, rng *rand.Rand) {
 	prev := randomSpec(rng)
 	tl.apply(t, prev.render(), OutcomeApplied)
 	tl.lab.Eventually(30*time.Second, func() error { return sessionUp(t, tl) })
@@ -94,7 +100,10 @@ func readStatus(t *testing.T, dir string) Status {
 // TestInvalidRefused: a file FRR's parser rejects is never applied; the
 // routes already announced stay on the router and the status says why.
 func TestInvalidRefused(t *testing.T) {
-	tl := newTestLab(t)
+	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) { invalidRefused(t, newTestLabOf(t, v, routerConf)) })
+}
+
+func invalidRefused(t *testing.T, tl *testLab) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "frr.conf")
 	good := vipConfig(5, 6)

@@ -170,22 +170,25 @@ router bgp 64513
 // shows the good session Established with BFD up and its prefix, the wrong-AS one down with FRR's
 // reason, and the neighbour gone once the config drops it.
 func TestSessionsFromFRR(t *testing.T) {
+	netlab.ForEachFRR(t, sessionsFromFRR)
+}
+
+func sessionsFromFRR(t *testing.T, v *netlab.FRRVersion) {
 	lab := netlab.New(t)
 	lab.Reserve("203.0.113.0/24", "198.18.0.0/15")
 	rh := lab.AddHost("router", "198.51.100.1/24", "2001:db8::1/64")
 	nh := lab.AddHost("node", "198.51.100.11/24", "2001:db8::11/64")
 	lab.StartFRR(rh, "router", sessionsRouterConf)
-	node := lab.StartFRR(nh, "node", "")
+	node := lab.StartFRRVersion(v, nh, "node", "")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "frr.conf")
 	if err := os.WriteFile(path, []byte(sessionsNodeConf(true)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	frr := &FRR{Vtysh: "vtysh", Pathspace: node.Pathspace, ConfigDir: node.ConfigDir, RunDir: "/var/run/frr",
-		FrrReload: "/usr/lib/frr/frr-reload.py"}
+	frr := reloaderFRR(node)
 	applies := make(chan Result, 100)
 	r := &Reloader{ConfigPath: path, Debounce: 50 * time.Millisecond, Poll: 200 * time.Millisecond, Log: testr.New(t),
-		Applier:  &Applier{FRR: frr, Scratch: t.TempDir(), Log: testr.New(t)},
+		Applier:  &Applier{FRR: frr, Scratch: node.ScratchDir(), Log: testr.New(t)},
 		Sessions: &SessionReporter{FRR: frr, Interval: 200 * time.Millisecond, Log: testr.New(t)},
 		OnApply:  func(res Result) { applies <- res }}
 	ctx, cancel := context.WithCancel(context.Background())
