@@ -3,7 +3,6 @@ package reloader
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,15 +25,8 @@ exit
 // still noticed and the last good config (every VIP) is back at the router.
 func TestDivergedTargetBacksOff(t *testing.T) {
 	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) {
-		tl := newTestLabOf(t, v, routerConfBFD)
-		dir := t.TempDir()
-		path := filepath.Join(dir, "frr.conf")
-		good := bfdSpec(3).render()
-		vips := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}
-		writeFileAtomic(t, path, good)
-		_, results := tl.startReloader(t, path)
-		waitResult(t, results, OutcomeApplied)
-		tl.waitRoutes(t, vips...)
+		bn := startBFDNode(t, v)
+		tl, dir, path, good, vips, results := bn.tl, bn.dir, bn.path, bn.cfg, bn.vips, bn.results
 
 		writeFileAtomic(t, path, good+divergingLines)
 		first := waitResult(t, results, OutcomeFailed)

@@ -129,15 +129,8 @@ func drainChurn(t *testing.T, tl *testLab, results <-chan Result, want string) {
 // does), ten times in a row: every restart is noticed and every VIP is back at the router.
 func TestBGPDRestartTenTimes(t *testing.T) {
 	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) {
-		tl := newTestLabOf(t, v, routerConfBFD)
-		dir := t.TempDir()
-		path := filepath.Join(dir, "frr.conf")
-		cfg := bfdSpec(3).render()
-		vips := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}
-		writeFileAtomic(t, path, cfg)
-		_, results := tl.startReloader(t, path)
-		waitResult(t, results, OutcomeApplied)
-		tl.waitRoutes(t, vips...)
+		bn := startBFDNode(t, v)
+		tl, dir, cfg, vips, results := bn.tl, bn.dir, bn.cfg, bn.vips, bn.results
 		for i := 0; i < 10; i++ {
 			if err := tl.node.KillDaemon("bgpd", syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -153,4 +146,27 @@ func TestBGPDRestartTenTimes(t *testing.T) {
 			tl.waitRoutes(t, vips...)
 		}
 	})
+}
+
+// bfdNode is a node with a BFD peer, password and community (bfdSpec) applied by a running
+// Reloader, its three VIPs at the router.
+type bfdNode struct {
+	tl      *testLab
+	dir     string // the config's directory, where the status file is
+	path    string
+	cfg     string
+	vips    []string
+	results <-chan Result
+}
+
+func startBFDNode(t *testing.T, v *netlab.FRRVersion) *bfdNode {
+	t.Helper()
+	bn := &bfdNode{tl: newTestLabOf(t, v, routerConfBFD), dir: t.TempDir(), cfg: bfdSpec(3).render(),
+		vips: []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}}
+	bn.path = filepath.Join(bn.dir, "frr.conf")
+	writeFileAtomic(t, bn.path, bn.cfg)
+	_, bn.results = bn.tl.startReloader(t, bn.path)
+	waitResult(t, bn.results, OutcomeApplied)
+	bn.tl.waitRoutes(t, bn.vips...)
+	return bn
 }
