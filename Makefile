@@ -17,9 +17,13 @@ DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils
 TEST_TIMEOUT ?= 35m
 GO_TEST_FLAGS ?=
 
-.PHONY: all build generate manifests verify lint test unit demo bench deps packages kube-bin node-bin tools clean
+.PHONY: all help build generate manifests verify lint test unit demo bench deps packages kube-bin node-bin tools clean
 
 all: build
+
+## help: this list
+help:
+	@awk '/^## [a-z-]+:/ {sub(/^## /, ""); print; next} /^## / {sub(/^## /, "    "); print}' $(MAKEFILE_LIST)
 
 ## build: compile every binary into bin/
 build:
@@ -35,8 +39,8 @@ manifests: $(CONTROLLER_GEN)
 	rm -f charts/routelb/crds/metallb.io_*.yaml
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=charts/routelb/crds
 
-## verify: fail when generated files are stale (regenerating them changes them) or code is not
-## gofmt/vet clean
+## verify: fail when generated files are stale (regenerating them changes them), go.mod is not
+## tidy, or code is not gofmt/vet clean
 GENERATED = api/*/zz_generated.deepcopy.go api/v1beta1/ipaddresspool_types.go charts/routelb/crds/*.yaml
 verify: $(CONTROLLER_GEN)
 	@before=$$(sha256sum $(GENERATED)); \
@@ -46,6 +50,7 @@ verify: $(CONTROLLER_GEN)
 	  diff <(echo "$$before") <(echo "$$after") || true; \
 	  echo "generated files were stale: they are regenerated now, commit them" >&2; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
+	@go mod tidy -diff >/dev/null || { go mod tidy -diff >&2; echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 	go vet ./...
 
 ## lint: golangci-lint with .golangci.yml
