@@ -13,7 +13,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -75,16 +74,6 @@ func Render(n *model.NodeBGP) ([]byte, error) {
 	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
-}
-
-// RenderTo writes the bird.conf for the node to w; nothing is written when rendering fails.
-func RenderTo(w io.Writer, n *model.NodeBGP) error {
-	out, err := Render(n)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(out)
-	return err
 }
 
 type view struct {

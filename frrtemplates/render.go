@@ -9,7 +9,6 @@ import (
 	"embed"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -47,16 +46,6 @@ func Render(n *model.NodeBGP) ([]byte, error) {
 	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
-}
-
-// RenderTo writes the frr.conf for the node to w; nothing is written when rendering fails.
-func RenderTo(w io.Writer, n *model.NodeBGP) error {
-	out, err := Render(n)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(out)
-	return err
 }
 
 func estimateSize(n *model.NodeBGP) int {

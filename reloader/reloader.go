@@ -3,7 +3,6 @@ package reloader
 import (
 	"context"
 	"errors"
-	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -184,6 +183,3 @@ func (r *Reloader) report(reason string, res Result, readErr error) {
 		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
 	}
 }
-
-// PIDsSnapshot returns the daemon pids recorded at the last apply (tests).
-func (r *Reloader) PIDsSnapshot() map[string]int { return maps.Clone(r.pids) }

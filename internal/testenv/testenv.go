@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,9 +43,6 @@ func Scheme() *k8sruntime.Scheme {
 	}
 	return s
 }
-
-// Codecs decodes YAML and JSON manifests of every kind in Scheme.
-func Codecs() serializer.CodecFactory { return serializer.NewCodecFactory(Scheme()) }
 
 // RepoRoot is the checkout's top folder, found from this file's location.
 func RepoRoot() string {
