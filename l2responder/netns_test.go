@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Lab ranges (DEVELOPERS.md): LAN, VIPs, and IPv6 documentation space.
+// Lab ranges (CONTRIBUTING.md, "Testing"): LAN, VIPs, and IPv6 documentation space.
 var labRanges = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"),
 	netip.MustParsePrefix("203.0.113.0/24"),
