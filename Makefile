@@ -41,7 +41,7 @@ manifests: $(CONTROLLER_GEN)
 
 ## verify: fail when generated files are stale (regenerating them changes them), go.mod is not
 ## tidy, or code is not gofmt/vet clean
-GENERATED = api/*/zz_generated.deepcopy.go api/v1beta1/ipaddresspool_types.go charts/routelb/crds/*.yaml
+GENERATED = api/*/zz_generated.*.go charts/routelb/crds/*.yaml
 verify: $(CONTROLLER_GEN)
 	@before=$$(sha256sum $(GENERATED)); \
 	$(MAKE) -s generate manifests; \
