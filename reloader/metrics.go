@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 var (
@@ -29,8 +28,15 @@ var (
 	})
 )
 
-func init() {
-	metrics.Registry.MustRegister(applyDuration, applyTotal, restartsTotal, divergedGauge)
+// RegisterMetrics puts the reloader's apply metrics on reg, the registry the binary's /metrics
+// serves (a plain Prometheus registry: the reloader links no controller-runtime).
+func RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{applyDuration, applyTotal, restartsTotal, divergedGauge} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func observe(res Result) {

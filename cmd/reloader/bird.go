@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/routelb/routelb/reloader"
 )
@@ -18,10 +18,10 @@ type birdOptions struct {
 
 // runBIRD is the reloader's BIRD mode: the same watch, status file and metrics, applied with
 // `bird -p` and `birdc configure`.
-func runBIRD(ctx context.Context, log logr.Logger, o birdOptions) error {
+func runBIRD(ctx context.Context, log logr.Logger, reg *prometheus.Registry, o birdOptions) error {
 	if o.metricsAddr != "" {
-		metrics.Registry.MustRegister(&reloader.BIRDCollector{BIRD: o.bird, Timeout: 5 * time.Second})
-		go serveMetrics(ctx, o.metricsAddr, log.Error)
+		reg.MustRegister(&reloader.BIRDCollector{BIRD: o.bird, Timeout: 5 * time.Second})
+		go serveMetrics(ctx, o.metricsAddr, reg, log.Error)
 	}
 	r := &reloader.BIRDReloader{ConfigPath: o.config, StatusDir: o.statusDir, Debounce: o.debounce, Poll: o.poll, Log: log,
 		Applier:  &reloader.BIRDApplier{BIRD: o.bird, ConfigPath: o.birdConfig, Scratch: o.scratch, Log: log},

@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/routelb/routelb/reloader"
 )
@@ -62,13 +62,16 @@ func run() error {
 		birdSocket  = flag.String("bird-socket", "/run/bird/bird.ctl", "BIRD's control socket in BIRD mode")
 		birdConfig  = flag.String("bird-config", "/etc/bird/bird.conf", "the file BIRD runs (its -c) in BIRD mode; the reloader writes only validated configs there")
 	)
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
+	logLevel := flag.String("zap-log-level", "info", "log verbosity: debug, info, error, or an integer (higher logs more)")
 	flag.Parse()
 	if *config == "" {
 		return errors.New("--config is required")
 	}
-	log := zap.New(zap.UseFlagOptions(&opts)).WithName("reloader")
+	base, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	log := base.WithName("reloader")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -76,9 +79,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
 	defer func() { _ = os.RemoveAll(dir) }() // scratch space; nothing to do if it lingers
 	if *daemon == "bird" {
-		return runBIRD(ctx, log, birdOptions{config: *config, statusDir: *statusDir, scratch: dir, metricsAddr: *metricsAddr,
+		return runBIRD(ctx, log, reg, birdOptions{config: *config, statusDir: *statusDir, scratch: dir, metricsAddr: *metricsAddr,
 			debounce: *debounce, poll: *poll, bird: &reloader.BIRD{Bird: *bird, Birdc: *birdc, Socket: *birdSocket}, birdConfig: *birdConfig})
 	}
 	if *daemon != "frr" {
@@ -87,8 +94,8 @@ func run() error {
 	frr := &reloader.FRR{Vtysh: *vtysh, Pathspace: *pathspace, ConfigDir: *frrConfDir, RunDir: *frrRunDir,
 		FrrReload: *frrReload}
 	if *metricsAddr != "" {
-		metrics.Registry.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second})
-		go serveMetrics(ctx, *metricsAddr, log.Error)
+		reg.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second})
+		go serveMetrics(ctx, *metricsAddr, reg, log.Error)
 	}
 	r := &reloader.Reloader{ConfigPath: *config, StatusDir: *statusDir, Debounce: *debounce, Poll: *poll,
 		Resync: *resync, Log: log, Applier: &reloader.Applier{FRR: frr, Scratch: dir, Log: log},
@@ -104,9 +111,17 @@ func scratchDir(dir string) (string, error) {
 	return os.MkdirTemp("", "reloader-")
 }
 
-func serveMetrics(ctx context.Context, addr string, logErr func(error, string, ...any)) {
+// newRegistry is the registry /metrics serves: the reloader's own metrics plus the Go runtime and
+// process collectors that dashboards expect from every Kubernetes component.
+func newRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, reloader.RegisterMetrics(reg)
+}
+
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, logErr func(error, string, ...any)) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
