@@ -51,6 +51,9 @@ verify: $(CONTROLLER_GEN)
 	  echo "generated files were stale: they are regenerated now, commit them" >&2; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
 	@go mod tidy -diff >/dev/null || { go mod tidy -diff >&2; echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+	@# Each binary links only what it runs: the CLI and the sidecar need no reconciler framework.
+	@if go list -deps ./cmd/routelb ./cmd/reloader | grep -q controller-runtime; then \
+	  echo "cmd/routelb and cmd/reloader must not link controller-runtime: go list -deps shows it" >&2; exit 1; fi
 	go vet ./...
 
 ## lint: golangci-lint with .golangci.yml
