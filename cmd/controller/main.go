@@ -23,6 +23,8 @@ func main() {
 	flag.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with the webhook's tls.crt and tls.key")
 	flag.BoolVar(&o.DisableWebhook, "disable-webhook", false, "do not serve the validating webhook")
 	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
+	flag.StringVar(&o.PodName, "pod-name", "", "this pod's name (downward API): the leader owns the leader Lease, so it goes with the chart")
+	flag.StringVar(&o.PodUID, "pod-uid", "", "this pod's UID (downward API), with --pod-name")
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse() // --kubeconfig is registered by controller-runtime's config package

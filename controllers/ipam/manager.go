@@ -2,6 +2,10 @@ package ipam
 
 import (
 	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -32,6 +36,9 @@ type ControllerOptions struct {
 	CertDir                string
 	Workers                int
 	SkipNameValidation     bool // tests that restart the manager in one process
+	// PodName and PodUID name the controller's pod (downward API): the leader makes it the
+	// owner of the leader Lease. Empty: the Lease has no owner (a controller run outside a pod).
+	PodName, PodUID string
 }
 
 // NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
@@ -75,6 +82,17 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	}
 	if !o.DisableWebhook {
 		mgr.GetWebhookServer().Register(WebhookPath, NewValidator(mgr.GetAPIReader(), mgr.GetScheme(), o.Namespace))
+	}
+	if o.LeaderElect && o.PodName != "" && o.PodUID != "" {
+		lo := &leaseOwner{
+			client: mgr.GetClient(), reader: mgr.GetAPIReader(),
+			key:      types.NamespacedName{Namespace: o.Namespace, Name: o.LeaderElectionID},
+			owner:    metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: o.PodName, UID: types.UID(o.PodUID)},
+			interval: 10 * time.Second, log: mgr.GetLogger().WithName("lease-owner"),
+		}
+		if err := mgr.Add(lo); err != nil {
+			return nil, err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
