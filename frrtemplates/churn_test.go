@@ -25,6 +25,7 @@ func TestChurnChangesOnlyPrefixLines(t *testing.T) {
 	extra := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "new"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
 	extra.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.1.77"}}
 	in.Services = append([]corev1.Service{extra}, in.Services...)
+	in.EndpointSlices = append(in.EndpointSlices, templatetest.Served([]corev1.Service{extra})...)
 	after := render(t, in)
 
 	added, removed := lineDiff(before, after)

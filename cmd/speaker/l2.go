@@ -52,12 +52,13 @@ func setupL2(mgr ctrl.Manager, o options) error {
 		return err
 	}
 	r := &speaker.SpeakerL2Reconciler{
-		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorder("routelb-speaker"),
-		NodeName:  o.NodeName,
-		Namespace: o.Namespace,
-		LBClass:   o.LBClass,
-		Owner:     speaker.PodOwner(o.PodName, o.PodUID),
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("routelb-speaker"),
+		NodeName:        o.NodeName,
+		Namespace:       o.Namespace,
+		LBClass:         o.LBClass,
+		IgnoreExcludeLB: o.IgnoreExcludeLB,
+		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
 	}
 	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing, Owner: r.Owner,
 		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")})

@@ -41,7 +41,9 @@ type SpeakerBGPReconciler struct {
 	NodeName  string
 	Namespace string // where the metallb.io objects and Secrets live
 	LBClass   string
-	ConfigDir string
+	// IgnoreExcludeLB is --ignore-exclude-lb: the exclusion label no longer withdraws this node.
+	IgnoreExcludeLB bool
+	ConfigDir       string
 	// Daemon is the routing daemon the config is rendered for: nodeconfig.DaemonFRR (also when empty, frr.conf)
 	// or nodeconfig.DaemonBIRD (bird.conf).
 	Daemon string
@@ -50,10 +52,11 @@ type SpeakerBGPReconciler struct {
 	// deletion's event has this speaker create its own.
 	Owner *metav1.OwnerReference
 
-	mu       sync.Mutex
-	lastGood *model.Config
-	reported map[string]bool               // problems already sent as events, so each is reported once
-	lastNode atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
+	mu        sync.Mutex
+	lastGood  *model.Config
+	reported  map[string]bool               // problems already sent as events, so each is reported once
+	announced map[string]bool               // Services announced at the last reconcile, for events
+	lastNode  atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
 }
 
 var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-bgp"}}
@@ -72,8 +75,9 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, one).
 		Watches(&discoveryv1.EndpointSlice{}, one).
 		Watches(&corev1.Secret{}, one).
-		// Node heartbeats would wake us every few seconds; only labels select peers and advertisements.
-		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// Node heartbeats would wake us every few seconds; only labels (selectors, exclusion) and the
+		// NetworkUnavailable condition matter.
+		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, networkChanged{}))).
 		Watches(&v1beta1.ServiceBGPStatus{}, one)
 	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
 		&v1beta1.BFDProfile{}, &v1beta1.Community{}} {
@@ -137,6 +141,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	r.lastNode.Store(res.Node)
 	observe(res)
 	r.reportProblems(ctx, in, res.Problems)
+	r.reportAnnouncements(in, res.Node)
 	retry := false
 	for _, err := range []error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node)} {
 		switch {
@@ -155,7 +160,9 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	return controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in, err := controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in.IgnoreExcludeLB = r.IgnoreExcludeLB
+	return in, err
 }
 
 func nodeRef(name string) *corev1.ObjectReference {

@@ -189,11 +189,15 @@ func TestSpeakerBGP(t *testing.T) {
 	e.create(peer)
 	e.waitConf(w, []string{"router bgp 64513", " neighbor 198.51.100.1 remote-as 64512"})
 
-	w = counterValue(configWrites)
+	// A Cluster Service is announced once some endpoint serves it, anywhere (as MetalLB).
 	web := lbSvc("web", corev1.ServiceExternalTrafficPolicyCluster)
 	e.create(web)
 	e.setVIP(web, "203.0.113.5")
+	w = counterValue(configWrites)
+	webPods := servingSlice("web", "node2")
+	e.create(webPods)
 	e.waitConf(w, []string{"  network 203.0.113.5/32"})
+	e.waitEvent("web", EventNodeAssigned, `announcing from node "node1" with protocol "bgp"`)
 	e.eventually("metrics", func() error {
 		peers, v4 := gaugeValue(peersConfigured), gaugeValue(prefixesRendered.WithLabelValues("ipv4"))
 		if peers != 1 || v4 != 1 {
@@ -239,6 +243,44 @@ func TestSpeakerBGP(t *testing.T) {
 		return client.IgnoreNotFound(err)
 	})
 
+	// A rolling update of the Local Service: its pod, terminating, still serves, so the route stays;
+	// web's last pod goes meanwhile, so web is withdrawn (MetalLB's noEndpoints). One write for both
+	// shows the terminating pod never withdrew api's route.
+	w = counterValue(configWrites)
+	slice.Endpoints[0].Conditions = discoveryv1.EndpointConditions{Ready: &ready}
+	if err := e.c.Update(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+	w = counterValue(configWrites)
+	slice.Endpoints[0].Conditions = discoveryv1.EndpointConditions{Ready: &notReady, Serving: &ready, Terminating: &ready}
+	if err := e.c.Update(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Delete(ctx, webPods); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConf(w, []string{"  network 203.0.113.6/32"}, "  network 203.0.113.5/32")
+	e.waitEvent("web", EventNodeReleased, "noEndpoints")
+	w = counterValue(configWrites)
+	e.create(servingSlice("web", "node2"))
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+
+	// Excluding the node withdraws every prefix and keeps the session; so does NetworkUnavailable.
+	w = counterValue(configWrites)
+	e.updateNode(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "" })
+	e.waitConf(w, []string{" neighbor 198.51.100.1 remote-as 64512"}, "  network 203.0.113.5/32", "  network 203.0.113.6/32")
+	e.waitEvent("web", EventNodeReleased, "nodeLabeledExcludeBalancers")
+	w = counterValue(configWrites)
+	e.updateNode(func(n *corev1.Node) { delete(n.Labels, corev1.LabelNodeExcludeBalancers) })
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+	w = counterValue(configWrites)
+	e.updateNodeStatus(corev1.ConditionTrue)
+	e.waitConf(w, []string{" neighbor 198.51.100.1 remote-as 64512"}, "  network 203.0.113.5/32", "  network 203.0.113.6/32")
+	w = counterValue(configWrites)
+	e.updateNodeStatus(corev1.ConditionFalse)
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+
 	// A peer change.
 	w = counterValue(configWrites)
 	hold, ka := metav1.Duration{Duration: 9 * time.Second}, metav1.Duration{Duration: 3 * time.Second}
@@ -266,6 +308,68 @@ func TestSpeakerBGP(t *testing.T) {
 	}
 	if got := counterValue(configWrites) - w; got != 0 {
 		t.Errorf("a bad edit rewrote frr.conf %v times", got)
+	}
+}
+
+// servingSlice is an EndpointSlice of default/svc with one ready endpoint on node.
+func servingSlice(svc, node string) *discoveryv1.EndpointSlice {
+	return servingSliceIn("default", svc, node)
+}
+
+// servingSliceIn is servingSlice in namespace ns.
+func servingSliceIn(ns, svc, node string) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: svc + "-" + node, Namespace: ns,
+		Labels: map[string]string{discoveryv1.LabelServiceName: svc}}, AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.9"}, NodeName: &node}}}
+}
+
+// waitEvent waits for an event on the Service default/name with this reason and a note containing substr.
+func (e *speakerEnv) waitEvent(name, reason, substr string) {
+	e.t.Helper()
+	e.eventually(reason+" event on "+name, func() error {
+		var evs eventsv1.EventList
+		if err := e.c.List(context.Background(), &evs, client.InNamespace("default")); err != nil {
+			return err
+		}
+		var seen []string
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == name && ev.Reason == reason && strings.Contains(ev.Note, substr) {
+				return nil
+			}
+			seen = append(seen, ev.Reason+": "+ev.Note)
+		}
+		return fmt.Errorf("not among %q", seen)
+	})
+}
+
+func (e *speakerEnv) updateNode(mut func(*corev1.Node)) {
+	e.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var n corev1.Node
+		if err := e.c.Get(context.Background(), client.ObjectKey{Name: "node1"}, &n); err != nil {
+			return err
+		}
+		mut(&n)
+		return e.c.Update(context.Background(), &n)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// updateNodeStatus sets node1's NetworkUnavailable condition, as a network plugin does.
+func (e *speakerEnv) updateNodeStatus(st corev1.ConditionStatus) {
+	e.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var n corev1.Node
+		if err := e.c.Get(context.Background(), client.ObjectKey{Name: "node1"}, &n); err != nil {
+			return err
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeNetworkUnavailable, Status: st, Reason: "Test", LastTransitionTime: metav1.Now()}}
+		return e.c.Status().Update(context.Background(), &n)
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 }
 

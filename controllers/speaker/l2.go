@@ -56,8 +56,10 @@ type SpeakerL2Reconciler struct {
 	NodeName  string
 	Namespace string
 	LBClass   string
-	Ownership L2Ownership
-	Responder L2Announcer
+	// IgnoreExcludeLB is --ignore-exclude-lb: the exclusion label no longer withdraws this node.
+	IgnoreExcludeLB bool
+	Ownership       L2Ownership
+	Responder       L2Announcer
 	// Owner, when set, is written into each ServiceL2Status this speaker creates (as for BGP).
 	Owner *metav1.OwnerReference
 
@@ -99,7 +101,7 @@ type networkChanged struct{ predicate.Funcs }
 func (networkChanged) Update(e event.UpdateEvent) bool {
 	o, ok1 := e.ObjectOld.(*corev1.Node)
 	n, ok2 := e.ObjectNew.(*corev1.Node)
-	return ok1 && ok2 && nodeconfig.NetworkUnavailable(o) != nodeconfig.NetworkUnavailable(n)
+	return ok1 && ok2 && model.NetworkUnavailable(o) != model.NetworkUnavailable(n)
 }
 
 // OwnershipChanged is the engine's OnChange: the responder learns at once (no reconcile on the
@@ -142,7 +144,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 	r.mu.Unlock()
 	want := make(map[netip.Addr]ownership.VIP, len(res.VIPs))
 	for vip, v := range res.VIPs {
-		want[vip] = ownership.VIP{Eligible: v.Eligible, Preferred: v.Preferred}
+		want[vip] = ownership.VIP{Eligible: v.Eligible, Preferred: v.Preferred, Key: v.Key}
 	}
 	r.Ownership.SetVIPs(want)
 	answering := r.Ownership.Answering()
@@ -167,7 +169,9 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 }
 
 func (r *SpeakerL2Reconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	return controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in, err := controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in.IgnoreExcludeLB = r.IgnoreExcludeLB
+	return in, err
 }
 
 // reportEvents sends nodeAssigned (MetalLB's reason) on each Service when this node starts

@@ -69,6 +69,8 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 	mustL2(t, c.Create(ctx, svc))
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.4"}}
 	mustL2(t, c.Status().Update(ctx, svc))
+	pods := servingSlice("web", "n3")
+	mustL2(t, c.Create(ctx, pods))
 	// A leftover of n2, which is dead.
 	stale := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Name: ServiceL2StatusName("default", "web", "n2"), Namespace: testenv.Namespace,
 		Labels: map[string]string{LabelNode: "n2", LabelServiceName: "web", LabelServiceNamespace: "default"}}}
@@ -112,6 +114,22 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 		t.Fatalf("ServiceL2Status %v left after n1 stopped owning", got)
 	}
 	expectEvent(t, rec, "nodeReleased", `"n1"`)
+
+	// The rules both modes share: an excluded node is not eligible, and a Service no endpoint serves
+	// has no eligible node at all (withdrawn, as MetalLB).
+	var n2 corev1.Node
+	mustL2(t, c.Get(ctx, client.ObjectKey{Name: "n2"}, &n2))
+	n2.Labels = map[string]string{corev1.LabelNodeExcludeBalancers: ""}
+	mustL2(t, c.Update(ctx, &n2))
+	reconcileL2(t, r)
+	if w := f.wanted[vip]; strings.Join(w.Eligible, ",") != "n1" {
+		t.Fatalf("with n2 excluded: eligible %v, want n1", w.Eligible)
+	}
+	mustL2(t, c.Delete(ctx, pods))
+	reconcileL2(t, r)
+	if w := f.wanted[vip]; len(w.Eligible) != 0 {
+		t.Fatalf("with no endpoint: eligible %v, want none", w.Eligible)
+	}
 }
 
 func reconcileL2(t *testing.T, r *SpeakerL2Reconciler) {
