@@ -48,7 +48,7 @@ func (r *Responder) reconcile(ctx context.Context) bool {
 	owned := maps.Clone(r.owned)
 	r.mu.RUnlock()
 
-	want := desiredPairs(owned, links, r.cfg.NodeAddresses)
+	want := desiredPairs(owned, links, r.cfg.NodeAddresses, r.cfg.ExcludeInterfaces)
 	r.dropStale(links)
 	complete := r.openNeeded(want)
 	r.apply(ctx, want)

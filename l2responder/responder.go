@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -29,10 +30,15 @@ type Config struct {
 	// Logger defaults to controller-runtime's logger named "l2responder".
 	Logger logr.Logger
 
-	// NodeAddresses are the node's own addresses (its InternalIPs). A VIP
-	// announced without an interface list is answered on every interface that
-	// holds one of them. When empty, every eligible interface is used.
+	// NodeAddresses, when set, are the node's own addresses (its InternalIPs):
+	// a VIP announced without an interface list is answered only on the
+	// interfaces holding one of them (routelb's opt-in). When empty, every
+	// eligible interface is used, as MetalLB does.
 	NodeAddresses []netip.Addr
+
+	// ExcludeInterfaces, when set, matches interfaces never answered on
+	// (MetalLB's announcedInterfacesToExclude, joined into one expression).
+	ExcludeInterfaces *regexp.Regexp
 
 	// StillOwned, when set, is asked on every request for an owned VIP and
 	// before every gratuitous announcement, so an owner whose lease expired
@@ -108,7 +114,7 @@ func newResponder(cfg Config, sys system) *Responder {
 
 // SetOwned replaces the whole set of owned VIPs. Each VIP maps to the
 // interfaces to answer on (an L2Advertisement's `interfaces`); an empty list
-// means the default interfaces (those holding NodeAddresses). An invalid VIP
+// means the default interfaces (see Config.NodeAddresses). An invalid VIP
 // rejects the whole call and changes nothing.
 func (r *Responder) SetOwned(vips map[netip.Addr][]string) error {
 	next := make(map[netip.Addr][]string, len(vips))
