@@ -80,7 +80,7 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, networkChanged{}))).
 		Watches(&v1beta1.ServiceBGPStatus{}, one)
 	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
-		&v1beta1.BFDProfile{}, &v1beta1.Community{}} {
+		&v1beta1.BFDProfile{}, &v1beta1.Community{}, &v1beta1.L2Advertisement{}} {
 		b = b.Watches(obj, one, specOnly)
 	}
 	return b.Complete(r)

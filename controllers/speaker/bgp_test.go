@@ -309,6 +309,23 @@ func TestSpeakerBGP(t *testing.T) {
 	if got := counterValue(configWrites) - w; got != 0 {
 		t.Errorf("a bad edit rewrote frr.conf %v times", got)
 	}
+
+	// A Layer 2 advertisement's problem reaches a condition and an event like the others.
+	l2 := &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: ns},
+		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"nope"}}}
+	e.create(l2)
+	e.eventually("SpeakerValid=False on the L2Advertisement", func() error {
+		var a v1beta1.L2Advertisement
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(l2), &a); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(a.Status.Conditions, ConditionSpeakerValid)
+		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "nope") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	e.waitWarning("l2", "nope")
 }
 
 // servingSlice is an EndpointSlice of default/svc with one ready endpoint on node.

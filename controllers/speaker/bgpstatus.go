@@ -151,6 +151,11 @@ func kindObjects(in nodeconfig.SpeakerInput) map[string][]client.Object {
 	for i := range in.Communities {
 		out[model.KindCommunity] = append(out[model.KindCommunity], &in.Communities[i])
 	}
+	// Layer 2's advertisements too: model.Build checks them with the rest, and a problem in one must
+	// reach a condition and an event like any other.
+	for i := range in.L2Advs {
+		out[model.KindL2Adv] = append(out[model.KindL2Adv], &in.L2Advs[i])
+	}
 	return out
 }
 
@@ -217,6 +222,8 @@ func conditionsOf(obj client.Object) *[]metav1.Condition {
 	case *v1beta1.BFDProfile:
 		return &o.Status.Conditions
 	case *v1beta1.Community:
+		return &o.Status.Conditions
+	case *v1beta1.L2Advertisement:
 		return &o.Status.Conditions
 	case *v1beta2.BGPPeer:
 		return &o.Status.Conditions
