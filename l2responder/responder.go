@@ -67,6 +67,7 @@ type Responder struct {
 	mu     sync.RWMutex
 	owned  map[netip.Addr][]string // desired; nil list = default interfaces
 	active map[pair]bool           // (vip, interface) answered right now
+	usable map[string]bool         // eligible interfaces at the last listing; nil before it
 
 	// Only touched by the Run goroutine.
 	socks      map[sockKey]ifaceResponder
@@ -182,6 +183,15 @@ func (r *Responder) Announcing() map[netip.Addr][]string {
 		slices.Sort(out[vip])
 	}
 	return out
+}
+
+// Usable reports the interfaces that can be answered on, as last listed (nil
+// before the first listing): a VIP whose interface list names none of them is
+// answered nowhere here.
+func (r *Responder) Usable() map[string]bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return maps.Clone(r.usable)
 }
 
 // verdict decides, at the moment a request arrives, whether vip is answered

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,7 @@ import (
 type L2Announcer interface {
 	SetOwned(map[netip.Addr][]string) error
 	Announcing() map[netip.Addr][]string
+	Usable() map[string]bool
 }
 
 // L2Ownership is the part of *ownership.Engine the Layer 2 speaker drives.
@@ -69,6 +71,7 @@ type SpeakerL2Reconciler struct {
 	lastGood *model.Config
 	vips     map[netip.Addr]*nodeconfig.L2VIP // latest computed; read by OwnershipChanged
 	reported map[netip.Addr]bool              // VIPs whose acquisition was reported with an event
+	failed   map[netip.Addr]bool              // owned VIPs reported announceFailed, until they are answered
 }
 
 var speakerL2Key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-l2"}}
@@ -155,6 +158,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 		return reconcile.Result{}, fmt.Errorf("handing owned VIPs to the responder: %w", err)
 	}
 	r.reportEvents(in.Services, res.VIPs, answering)
+	r.reportAnnounceFailed(in.Services, res.VIPs, answering)
 	pending, err := r.syncL2Status(ctx, res.VIPs, answering)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -207,4 +211,39 @@ func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip
 			}
 		}
 	}
+}
+
+// reportAnnounceFailed sends MetalLB's announceFailed Warning once for each VIP this node owns whose
+// L2Advertisement names only interfaces the node does not have (or cannot answer on), so the VIP
+// is answered nowhere; again if it recovers and fails anew.
+func (r *SpeakerL2Reconciler) reportAnnounceFailed(svcs []corev1.Service, vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) {
+	usable := r.Responder.Usable()
+	if usable == nil {
+		return // interfaces not listed yet
+	}
+	byName := map[types.NamespacedName]*corev1.Service{}
+	for i := range svcs {
+		byName[types.NamespacedName{Namespace: svcs[i].Namespace, Name: svcs[i].Name}] = &svcs[i]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	failed := map[netip.Addr]bool{}
+	for _, vip := range slices.SortedFunc(maps.Keys(answering), netip.Addr.Compare) {
+		v := vips[vip]
+		if v == nil || v.Interfaces == nil || slices.ContainsFunc(v.Interfaces, func(i string) bool { return usable[i] }) {
+			continue
+		}
+		failed[vip] = true
+		if r.failed[vip] {
+			continue
+		}
+		for _, s := range v.Services {
+			if svc := byName[s]; svc != nil {
+				r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, "announceFailed", "AnnounceL2",
+					"the interfaces specified by LB IP %q doesn't exist in assigned node %q with protocol %q (%s)",
+					vip.String(), r.NodeName, "layer2", strings.Join(v.Interfaces, ","))
+			}
+		}
+	}
+	r.failed = failed
 }
