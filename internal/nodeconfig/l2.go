@@ -21,7 +21,7 @@ type L2VIP struct {
 	// Key is the address whose hash elects the owner: the first VIP of the first Service holding
 	// this one, so both VIPs of a dual-stack Service go to one node, as MetalLB elects per Service.
 	Key netip.Addr
-	// Interfaces to answer on from this node; nil means the interfaces holding the node's addresses.
+	// Interfaces to answer on from this node; nil means the responder's defaults (every eligible one).
 	Interfaces []string
 }
 
