@@ -235,6 +235,13 @@ func TestDifferentialMetalLB(t *testing.T) {
 	// Both were cleared at once: which one is reallocated first is reconcile order, in either
 	// controller, so the two are compared as a group (same addresses and pools between them).
 	compareGroup(t, sides, "diff-a", moved)
+	for side, c := range sides {
+		for _, name := range moved {
+			if !hasEvent(c, "diff-a", name, EventClearAssignment) {
+				t.Errorf("%s: no %s event on diff-a/%s", side, EventClearAssignment, name)
+			}
+		}
+	}
 	for _, s := range svcs {
 		if s.ns == "diff-a" && (s.name == moved[0] || s.name == moved[1]) {
 			continue
@@ -315,12 +322,17 @@ func compare(t *testing.T, sides map[string]client.Client, s diffSvc) {
 }
 
 func failed(c client.Client, ns, name string) bool {
+	return hasEvent(c, ns, name, EventAllocationFailed)
+}
+
+// hasEvent reads core events, which show both MetalLB's (core/v1) and routelb's (events.k8s.io).
+func hasEvent(c client.Client, ns, name, reason string) bool {
 	var list corev1.EventList
 	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 		return false
 	}
 	for _, ev := range list.Items {
-		if ev.InvolvedObject.Name == name && ev.Reason == EventAllocationFailed {
+		if ev.InvolvedObject.Name == name && ev.Reason == reason {
 			return true
 		}
 	}
