@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -84,10 +85,7 @@ func testLabPolicy(t *testing.T, v *netlab.FRRVersion) {
 	in.Peers = in.Peers[:1]
 	in.BGPAdvs[0].Spec.Communities = []v1beta1.CommunityRef{"64512:200"}
 	cfg := templatetest.MustCompute(t, in, nodeconfig.DaemonFRR).FRRConfig
-	vtysh, frrReload := node.ReloaderTools()
-	applier := &reloader.Applier{Scratch: node.ScratchDir(), Log: testr.New(t),
-		FRR: &reloader.FRR{Vtysh: vtysh, Pathspace: node.Pathspace, ConfigDir: node.ConfigDir, RunDir: node.RunRoot(), FrrReload: frrReload}}
-	if res := applier.Apply(context.Background(), cfg); res.Outcome != reloader.OutcomeApplied {
+	if res := newApplier(t, node).Apply(context.Background(), cfg); res.Outcome != reloader.OutcomeApplied {
 		t.Fatalf("changing the community: %s, %v %q", res.Outcome, res.Err, res.Diff)
 	}
 	lab.Eventually(templatetest.BootTimeout, func() error {
@@ -143,4 +141,45 @@ func updates(t *testing.T, f *netlab.FRR, neighbor, counter string) int {
 		t.Fatalf("%v: %s", err, out)
 	}
 	return ns[neighbor].Stats[counter]
+}
+
+// TestLabUpgradeFromPrefixLists: a node running the config the previous renderer wrote (prefix lists
+// per peer and community, testdata/upgrade) moves to the current shape through one reloader delta,
+// keeps its session and announces the same VIPs with the same community.
+func TestLabUpgradeFromPrefixLists(t *testing.T) {
+	netlab.ForEachFRR(t, testLabUpgradeFromPrefixLists)
+}
+
+func testLabUpgradeFromPrefixLists(t *testing.T, v *netlab.FRRVersion) {
+	old, err := os.ReadFile("testdata/upgrade/prefix-lists-100.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := templatetest.NewLab(t, "root and FRR", "198.18.0.0/15")
+	router := lab.StartFRR(lab.AddHost("router", "198.51.100.1/24"), "router", bulkRouter)
+	node := lab.StartFRRVersion(v, lab.AddHost("node", "198.51.100.11/24"), "node", string(old))
+	router.WaitEstablished("198.51.100.11", templatetest.BootTimeout)
+	waitReceived(t, router, 100, templatetest.BootTimeout)
+	established := router.EstablishedCounts()
+
+	if res := newApplier(t, node).Apply(context.Background(), []byte(bulkConfig(t, 100))); res.Outcome != reloader.OutcomeApplied {
+		t.Fatalf("upgrading: %s, %v %q", res.Outcome, res.Err, res.Diff)
+	}
+	lab.Eventually(templatetest.BootTimeout, func() error {
+		if out := node.MustVtysh("show running-config"); strings.Contains(out, "prefix-list") {
+			return fmt.Errorf("prefix lists left after the upgrade:\n%s", out)
+		}
+		return nil
+	})
+	waitReceived(t, router, 100, templatetest.BootTimeout)
+	checkCommunity(t, router, "64512:100")
+	if after := router.EstablishedCounts(); !maps.Equal(after, established) {
+		t.Errorf("the upgrade reset the session: %v -> %v", established, after)
+	}
+}
+
+func newApplier(t *testing.T, node *netlab.FRR) *reloader.Applier {
+	vtysh, frrReload := node.ReloaderTools()
+	return &reloader.Applier{Scratch: node.ScratchDir(), Log: testr.New(t),
+		FRR: &reloader.FRR{Vtysh: vtysh, Pathspace: node.Pathspace, ConfigDir: node.ConfigDir, RunDir: node.RunRoot(), FrrReload: frrReload}}
 }

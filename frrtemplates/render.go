@@ -1,7 +1,7 @@
 // Package frrtemplates renders one node's BGP state (model.NodeBGP) as the frr.conf its FRR sidecar
-// runs. Templates are embedded and split by concern (global, BFD, prefix lists and route maps,
-// neighbours, address families); this file only turns the model into flat, sorted view data so the
-// templates stay free of logic.
+// runs. Templates are embedded and split by concern (global, BFD, large-community lists and route
+// maps, neighbours, address families); this file and policy.go only turn the model into flat, sorted
+// view data so the templates stay free of logic.
 package frrtemplates
 
 import (
@@ -65,7 +65,7 @@ type routerView struct {
 	ASN             uint32
 	VRF             string
 	RouterID        string
-	PreserveFWState bool // some neighbour has graceful restart: the kernel keeps the VIPs' routes
+	PreserveFWState bool // a neighbour has graceful restart: tell peers forwarding survives a bgpd restart
 	Neighbors       []neighborView
 	AddressFamilies []addressFamily
 }
