@@ -76,6 +76,7 @@ type policy struct {
 	classes   map[string]string // markers (binary key) -> origination route-map name
 	names     map[string]bool
 	origins   []routeMap
+	key       []byte // origin's scratch buffer
 }
 
 // newPolicy computes every neighbour's markers and its route-maps.
@@ -157,11 +158,12 @@ func (p *policy) networks(prefixes []netip.Prefix) []string {
 // origin returns the origination route-map for a set of markers, creating it on first use.
 func (p *policy) origin(markers []uint64) string {
 	slices.Sort(markers)
-	key := make([]byte, 8*len(markers))
-	for i, m := range markers {
-		binary.BigEndian.PutUint64(key[8*i:], m)
+	key := p.key[:0]
+	for _, m := range markers {
+		key = binary.BigEndian.AppendUint64(key, m)
 	}
-	if name, ok := p.classes[string(key)]; ok {
+	p.key = key
+	if name, ok := p.classes[string(key)]; ok { // no allocation: most VIPs share a few marker sets
 		return name
 	}
 	h := hash32(string(key))
