@@ -55,8 +55,9 @@ func TestChartOnRealNode(t *testing.T) {
 	client.MustRun("ip", "route", "add", l2Pool, "dev", "eth0")
 	rtr := lab.StartFRR(router, "router", routerConfig())
 
+	begin := time.Now()
 	node := Start(t, nodeHost, Options{Images: images})
-	t.Logf("node %s Ready", node.Name)
+	t.Logf("node %s Ready, images imported, %v after start", node.Name, time.Since(begin).Round(time.Millisecond))
 	startWeb(t, node)
 
 	for i, img := range frrImages {
