@@ -21,10 +21,11 @@ mkdir -p "$out"
 ctx=$(mktemp -d "$out/.ctx.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 
-# save NAME REF: writes ARCHIVE unless it already holds REF's current image ID.
+# save NAME REF: writes ARCHIVE unless it already holds REF's current image ID under REF (the
+# routelb image gets a new tag per commit even when its content is the same).
 save() {
   local name=$1 ref=$2 id
-  id=$(podman image inspect --format '{{.Id}}' "$ref")
+  id="$(podman image inspect --format '{{.Id}}' "$ref") $ref"
   if [ ! -f "$out/$name.tar" ] || [ "$(cat "$out/$name.id" 2>/dev/null)" != "$id" ]; then
     rm -f "$out/$name.tar"
     podman save --quiet --format docker-archive -o "$out/$name.tar.tmp" "$ref"

@@ -19,6 +19,8 @@ const (
 	routerASN = 64500
 	routerIP  = "198.51.100.1"
 	nodeIP    = "198.51.100.10"
+	node2IP   = "198.51.100.11"
+	node2Name = "node2"
 	clientIP  = "198.51.100.50"
 	bgpPool   = "203.0.113.0/28"
 	l2Pool    = "203.0.113.16/28"
@@ -43,14 +45,16 @@ func TestChartOnRealNode(t *testing.T) {
 	images := imageArchives(t)
 	repo, tag := routelbImage(t)
 	lab := netlab.New(t)
-	lab.Reserve(bgpPool, l2Pool, "198.18.1.0/24", ServiceCIDR)
+	lab.Reserve(bgpPool, l2Pool, "198.18.1.0/24", "198.18.2.0/24", ServiceCIDR)
 	router := lab.AddHost("router", routerIP+"/24")
 	client := lab.AddHost("client", clientIP+"/24")
 	nodeHost := lab.AddHost("node1", nodeIP+"/24")
+	node2Host := lab.AddHost(node2Name, node2IP+"/24")
 	router.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	// A node has a default route; without one even the kubernetes Service IP is unreachable from
 	// host-network pods (the route lookup fails before kube-proxy's DNAT).
 	nodeHost.MustRun("ip", "route", "add", "default", "via", routerIP)
+	node2Host.MustRun("ip", "route", "add", "default", "via", routerIP)
 	client.MustRun("ip", "route", "add", bgpPool, "via", routerIP)
 	client.MustRun("ip", "route", "add", l2Pool, "dev", "eth0")
 	rtr := lab.StartFRR(router, "router", routerConfig())
@@ -58,6 +62,9 @@ func TestChartOnRealNode(t *testing.T) {
 	begin := time.Now()
 	node := Start(t, nodeHost, Options{Images: images})
 	t.Logf("node %s Ready, images imported, %v after start", node.Name, time.Since(begin).Round(time.Millisecond))
+	begin = time.Now()
+	node2 := Start(t, node2Host, Options{Images: images, Join: node, PodCIDR: "198.18.2.0/24"})
+	t.Logf("node %s joined, Ready, %v after start", node2.Name, time.Since(begin).Round(time.Millisecond))
 	startWeb(t, node)
 
 	for i, img := range frrImages {
@@ -69,6 +76,7 @@ func TestChartOnRealNode(t *testing.T) {
 			c.checkVtysh()
 			c.checkBGP()
 			c.checkL2()
+			c.l2Failover()
 			c.rollingRestart()
 			c.uninstall()
 		})
@@ -123,10 +131,17 @@ router bgp %d
  bgp router-id %s
  no bgp ebgp-requires-policy
  bgp log-neighbor-changes
- neighbor %s remote-as %d
- neighbor %s timers connect 2
+ bgp bestpath as-path multipath-relax
+ neighbor nodes peer-group
+ neighbor nodes remote-as %d
+ neighbor nodes timers connect 2
+ neighbor %s peer-group nodes
+ neighbor %s peer-group nodes
+ address-family ipv4 unicast
+  maximum-paths 4
+ exit-address-family
 exit
-`, routerASN, routerIP, nodeIP, nodeASN, nodeIP)
+`, routerASN, routerIP, nodeASN, nodeIP, node2IP)
 }
 
 // startWeb runs the backend Deployment in namespace demo, under the cluster's default Pod
@@ -201,19 +216,23 @@ func (c *chartRun) helm(args ...string) (string, error) {
 
 // install runs `helm install` as the README says, then waits for both pods to be Ready.
 func (c *chartRun) install() {
-	// As the README says: the namespace first, labelled for Pod Security "privileged".
-	c.node.MustKubectl("create", "namespace", chartNS)
+	// As the README says: the namespace first, labelled for Pod Security "privileged". A failed
+	// pass before this one may still be deleting it.
+	if err := waitFor(120*time.Second, func() bool { _, err := c.node.Kubectl("get", "namespace", chartNS); return err != nil }); err != nil {
+		c.t.Fatalf("namespace %s from the previous pass is still there", chartNS)
+	}
+	c.must("create", "namespace", chartNS)
 	// Gone before the next run.
 	c.t.Cleanup(func() { _, _ = c.node.Kubectl("delete", "namespace", chartNS, "--timeout=90s") })
 	if c.strictFirst {
-		c.node.MustKubectl("label", "namespace", chartNS, "pod-security.kubernetes.io/enforce=baseline")
+		c.must("label", "namespace", chartNS, "pod-security.kubernetes.io/enforce=baseline")
 		out, err := c.helm(c.installArgs()...)
 		if err == nil || !strings.Contains(out, "pod-security.kubernetes.io/enforce=privileged") {
 			c.t.Fatalf("helm install into a baseline namespace: want a refusal naming the label, got err=%v\n%s", err, out)
 		}
 		c.t.Logf("helm install into a baseline namespace: %s", strings.TrimSpace(out))
 	}
-	c.node.MustKubectl("label", "namespace", chartNS, "--overwrite", "pod-security.kubernetes.io/enforce=privileged")
+	c.must("label", "namespace", chartNS, "--overwrite", "pod-security.kubernetes.io/enforce=privileged")
 	start := time.Now()
 	out, err := c.helm(c.installArgs()...)
 	if err != nil {
@@ -234,6 +253,16 @@ func (c *chartRun) logs(sel string) string {
 	cur, _ := c.node.Kubectl("-n", chartNS, "logs", "-l", sel, "--all-containers", "--prefix", "--tail=40")
 	prev, _ := c.node.Kubectl("-n", chartNS, "logs", "-l", sel, "--all-containers", "--prefix", "--tail=40", "--previous")
 	return "--- logs\n" + cur + "\n--- previous logs\n" + prev
+}
+
+// must runs kubectl and fails this pass (not the whole test) on error.
+func (c *chartRun) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.node.Kubectl(args...)
+	if err != nil {
+		c.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
 
 func (c *chartRun) installArgs() []string {
@@ -260,13 +289,19 @@ func (c *chartRun) checkQuietStart() {
 	}
 }
 
-func (c *chartRun) speakerPod() string { return c.pod("speaker") }
+// speakerPod is the speaker pod of the first node.
+func (c *chartRun) speakerPod() string { return c.pod("speaker", c.node.Name) }
 
-func (c *chartRun) controllerPod() string { return c.pod("controller") }
+func (c *chartRun) controllerPod() string { return c.pod("controller", "") }
 
-func (c *chartRun) pod(component string) string {
-	out := c.node.MustKubectl("-n", chartNS, "get", "pod", "-l", "app.kubernetes.io/component="+component,
-		"--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}")
+// pod is the one running pod of a component, on node when not empty.
+func (c *chartRun) pod(component, node string) string {
+	sel := "status.phase=Running"
+	if node != "" {
+		sel += ",spec.nodeName=" + node
+	}
+	out := c.must("-n", chartNS, "get", "pod", "-l", "app.kubernetes.io/component="+component,
+		"--field-selector="+sel, "-o", "jsonpath={.items[*].metadata.name}")
 	f := strings.Fields(out)
 	if len(f) != 1 {
 		c.t.Fatalf("want one running %s pod, got %q", component, out)
@@ -332,7 +367,7 @@ spec: {addresses: [198.18.200.0/24]}
 		c.t.Fatalf("an overlapping pool: want the webhook's denial naming the overlap, got err=%v:\n%s", err, out)
 	}
 	c.t.Logf("webhook: %s", strings.TrimSpace(out))
-	c.node.MustKubectl("-n", chartNS, "delete", "ipaddresspool", "first")
+	c.must("-n", chartNS, "delete", "ipaddresspool", "first")
 }
 
 func (c *chartRun) checkVtysh() {
@@ -368,10 +403,10 @@ func (c *chartRun) checkBGP() {
 	var out string
 	err := waitFor(60*time.Second, func() bool {
 		out, _ = c.rtr.Vtysh("-c", "show ip route "+vip+"/32 json")
-		return strings.Contains(out, `"protocol":"bgp"`) && strings.Contains(out, nodeIP)
+		return strings.Contains(out, `"protocol":"bgp"`) && strings.Contains(out, `"`+nodeIP+`"`) && strings.Contains(out, `"`+node2IP+`"`)
 	})
 	if err != nil {
-		c.t.Fatalf("router has no BGP route for %s via %s:\n%s\n%s", vip, nodeIP, out, c.rtr.MustVtysh("show bgp summary"))
+		c.t.Fatalf("router has no ECMP BGP route for %s via %s and %s:\n%s\n%s", vip, nodeIP, node2IP, out, c.rtr.MustVtysh("show bgp summary"))
 	}
 	c.curl(vip)
 }
@@ -401,8 +436,8 @@ type neighbor struct {
 	ConnectionsEnd int    `json:"connectionsDropped"`
 }
 
-func (c *chartRun) neighbor() neighbor {
-	out, err := c.rtr.Vtysh("-c", "show bgp neighbors "+nodeIP+" json")
+func (c *chartRun) neighbor(ip string) neighbor {
+	out, err := c.rtr.Vtysh("-c", "show bgp neighbors "+ip+" json")
 	if err != nil {
 		c.t.Fatalf("router: %v\n%s", err, out)
 	}
@@ -410,27 +445,57 @@ func (c *chartRun) neighbor() neighbor {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		c.t.Fatalf("router: %v\n%s", err, out)
 	}
-	return m[nodeIP]
+	return m[ip]
 }
 
 // rollingRestart: `kubectl rollout restart` of the speaker DaemonSet; the router must see the
 // session end with a NOTIFICATION (Cease) from the node, never a hold-timer expiry, and get it
 // back with the VIP once the new pod runs.
 func (c *chartRun) rollingRestart() {
-	before := c.neighbor()
-	if before.State != "Established" {
-		c.t.Fatalf("session not Established before the restart: %+v", before)
+	ips := []string{nodeIP, node2IP}
+	before := map[string]neighbor{}
+	for _, ip := range ips {
+		// After the L2 failover the replaced pod's FRR may still be connecting.
+		if err := waitFor(60*time.Second, func() bool { before[ip] = c.neighbor(ip); return before[ip].State == "Established" }); err != nil {
+			c.t.Fatalf("session with %s not Established before the restart: %+v", ip, before[ip])
+		}
 	}
-	start := time.Now()
-	c.node.MustKubectl("-n", chartNS, "rollout", "restart", "ds/"+release+"-speaker")
-	var nb neighbor
-	if err := waitFor(30*time.Second, func() bool { nb = c.neighbor(); return nb.ConnectionsEnd > before.ConnectionsEnd }); err != nil {
-		c.t.Fatalf("the router never saw the session end after the restart: %+v", nb)
+	nodes := map[string]string{nodeIP: c.node.Name, node2IP: node2Name}
+	old := map[string]string{}
+	for _, ip := range ips {
+		old[ip] = c.pod("speaker", nodes[ip])
 	}
-	down := time.Since(start)
-	c.t.Logf("session closed %v after `rollout restart` (reset reason %q)", down.Round(time.Millisecond), nb.LastReset)
-	if !strings.Contains(nb.LastReset, "Notification received") {
-		c.t.Errorf("the router saw %q, want a NOTIFICATION from the node (a clean close)", nb.LastReset)
+	c.must("-n", chartNS, "rollout", "restart", "ds/"+release+"-speaker")
+	// The DaemonSet replaces one pod at a time. Each node's close is timed from the moment its old
+	// pod is seen terminating (polled, so the figure is an upper bound by one poll).
+	deleted, ended := map[string]time.Time{}, map[string]neighbor{}
+	closeAfter := map[string]time.Duration{}
+	err := waitFor(120*time.Second, func() bool {
+		for _, ip := range ips {
+			if deleted[ip].IsZero() {
+				out, err := c.node.Kubectl("-n", chartNS, "get", "pod", old[ip], "-o", "jsonpath={.metadata.deletionTimestamp}")
+				if err != nil || strings.TrimSpace(out) != "" {
+					deleted[ip] = time.Now()
+				}
+			}
+			if _, done := ended[ip]; !done {
+				if nb := c.neighbor(ip); nb.ConnectionsEnd > before[ip].ConnectionsEnd {
+					ended[ip] = nb
+					closeAfter[ip] = time.Since(deleted[ip])
+				}
+			}
+		}
+		return len(ended) == len(ips)
+	})
+	if err != nil {
+		c.t.Fatalf("the router did not see every session end after the restart: %+v", ended)
+	}
+	for _, ip := range ips {
+		nb := ended[ip]
+		c.t.Logf("session with %s closed %v after its speaker pod was deleted (reset reason %q)", ip, closeAfter[ip].Round(time.Millisecond), nb.LastReset)
+		if !strings.Contains(nb.LastReset, "Notification received") {
+			c.t.Errorf("the router saw %q from %s, want a NOTIFICATION from the node (a clean close)", nb.LastReset, ip)
+		}
 	}
 	if out, err := c.node.Kubectl("-n", chartNS, "rollout", "status", "ds/"+release+"-speaker", "--timeout=120s"); err != nil {
 		c.t.Fatalf("speaker rollout: %v\n%s", err, out)
@@ -438,10 +503,39 @@ func (c *chartRun) rollingRestart() {
 	c.checkBGP()
 }
 
+// l2Owner is the node ServiceL2Status names for demo/web-l2.
+func (c *chartRun) l2Owner() string {
+	out, _ := c.node.Kubectl("get", "servicel2statuses.metallb.io", "-A", "-o",
+		`jsonpath={range .items[?(@.status.serviceName=="web-l2")]}{.status.node}{"\n"}{end}`)
+	return strings.TrimSpace(out)
+}
+
+// l2Failover deletes the speaker pod of the node owning the L2 VIP: the other node takes the VIP
+// over and the client's HTTP requests reach the backends again.
+func (c *chartRun) l2Failover() {
+	var owner string
+	if err := waitFor(30*time.Second, func() bool { owner = c.l2Owner(); return owner != "" && !strings.Contains(owner, "\n") }); err != nil {
+		c.t.Fatalf("no single owner in ServiceL2Status for demo/web-l2: %q", owner)
+	}
+	vip := c.vip("web-l2")
+	pod := c.pod("speaker", owner)
+	start := time.Now()
+	c.must("-n", chartNS, "delete", "pod", pod, "--wait=false")
+	var now string
+	if err := waitFor(30*time.Second, func() bool { now = c.l2Owner(); return now != "" && now != owner }); err != nil {
+		c.t.Fatalf("the L2 VIP stayed with %s after its speaker pod was deleted (owner now %q)", owner, now)
+	}
+	c.t.Logf("L2 VIP %s moved from %s to %s %v after the owner's speaker pod was deleted", vip, owner, now, time.Since(start).Round(time.Millisecond))
+	c.curl(vip)
+	if out, err := c.node.Kubectl("-n", chartNS, "rollout", "status", "ds/"+release+"-speaker", "--timeout=120s"); err != nil {
+		c.t.Fatalf("speaker DaemonSet after the deletion: %v\n%s", err, out)
+	}
+}
+
 // uninstall: helm uninstall, then nothing of routelb's is left: no pod, no status object, no
 // Lease (the leader's included), no webhook configuration, no cluster role.
 func (c *chartRun) uninstall() {
-	c.node.MustKubectl("-n", "demo", "delete", "svc", "web-bgp", "web-l2")
+	c.must("-n", "demo", "delete", "svc", "web-bgp", "web-l2")
 	if out, err := c.helm("uninstall", release, "--namespace", chartNS, "--wait", "--timeout", "120s"); err != nil {
 		c.t.Fatalf("helm uninstall: %v\n%s", err, out)
 	}

@@ -159,6 +159,10 @@ func (n *Node) envFile() string {
 		"--use-service-account-credentials=true", "--service-cluster-ip-range=" + ServiceCIDR,
 		"--cluster-signing-cert-file=" + p("ca.crt"), "--cluster-signing-key-file=" + p("ca.key"),
 	}
-	return fmt.Sprintf("ETCD=%q\nKUBE_BIN=%q\nNODE_NAME=%q\nNODE_IP=%q\nNODE_LABELS=%q\nAPISERVER_ARGS=%q\nKCM_ARGS=%q\n",
-		n.etcd, n.kubeBin, n.Name, n.IP, n.labels(), strings.Join(apiserver, " "), strings.Join(kcm, " "))
+	controlPlane := 1
+	if n.join != nil {
+		controlPlane = 0
+	}
+	return fmt.Sprintf("ETCD=%q\nKUBE_BIN=%q\nNODE_NAME=%q\nNODE_IP=%q\nNODE_LABELS=%q\nAPISERVER_ARGS=%q\nKCM_ARGS=%q\nCONTROL_PLANE=%d\nKUBECONFIG_FILE=%q\n",
+		n.etcd, n.kubeBin, n.Name, n.IP, n.labels(), strings.Join(apiserver, " "), strings.Join(kcm, " "), controlPlane, n.kubeconfig())
 }

@@ -5,6 +5,7 @@
 # ends when this script is killed (SIGKILL: the kernel then kills the whole namespace).
 #
 # usage: init.sh NODEDIR   (NODEDIR/env names the binaries and files; see node.go)
+# The first node (CONTROL_PLANE=1) also runs etcd and the control plane; others join it.
 set -euo pipefail
 d=$1
 # shellcheck source=/dev/null
@@ -41,18 +42,21 @@ wait_for() { # FILE: up to 60 s
 
 mkdir -p "$d/log"
 ip link set lo up
-start etcd "$ETCD" --data-dir "$d/etcd" --listen-client-urls http://127.0.0.1:2379 \
-  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
-  --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster "default=http://127.0.0.1:2380" \
-  --log-level warn
 start containerd containerd --config "$d/containerd.toml"
-# shellcheck disable=SC2086
-start kube-apiserver "$KUBE_BIN/kube-apiserver" $APISERVER_ARGS
-start kube-controller-manager "$KUBE_BIN/kube-controller-manager" $KCM_ARGS
-start kube-scheduler "$KUBE_BIN/kube-scheduler" --kubeconfig "$d/admin.kubeconfig" \
-  --leader-elect=false --bind-address=127.0.0.1
+if [ "$CONTROL_PLANE" = 1 ]; then
+  start etcd "$ETCD" --data-dir "$d/etcd" --listen-client-urls http://127.0.0.1:2379 \
+    --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+    --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster "default=http://127.0.0.1:2380" \
+    --log-level warn
+  # shellcheck disable=SC2086
+  start kube-apiserver "$KUBE_BIN/kube-apiserver" $APISERVER_ARGS
+  # shellcheck disable=SC2086
+  start kube-controller-manager "$KUBE_BIN/kube-controller-manager" $KCM_ARGS
+  start kube-scheduler "$KUBE_BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" \
+    --leader-elect=false --bind-address=127.0.0.1
+fi
 wait_for /run/containerd/containerd.sock
-start kubelet "$KUBE_BIN/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$d/admin.kubeconfig" \
+start kubelet "$KUBE_BIN/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$KUBECONFIG_FILE" \
   --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --node-labels "$NODE_LABELS" -v 1
 start kube-proxy "$KUBE_BIN/kube-proxy" --config "$d/kube-proxy.yaml"
 echo ready > "$d/log/init.started"

@@ -52,6 +52,8 @@ type Node struct {
 	cgroupRoot string
 	cmd        *exec.Cmd // nsenter -> unshare; its child is the node's PID 1
 	pid1       int
+	join       *Node   // the control-plane node this one joined; nil: this one runs it
+	members    []*Node // on the control-plane node: every node, itself first
 }
 
 // Options names what differs between nodes.
@@ -59,14 +61,20 @@ type Options struct {
 	PodCIDR string            // default 198.18.1.0/24
 	Labels  map[string]string // node labels
 	Images  []string          // docker-archives to import (hack/images.sh)
+	// Join makes a worker of the control-plane node given: containerd, kubelet and kube-proxy
+	// only, with the first node's certificates; each node gets routes to the others' pods.
+	Join *Node
 }
 
 // Start runs a node in host h (whose first IPv4 address becomes the node IP) and waits until the
 // API server answers, the node is Ready and the images are imported.
 func Start(t testing.TB, h *netlab.Host, opts Options) *Node {
 	t.Helper()
-	n := &Node{Name: h.Name, IP: h.Addr(4).String(), PodCIDR: opts.PodCIDR, Host: h, Labels: opts.Labels, t: t}
+	n := &Node{Name: h.Name, IP: h.Addr(4).String(), PodCIDR: opts.PodCIDR, Host: h, Labels: opts.Labels, t: t, join: opts.Join}
 	if n.PodCIDR == "" {
+		if n.join != nil {
+			t.Fatalf("realnode %s: a joining node needs its own Options.PodCIDR", n.Name)
+		}
 		n.PodCIDR = "198.18.1.0/24"
 	}
 	if err := n.prepare(); err != nil {
@@ -82,6 +90,7 @@ func Start(t testing.TB, h *netlab.Host, opts Options) *Node {
 			t.Fatalf("realnode %s: importing %s: %v\n%s", n.Name, img, err, out)
 		}
 	}
+	n.routePods()
 	if err := n.waitReady(90 * time.Second); err != nil {
 		n.dumpLogs()
 		t.Fatalf("realnode %s: %v", n.Name, err)
@@ -93,6 +102,19 @@ func Start(t testing.TB, h *netlab.Host, opts Options) *Node {
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "../.."))
+}
+
+// routePods gives this node and every node before it routes to each other's pod range.
+func (n *Node) routePods() {
+	cp := n
+	if n.join != nil {
+		cp = n.join
+	}
+	for _, m := range cp.members {
+		n.Host.MustRun("ip", "route", "add", m.PodCIDR, "via", m.IP)
+		m.Host.MustRun("ip", "route", "add", n.PodCIDR, "via", n.IP)
+	}
+	cp.members = append(cp.members, n)
 }
 
 func (n *Node) prepare() error {
@@ -111,6 +133,10 @@ func (n *Node) prepare() error {
 		return err
 	}
 	n.cgroupRoot = "/" + filepath.Base(n.Dir)
+	if n.join != nil {
+		n.pki = n.join.pki
+		return n.writeFiles()
+	}
 	if n.pki, err = newPKI(filepath.Join(n.Dir, "pki")); err != nil {
 		return err
 	}
@@ -129,6 +155,10 @@ func (n *Node) prepare() error {
 	if err := n.pki.kubeconfig(n.kubeconfig(), "https://"+net.JoinHostPort(n.IP, "6443")); err != nil {
 		return err
 	}
+	return n.writeFiles()
+}
+
+func (n *Node) writeFiles() error {
 	if err := n.makeCgroups(); err != nil {
 		return err
 	}
@@ -138,7 +168,12 @@ func (n *Node) prepare() error {
 	return n.writeConfigs()
 }
 
-func (n *Node) kubeconfig() string { return filepath.Join(n.Dir, "admin.kubeconfig") }
+func (n *Node) kubeconfig() string {
+	if n.join != nil {
+		return n.join.kubeconfig()
+	}
+	return filepath.Join(n.Dir, "admin.kubeconfig")
+}
 
 // Kubeconfig is the admin kubeconfig; use it from inside the node's namespace (Kubectl, Helm).
 func (n *Node) Kubeconfig() string { return n.kubeconfig() }
