@@ -399,6 +399,9 @@ func TestCustomValues(t *testing.T) {
 		{"ServiceMonitors", objs.count("ServiceMonitor") == 2 && objs.find("ServiceMonitor", "lb-speaker").GetLabels()["release"] == "prometheus"},
 		{"cert-manager Certificate from the ClusterIssuer", objs.find("Certificate", "lb-webhook-cert") != nil && objs.count("Issuer") == 0},
 		{"no self-managed Secret", objs.count("Secret") == 0},
+		{"ignore-exclude-lb", slices.Contains(spk.Args, "--ignore-exclude-lb=true")},
+		{"L2 excluded interfaces", slices.Contains(spk.Args, "--l2-exclude-interfaces=^cni,^veth")},
+		{"excludel2 ConfigMap", mounts(spk)["excludel2"] == "/etc/metallb" && excludeConfigMap(spec) == "my-excludel2"},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -409,6 +412,16 @@ func TestCustomValues(t *testing.T) {
 	if vwc.GetAnnotations()["cert-manager.io/inject-ca-from"] != namespace+"/lb-webhook-cert" {
 		t.Errorf("webhook annotations %v", vwc.GetAnnotations())
 	}
+}
+
+// excludeConfigMap is the optional ConfigMap behind the excludel2 volume ("" when none).
+func excludeConfigMap(spec corev1.PodSpec) string {
+	for _, v := range spec.Volumes {
+		if v.Name == "excludel2" && v.ConfigMap != nil && v.ConfigMap.Optional != nil && *v.ConfigMap.Optional {
+			return v.ConfigMap.Name
+		}
+	}
+	return ""
 }
 
 // TestWebhookCertificate: the self-managed certificate is valid for the webhook Service's name and
