@@ -218,7 +218,7 @@ func (b *nodeBuilder) addService(svc *corev1.Service) {
 		}
 		vip = vip.Unmap()
 		for _, a := range b.advs {
-			if !advCovers(b.cfg, a, vip) {
+			if !advCovers(b.cfg, a, vip) || !a.SelectsService(svc) {
 				continue
 			}
 			pfx := aggregate(vip, a)

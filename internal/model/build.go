@@ -67,6 +67,7 @@ func Build(in Input, lastGood *Config) (*Config, Problems) {
 			cfg.BGPAdvs[a.Name] = a
 		}
 	}
+	checkLocalPrefs(in, cfg, &ps)
 	for i := range in.L2Advs {
 		if a := buildL2Adv(&in.L2Advs[i], in.Pools, cfg, &ps); a != nil {
 			cfg.L2Advs[a.Name] = a
@@ -96,9 +97,11 @@ func keepLastGood(cfg, last *Config, ps Problems) {
 	}
 }
 
+// restore puts back what was left out for a problem; an object kept despite problems (an
+// advertisement waiting for one of its pools) stays as it is now.
 func restore[T any](cur, last map[string]*T, kind string, ps Problems) {
 	for name, old := range last {
-		if ps.Has(Ref{Kind: kind, Name: name}) {
+		if _, ok := cur[name]; !ok && ps.Has(Ref{Kind: kind, Name: name}) {
 			cur[name] = old
 		}
 	}
