@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -49,8 +48,13 @@ type SpeakerBGPReconciler struct {
 	// garbage collector deletes them with it. An object of a previous pod goes with that pod, and the
 	// deletion's event has this speaker create its own.
 	Owner *metav1.OwnerReference
+	// APIReader reads around the cache: a status object this speaker created and its cache does
+	// not show yet is looked up there before creating another. Nil: Client.
+	APIReader client.Reader
 
 	mu       sync.Mutex
+	created  createdNotSeen // status objects created, not yet in the cache
+	retries  backoff        // status writes failing in a row
 	lastGood *model.Config
 	reported map[string]bool               // problems already sent as events, so each is reported once
 	lastNode atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
@@ -137,20 +141,19 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	r.lastNode.Store(res.Node)
 	observe(res)
 	r.reportProblems(ctx, in, res.Problems)
-	retry := false
-	for _, err := range []error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node)} {
-		switch {
-		case errors.Is(err, errRetry):
-			retry = true
-		case err != nil:
-			return reconcile.Result{}, err
-		}
+	err = firstError([]error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node)})
+	switch {
+	case errors.Is(err, errRetry):
+		// Conflicts come from a cache a step behind our own writes; not worth an error, but spaced
+		// out in case the cache does not catch up.
+		wait := r.retries.next()
+		log.V(1).Info("Retrying status writes after a conflict", "after", wait)
+		return reconcile.Result{RequeueAfter: wait}, nil
+	case err != nil:
+		// The controller's rate limiter spaces these retries out.
+		return reconcile.Result{}, err
 	}
-	if retry {
-		// Conflicts come from a cache a step behind our own writes; not worth an error.
-		log.V(1).Info("Retrying status writes after a conflict")
-		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
-	}
+	r.retries.reset()
 	return reconcile.Result{}, nil
 }
 
