@@ -56,7 +56,7 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 
 	// The chart's Secret is what the controller serves the webhook with.
 	certDir := t.TempDir()
-	for _, f := range []string{"tls.crt", "tls.key"} {
+	for _, f := range []string{"tls.crt", "tls.key", "ca.crt"} {
 		if err := os.WriteFile(filepath.Join(certDir, f), sec.Data[f], 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -60,7 +60,9 @@ func (src *BGPPeer) ConvertTo(hubRaw conversion.Hub) error {
 		HoldTime: s.HoldTime, KeepaliveTime: s.KeepaliveTime,
 	}
 	delete(dst.Annotations, AnnotationV1beta2Spec)
-	if extra != (extraSpec{HoldTime: extra.HoldTime, KeepaliveTime: extra.KeepaliveTime}) || s.HoldTime != nil || s.KeepaliveTime != nil {
+	onlyTimers := extra
+	onlyTimers.HoldTime, onlyTimers.KeepaliveTime = nil, nil
+	if onlyTimers != (extraSpec{}) || isZero(s.HoldTime) || isZero(s.KeepaliveTime) {
 		raw, err := json.Marshal(extra)
 		if err != nil {
 			return fmt.Errorf("converting BGPPeer %s to v1beta1: %w", src.Name, err)
@@ -111,6 +113,8 @@ func (dst *BGPPeer) ConvertFrom(hubRaw conversion.Hub) error {
 	}
 	return nil
 }
+
+func isZero(d *metav1.Duration) bool { return d != nil && d.Duration == 0 }
 
 // timer maps v1beta1's always-present duration to v1beta2's optional one: zero is unset (v1beta1
 // cannot tell them apart; MetalLB turns it into 0s, which disables keepalives), unless the annotation

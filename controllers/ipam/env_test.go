@@ -66,6 +66,9 @@ func startIPAMEnv(t testing.TB, withWebhook bool) *ipamEnv {
 	}
 	if withWebhook {
 		env.WebhookInstallOptions = envtest.WebhookInstallOptions{ValidatingWebhooks: []*admissionv1.ValidatingWebhookConfiguration{webhookConfig()}}
+		// With the scheme, envtest points the CRDs of convertible kinds (BGPPeer) at the manager's
+		// /convert, as EnsureConversionWebhook does in a cluster.
+		env.Scheme = controllers.Scheme()
 	}
 	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16,2001:db8:96::/112")
 	cfg, err := env.Start()

@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -9,9 +10,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/conversion"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
@@ -30,8 +33,11 @@ type ControllerOptions struct {
 	WebhookHost            string
 	WebhookPort            int
 	CertDir                string
-	Workers                int
-	SkipNameValidation     bool // tests that restart the manager in one process
+	// ConversionService, when its Name is set, is written into the BGPPeer CRD as its conversion
+	// webhook at start (see EnsureConversionWebhook). Empty: the CRD is left as installed.
+	ConversionService  ConversionService
+	Workers            int
+	SkipNameValidation bool // tests that restart the manager in one process
 }
 
 // NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
@@ -75,6 +81,18 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	}
 	if !o.DisableWebhook {
 		mgr.GetWebhookServer().Register(WebhookPath, NewValidator(mgr.GetAPIReader(), mgr.GetScheme(), o.Namespace))
+		mgr.GetWebhookServer().Register(ConversionPath, conversion.NewWebhookHandler(mgr.GetScheme(), mgr.GetConverterRegistry()))
+		if o.ConversionService.Name != "" {
+			// Every replica serves conversions; the leader sets the CRD. A failure stops the
+			// controller: without it v1beta1 BGPPeers would be stored unconverted.
+			svc, dir := o.ConversionService, o.CertDir
+			err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+				return EnsureConversionWebhook(ctx, mgr.GetClient(), svc, dir)
+			}))
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
