@@ -78,7 +78,7 @@ func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
 		{"spec.password", string(s.Password), "omitempty,token", "must not contain whitespace"},
 		{"spec.password", string(s.Password), "max=80", "must be at most 80 characters, the longest TCP MD5 key Linux accepts"},
 		{"spec.vrf", string(s.VRFName), "omitempty,token,max=15", "must be a VRF name without whitespace"},
-		{"spec.bfdProfile", string(s.BFDProfile), "omitempty,dnslabel", "must be the name of a BFDProfile"},
+		{"spec.bfdProfile", string(s.BFDProfile), "omitempty,token", "must be the name of a BFDProfile, without whitespace"},
 		{"spec.dynamicASN", string(s.DynamicASN), "omitempty,oneof=internal external", "must be internal or external"},
 		{"spec.peerPort", int(s.Port), "omitempty,min=1,max=16384", "must be 1 to 16384"},
 	})
