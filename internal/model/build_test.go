@@ -2,6 +2,8 @@ package model
 
 import (
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -402,5 +404,57 @@ func TestBuildDoesNotModifyInput(t *testing.T) {
 	Build(in, nil)
 	if in.Communities[0].Name != "b" {
 		t.Fatal("Build reordered its input")
+	}
+}
+
+// TestBuildOrderIndependent: the configuration and its problems do not depend on the order the
+// objects are listed in (the order they arrived in), only on the objects, creation times included.
+func TestBuildOrderIndependent(t *testing.T) {
+	in := Input{
+		Nodes: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}},
+		Pools: []v1beta1.IPAddressPool{pool("a", 3, "203.0.113.0/25"), pool("b", 2, "203.0.113.64/26"), pool("c", 1, "203.0.113.128/25")},
+		Peers: []v1beta2.BGPPeer{
+			peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" }),
+			peer("r2", 1, func(s *v1beta2.BGPPeerSpec) { s.Address = "198.51.100.2"; s.PasswordSecret.Name = "later" }),
+		},
+		BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0)}},
+		Communities: []v1beta1.Community{{ObjectMeta: meta("c", 0), Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "x", Value: "1:1"}}}}},
+		BGPAdvs: []v1beta1.BGPAdvertisement{
+			bgpAdv("one", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.IPAddressPools = []v1beta1.ObjectName{"a", "missing"}
+				s.Communities = []v1beta1.CommunityRef{"x"}
+			}),
+			bgpAdv("two", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.Peers = []v1beta1.ObjectName{"r2", "ghost"}
+				s.Communities = []v1beta1.CommunityRef{"nope"}
+			}),
+		},
+		L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"c"}}}},
+	}
+	want, wantPs := Build(in, nil)
+	reversed := in
+	for _, s := range []any{&reversed.Pools, &reversed.Peers, &reversed.BGPAdvs} {
+		switch l := s.(type) {
+		case *[]v1beta1.IPAddressPool:
+			*l = append([]v1beta1.IPAddressPool(nil), *l...)
+			slices.Reverse(*l)
+		case *[]v1beta2.BGPPeer:
+			*l = append([]v1beta2.BGPPeer(nil), *l...)
+			slices.Reverse(*l)
+		case *[]v1beta1.BGPAdvertisement:
+			*l = append([]v1beta1.BGPAdvertisement(nil), *l...)
+			slices.Reverse(*l)
+		}
+	}
+	got, gotPs := Build(reversed, nil)
+	if gotPs.Error() != wantPs.Error() {
+		t.Errorf("problems differ with the order:\n%v\nvs\n%v", gotPs, wantPs)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("configuration differs with the order:\n%+v\nvs\n%+v", got, want)
+	}
+	// Pool b overlaps the older a; the rest waits for objects not there yet.
+	if blocking := wantPs.Blocking(); len(blocking) != 1 || blocking[0].Object != (Ref{Kind: KindPool, Name: "b"}) {
+		t.Errorf("want only pool b's overlap to block, got %v", wantPs)
 	}
 }
