@@ -134,6 +134,17 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 		err := s.client.List(t.Context(), &l, client.InNamespace(namespace))
 		return "", err == nil && len(l.Items) > 0 && l.Items[0].Status.Node == node
 	})
+	waitFor(t, "the controller's and the speaker's ConfigurationState", func() (string, bool) {
+		var l v1beta1.ConfigurationStateList
+		if err := s.client.List(t.Context(), &l, client.InNamespace(namespace)); err != nil {
+			return err.Error(), false
+		}
+		got := map[string]v1beta1.ConfigurationResult{}
+		for _, st := range l.Items {
+			got[st.Name+"/"+st.Labels[v1beta1.LabelComponentType]] = st.Status.Result
+		}
+		return fmt.Sprint(got), got["controller/controller"] != "" && got["speaker-"+node+"/speaker"] != ""
+	})
 	// The reloader's session report: the speaker publishes it in the peer's status (a patch).
 	report := `{"time":"2026-11-28T12:00:00Z","sessions":[{"vrf":"","neighbor":"198.51.100.1","state":"Established","prefixesSent":1,"since":"2026-11-28T12:00:00Z"}]}`
 	if err := os.WriteFile(filepath.Join(frrDir, "sessions.json"), []byte(report), 0o644); err != nil {

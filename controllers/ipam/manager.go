@@ -59,7 +59,8 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		// The pools live in one namespace, and the chart grants no more than a Role there.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&v1beta1.IPAddressPool{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+			&v1beta1.IPAddressPool{}:      {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+			&v1beta1.ConfigurationState{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
 		}},
 	}
 	if !o.DisableWebhook {

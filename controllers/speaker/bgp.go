@@ -12,7 +12,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -78,7 +80,11 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, one).
 		// Node heartbeats would wake us every few seconds; only labels select peers and advertisements.
 		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		Watches(&v1beta1.ServiceBGPStatus{}, one)
+		Watches(&v1beta1.ServiceBGPStatus{}, one).
+		// A deleted ConfigurationState is written again.
+		Watches(&v1beta1.ConfigurationState{}, one, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetName() == controllers.SpeakerConfigState(r.Namespace, r.NodeName, nil).Name
+		})))
 	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
 		&v1beta1.BFDProfile{}, &v1beta1.Community{}} {
 		b = b.Watches(obj, one, specOnly)
@@ -99,6 +105,8 @@ func SpeakerCacheOptions(namespace, node string) cache.Options {
 		&v1beta1.BFDProfile{}:       {Namespaces: ns},
 		&v1beta1.Community{}:        {Namespaces: ns},
 		&v1beta1.ServiceBGPStatus{}: {Namespaces: ns, Label: nodeSelector(node)},
+		// Only this node's ConfigurationState.
+		&v1beta1.ConfigurationState{}: {Namespaces: ns, Label: labels.SelectorFromSet(labels.Set{v1beta1.LabelNodeName: node})},
 		// Every node's, not only ours: a live speaker deletes the objects of a dead node.
 		&v1beta1.ServiceL2Status{}: {Namespaces: ns},
 	}}
@@ -141,7 +149,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	r.lastNode.Store(res.Node)
 	observe(res)
 	r.reportProblems(ctx, in, res.Problems)
-	err = firstError([]error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node)})
+	err = firstError([]error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node), r.writeConfigState(ctx, res.Problems)})
 	switch {
 	case errors.Is(err, errRetry):
 		// Conflicts come from a cache a step behind our own writes; not worth an error, but spaced
@@ -155,6 +163,16 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	r.retries.reset()
 	return reconcile.Result{}, nil
+}
+
+// writeConfigState reports the node's view of the configuration in its ConfigurationState
+// ("speaker-<node>", MetalLB's name and labels).
+func (r *SpeakerBGPReconciler) writeConfigState(ctx context.Context, ps model.Problems) error {
+	err := controllers.SpeakerConfigState(r.Namespace, r.NodeName, r.Owner).Write(ctx, r.Client, ps)
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		return errRetry
+	}
+	return err
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {

@@ -296,6 +296,18 @@ func TestSpeakerBGP(t *testing.T) {
 		return nil
 	})
 	e.waitWarning("router", "missing")
+	e.eventually("ConfigurationState speaker-node1 Invalid, waiting for the profile", func() error {
+		var st v1beta1.ConfigurationState
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "speaker-node1"}, &st); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(st.Status.Conditions, "ConfigurationValid")
+		if st.Status.Result != v1beta1.ConfigurationResultInvalid || !strings.Contains(st.Status.ErrorSummary, `BFDProfile "missing"`) ||
+			c == nil || c.Reason != "Waiting" || st.Labels[v1beta1.LabelComponentType] != "speaker" || st.Labels[v1beta1.LabelNodeName] != "node1" {
+			return fmt.Errorf("got %+v %+v", st.Labels, st.Status)
+		}
+		return nil
+	})
 	if c := e.conf(); !strings.Contains(c, " neighbor 198.51.100.1 timers 3 9\n") || !strings.Contains(c, "  network 203.0.113.5/32\n") {
 		t.Fatalf("a bad edit changed what is announced:\n%s", c)
 	}
@@ -328,6 +340,16 @@ func TestSpeakerBGPStatusNamesCannotCollide(t *testing.T) {
 		e.create(svc)
 		e.setVIP(svc, fmt.Sprintf("203.0.113.%d", 10+i))
 	}
+	e.eventually("ConfigurationState speaker-node1 Valid", func() error {
+		var st v1beta1.ConfigurationState
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "speaker-node1"}, &st); err != nil {
+			return err
+		}
+		if st.Status.Result != v1beta1.ConfigurationResultValid || st.Status.ErrorSummary != "" {
+			return fmt.Errorf("got %+v", st.Status)
+		}
+		return nil
+	})
 	e.eventually("both ServiceBGPStatus", func() error {
 		for _, svc := range svcs {
 			sts := e.bgpStatuses(svc.Namespace, svc.Name)
