@@ -86,7 +86,7 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return o.GetName() == controllers.SpeakerConfigState(r.Namespace, r.NodeName, nil).Name
 		})))
 	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
-		&v1beta1.BFDProfile{}, &v1beta1.Community{}} {
+		&v1beta1.L2Advertisement{}, &v1beta1.BFDProfile{}, &v1beta1.Community{}} {
 		b = b.Watches(obj, one, specOnly)
 	}
 	return b.Complete(r)

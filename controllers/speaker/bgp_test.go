@@ -296,6 +296,20 @@ func TestSpeakerBGP(t *testing.T) {
 		return nil
 	})
 	e.waitWarning("router", "missing")
+	// An L2Advertisement waiting for a pool says so on itself.
+	l2 := &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: ns},
+		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"later"}}}
+	e.create(l2)
+	e.eventually("SpeakerValid Waiting on the L2Advertisement", func() error {
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(l2), l2); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(l2.Status.Conditions, ConditionSpeakerValid)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "Waiting" || !strings.Contains(c.Message, `IPAddressPool "later"`) {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
 	e.eventually("ConfigurationState speaker-node1 Invalid, waiting for the profile", func() error {
 		var st v1beta1.ConfigurationState
 		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "speaker-node1"}, &st); err != nil {

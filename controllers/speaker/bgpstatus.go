@@ -177,6 +177,11 @@ func kindObjects(in nodeconfig.SpeakerInput) map[string][]client.Object {
 	for i := range in.BGPAdvs {
 		out[model.KindBGPAdv] = append(out[model.KindBGPAdv], &in.BGPAdvs[i])
 	}
+	// L2Advertisements too: the model judges them with the rest, and no other component sets a
+	// condition on them (a missing pool must show somewhere on the object).
+	for i := range in.L2Advs {
+		out[model.KindL2Adv] = append(out[model.KindL2Adv], &in.L2Advs[i])
+	}
 	for i := range in.BFDProfiles {
 		out[model.KindBFD] = append(out[model.KindBFD], &in.BFDProfiles[i])
 	}
@@ -211,7 +216,7 @@ func findObject(in nodeconfig.SpeakerInput, ref model.Ref) client.Object {
 	return nil
 }
 
-// reportConditions sets SpeakerValid on every BGP-related metallb.io object: False with the problems
+// reportConditions sets SpeakerValid on every metallb.io object the model reads: False with the problems
 // found, True otherwise. Every speaker computes the same conditions, so their writes agree.
 func (r *SpeakerBGPReconciler) reportConditions(ctx context.Context, in nodeconfig.SpeakerInput, ps model.Problems) error {
 	var errs []error
@@ -249,6 +254,8 @@ func conditionsOf(obj client.Object) *[]metav1.Condition {
 	case *v1beta1.IPAddressPool:
 		return &o.Status.Conditions
 	case *v1beta1.BGPAdvertisement:
+		return &o.Status.Conditions
+	case *v1beta1.L2Advertisement:
 		return &o.Status.Conditions
 	case *v1beta1.BFDProfile:
 		return &o.Status.Conditions
