@@ -108,10 +108,6 @@ type BGPPeerList struct {
 	Items           []BGPPeer `json:"items"`
 }
 
-// Hub makes v1beta1 the version conversions go through. v1beta2, the stored version, converts to
-// and from it; v1beta1 is the hub only because v1beta2 imports this package.
-func (*BGPPeer) Hub() {}
-
 func init() {
 	register(&BGPPeer{}, &BGPPeerList{})
 }

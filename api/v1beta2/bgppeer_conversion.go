@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/conversion"
 
 	"github.com/routelb/routelb/api/v1beta1"
 )
@@ -32,14 +31,12 @@ type extraSpec struct {
 	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
 }
 
-var _ conversion.Convertible = &BGPPeer{}
+// The controller's conversion webhook calls these two (controllers/ipam); they are plain methods,
+// not controller-runtime's Hub and Convertible, so the API types link no controller framework
+// (`routelb render` and the reloader use them).
 
-// ConvertTo writes this v1beta2 peer as v1beta1 (the hub).
-func (src *BGPPeer) ConvertTo(hubRaw conversion.Hub) error {
-	dst, ok := hubRaw.(*v1beta1.BGPPeer)
-	if !ok {
-		return fmt.Errorf("BGPPeer converts only to metallb.io/v1beta1, not %T", hubRaw)
-	}
+// ConvertTo writes this v1beta2 peer as v1beta1.
+func (src *BGPPeer) ConvertTo(dst *v1beta1.BGPPeer) error {
 	s := src.Spec
 	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
 	dst.Spec = v1beta1.BGPPeerSpec{
@@ -78,13 +75,9 @@ func (src *BGPPeer) ConvertTo(hubRaw conversion.Hub) error {
 	return nil
 }
 
-// ConvertFrom reads a v1beta1 peer (the hub) into this v1beta2 one. Fields only v1beta2 has come
-// from the annotation ConvertTo left, when a v1beta1 client kept it.
-func (dst *BGPPeer) ConvertFrom(hubRaw conversion.Hub) error {
-	src, ok := hubRaw.(*v1beta1.BGPPeer)
-	if !ok {
-		return fmt.Errorf("BGPPeer converts only from metallb.io/v1beta1, not %T", hubRaw)
-	}
+// ConvertFrom reads a v1beta1 peer into this v1beta2 one. Fields only v1beta2 has come from the
+// annotation ConvertTo left, when a v1beta1 client kept it.
+func (dst *BGPPeer) ConvertFrom(src *v1beta1.BGPPeer) error {
 	var extra extraSpec
 	if raw, ok := src.Annotations[AnnotationV1beta2Spec]; ok {
 		if err := json.Unmarshal([]byte(raw), &extra); err != nil {

@@ -8,14 +8,48 @@ import (
 	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/conversion"
+
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/api/v1beta2"
 )
 
 // ConversionPath is where the controller serves the CRD conversion webhook (BGPPeer v1beta1 <->
-// v1beta2); controller-runtime's handler converts through the types' Hub and Convertible methods.
+// v1beta2), controller-runtime's handler with bgpPeerConverter registered for the kind.
 const ConversionPath = "/convert"
+
+// bgpPeerConverter converts BGPPeers between v1beta1 and v1beta2 with the API package's methods.
+type bgpPeerConverter struct{}
+
+func (bgpPeerConverter) ConvertObject(_ context.Context, src, dst runtime.Object) error {
+	switch s := src.(type) {
+	case *v1beta2.BGPPeer:
+		if d, ok := dst.(*v1beta1.BGPPeer); ok {
+			return s.ConvertTo(d)
+		}
+	case *v1beta1.BGPPeer:
+		if d, ok := dst.(*v1beta2.BGPPeer); ok {
+			return d.ConvertFrom(s)
+		}
+	}
+	return fmt.Errorf("no BGPPeer conversion from %T to %T", src, dst)
+}
+
+// registerConversion serves /convert for the BGPPeer versions.
+func registerConversion(mgr manager.Manager) error {
+	gk := schema.GroupKind{Group: v1beta2.GroupVersion.Group, Kind: "BGPPeer"}
+	if err := mgr.GetConverterRegistry().RegisterConverter(gk, bgpPeerConverter{}); err != nil {
+		return err
+	}
+	mgr.GetWebhookServer().Register(ConversionPath, conversion.NewWebhookHandler(mgr.GetScheme(), mgr.GetConverterRegistry()))
+	return nil
+}
 
 // BGPPeerCRD is the CRD whose versions the conversion webhook translates.
 const BGPPeerCRD = "bgppeers.metallb.io"

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/conversion"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
@@ -82,7 +81,9 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	}
 	if !o.DisableWebhook {
 		mgr.GetWebhookServer().Register(WebhookPath, NewValidator(mgr.GetAPIReader(), mgr.GetScheme(), o.Namespace))
-		mgr.GetWebhookServer().Register(ConversionPath, conversion.NewWebhookHandler(mgr.GetScheme(), mgr.GetConverterRegistry()))
+		if err := registerConversion(mgr); err != nil {
+			return nil, fmt.Errorf("registering the BGPPeer conversion: %w", err)
+		}
 		if o.ConversionService.Name != "" {
 			// Every replica serves conversions; the leader sets the CRD. A failure stops the
 			// controller: without it v1beta1 BGPPeers would be stored unconverted.
