@@ -103,7 +103,7 @@ func resolveCommunities(ref Ref, in []v1beta1.CommunityRef, aliases map[string]a
 				ps.add(ref, indexed("spec.communities", i), "%v", err)
 				continue
 			case !ok:
-				ps.addWaiting(ref, indexed("spec.communities", i), Ref{Kind: KindCommunity, Name: string(c)},
+				ps.addWaiting(ref, indexed("spec.communities", i), Ref{Kind: KindAlias, Name: string(c)},
 					"%q is not a community value and no Community defines it as an alias; the advertisement waits for it", c)
 				waits = true
 				continue

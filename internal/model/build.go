@@ -31,8 +31,11 @@ const (
 	KindL2Adv     = "L2Advertisement"
 	KindBFD       = "BFDProfile"
 	KindCommunity = "Community"
-	KindSecret    = "Secret"
-	KindNode      = "Node"
+	// KindAlias names a community alias, which any Community object may define: the other side of
+	// a reference to an alias not defined yet.
+	KindAlias  = "CommunityAlias"
+	KindSecret = "Secret"
+	KindNode   = "Node"
 )
 
 // Build validates the objects and returns the configuration with every problem found. An object with a

@@ -161,7 +161,7 @@ func TestBuild(t *testing.T) {
 				}
 			}},
 		{name: "missing alias", in: Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []v1beta1.CommunityRef{"nope"} })}},
-			problems: []string{"BGPAdvertisement adv: spec.communities[0]: \"nope\" is not a community value and no Community defines it as an alias; the advertisement waits for it (Community nope)"},
+			problems: []string{"BGPAdvertisement adv: spec.communities[0]: \"nope\" is not a community value and no Community defines it as an alias; the advertisement waits for it (CommunityAlias nope)"},
 			waits:    true,
 			check: func(t *testing.T, c *Config) {
 				if c.BGPAdvs["adv"] != nil {
