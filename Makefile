@@ -114,6 +114,16 @@ $(GOLANGCI):
 	GOBIN=$(TOOLS)/.tmp go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 	mv $(TOOLS)/.tmp/golangci-lint $@
 
+# MetalLB's controller, for the differential admission test (controllers/ipam TestMetalLBDifferential):
+# the same examples through MetalLB's own webhook.
+METALLB_VERSION := v0.15.2
+METALLB_CONTROLLER := $(TOOLS)/metallb-controller-$(METALLB_VERSION)
+$(METALLB_CONTROLLER):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/.tmp go install go.universe.tf/metallb/controller@$(METALLB_VERSION)
+	mv $(TOOLS)/.tmp/controller $@
+tools: $(METALLB_CONTROLLER)
+
 $(HELM):
 	mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS)/.tmp go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)

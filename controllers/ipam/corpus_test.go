@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,6 +130,28 @@ func clearNamespace(ctx context.Context, t *testing.T, c client.Client) {
 	}
 }
 
+// reversedCorpus is every object of every file, last file first and last object first, so
+// references come before what they name.
+func reversedCorpus(corpus map[string][]corpusObject) []corpusObject {
+	var all []corpusObject
+	for _, f := range slices.Sorted(maps.Keys(corpus)) {
+		all = append(all, corpus[f]...)
+	}
+	slices.Reverse(all)
+	return all
+}
+
+// applyAll applies the objects in order and returns the refusals by key.
+func applyAll(ctx context.Context, c client.Client, all []corpusObject) map[string]string {
+	refused := map[string]string{}
+	for _, o := range all {
+		if err := applyObject(ctx, c, o.obj); err != nil {
+			refused[o.key()] = err.Error()
+		}
+	}
+	return refused
+}
+
 // TestMetalLBCorpus applies MetalLB's own examples against a real API server with routelb's CRDs,
 // conversion webhook and validating webhook: first each file alone (MetalLB accepts every one, so
 // routelb must), then all of them at once in reverse order (references before what they name),
@@ -141,13 +164,7 @@ func TestMetalLBCorpus(t *testing.T) {
 	e.startManager()
 	ctx := context.Background()
 	corpus := readCorpus(t)
-	files := slices.Sorted(func(yield func(string) bool) {
-		for f := range corpus {
-			if !yield(f) {
-				return
-			}
-		}
-	})
+	files := slices.Sorted(maps.Keys(corpus))
 	first := corpus[files[0]][0].obj
 	eventually(t, "the webhooks serving", func() (bool, string) {
 		err := applyObject(ctx, e.c, first)
@@ -167,17 +184,8 @@ func TestMetalLBCorpus(t *testing.T) {
 	})
 
 	t.Run("all at once in reverse order", func(t *testing.T) {
-		var all []corpusObject
-		for _, f := range files {
-			all = append(all, corpus[f]...)
-		}
-		slices.Reverse(all)
-		refused := map[string]string{}
-		for _, o := range all {
-			if err := applyObject(ctx, e.c, o.obj); err != nil {
-				refused[o.key()] = err.Error()
-			}
-		}
+		all := reversedCorpus(corpus)
+		refused := applyAll(ctx, e.c, all)
 		for k, msg := range refused {
 			want, ok := corpusContradictions[k]
 			switch {
