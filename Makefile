@@ -13,7 +13,7 @@ HELM_VERSION := v3.22.0
 CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)
 HELM := $(TOOLS)/helm-$(HELM_VERSION)
-DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils-ping tcpdump ndisc6 podman mmdebstrap
+DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils-ping tcpdump ndisc6 podman mmdebstrap containerd runc containernetworking-plugins iptables conntrack curl
 TEST_TIMEOUT ?= 35m
 GO_TEST_FLAGS ?=
 
@@ -62,7 +62,7 @@ lint: $(GOLANGCI)
 
 ## test: install what is missing, check generated files and lint, then run every test against the
 ## real kube-apiserver, etcd and routing daemons
-test: deps verify lint
+test: deps node-bin images verify lint
 	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
 
 ## unit: only the tests that need neither root nor the API server
@@ -97,8 +97,8 @@ packages:
 kube-bin:
 	hack/kube-bin.sh >/dev/null
 
-## node-bin: kubelet, kube-controller-manager, kube-scheduler, kube-proxy for the real node (not yet
-## part of make test: the real-node harness has not landed)
+## node-bin: kubelet, kube-controller-manager, kube-scheduler, kube-proxy for the real node of
+## e2e/realnode (the chart installed on a real kubelet), cached like kube-apiserver
 node-bin: kube-bin
 	hack/kube-bin.sh --node >/dev/null
 
@@ -114,16 +114,6 @@ $(GOLANGCI):
 	GOBIN=$(TOOLS)/.tmp go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 	mv $(TOOLS)/.tmp/golangci-lint $@
 
-# MetalLB's controller, for the differential admission test (controllers/ipam TestMetalLBDifferential):
-# the same examples through MetalLB's own webhook.
-METALLB_VERSION := v0.15.2
-METALLB_CONTROLLER := $(TOOLS)/metallb-controller-$(METALLB_VERSION)
-$(METALLB_CONTROLLER):
-	mkdir -p $(TOOLS)
-	GOBIN=$(TOOLS)/.tmp go install go.universe.tf/metallb/controller@$(METALLB_VERSION)
-	mv $(TOOLS)/.tmp/controller $@
-tools: $(METALLB_CONTROLLER)
-
 $(HELM):
 	mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS)/.tmp go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
@@ -132,7 +122,7 @@ $(HELM):
 clean:
 	rm -rf bin/
 
-## images: the routelb image (FROM scratch), FRR 8.4/10.3, BIRD and pause images, built with podman and
+## images: the routelb image (FROM scratch), FRR 8.4/10.3, BIRD, pause and web images, built with podman and
 ## no registry (hack/images.sh), saved as docker-archives under $(CACHE)/images/ for `ctr images import`;
 ## prints each image and its archive. With docker, `docker build .` builds the routelb image (Dockerfile).
 IMAGE ?= ghcr.io/routelb/routelb

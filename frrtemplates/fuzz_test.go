@@ -17,18 +17,20 @@ var grammar = func() *regexp.Regexp {
 		`frr defaults traditional`, `hostname ` + W, `log timestamp precision 3`, `ip(v6)? nht resolve-via-default`, `!`,
 		`bfd`, ` profile ` + W, `  (receive-interval|transmit-interval|detect-multiplier|minimum-ttl) ` + N,
 		`  echo-mode`, `  echo (transmit|receive)-interval ` + N, `  passive-mode`, ` exit`, `exit`,
-		`ip(v6)? prefix-list ` + W + ` seq ` + N + ` (permit ` + P + `|deny any)`,
-		`route-map ` + W + ` permit ` + N, ` match ip(v6)? address prefix-list ` + W,
+		`bgp large-community-list expanded rlb_markers seq 5 permit \^4294967295:`,
+		`bgp large-community-list standard ` + W + ` seq 5 permit 4294967295:` + N + `:` + N,
+		`route-map ` + W + ` (permit|deny) ` + N, ` match large-community ` + W,
+		` set large-community 4294967295:` + N + `:` + N + `( 4294967295:` + N + `:` + N + `)*`,
 		` set community (` + N + `:` + N + `|[a-zA-Z0-9-]+) additive`, ` set large-community ` + N + `:` + N + `:` + N + ` additive`,
-		` set local-preference ` + N, ` on-match next`,
+		` set local-preference ` + N, ` set large-comm-list rlb_markers delete`, ` on-match next`,
 		`router bgp ` + N + `( vrf ` + W + `)?`, ` bgp router-id [0-9.]+`,
-		` no bgp (ebgp-requires-policy|network import-check|default ipv4-unicast)`,
+		` no bgp (ebgp-requires-policy|network import-check|default ipv4-unicast)`, ` bgp graceful-restart preserve-fw-state`,
 		` neighbor ` + W + `( interface)? remote-as (` + N + `|internal|external)`,
 		` neighbor ` + W + ` (description ` + W + `|local-as ` + N + ` no-prepend replace-as|port ` + N +
 			`|update-source [0-9a-f.:]+|ebgp-multihop 255|timers ` + N + ` ` + N + `|timers connect ` + N +
 			`|password ` + W + `|bfd|bfd profile ` + W + `|graceful-restart)`,
-		` !`, ` address-family ipv(4|6) unicast`, `  network ` + P, `  neighbor ` + W + ` activate`,
-		`  neighbor ` + W + ` route-map ` + W + ` out`, ` exit-address-family`,
+		` !`, ` address-family ipv(4|6) unicast`, `  network ` + P + ` route-map rlb_net_[0-9a-f]{8}`, `  neighbor ` + W + ` activate`,
+		`  neighbor ` + W + ` route-map ` + W + ` (in|out)`, ` exit-address-family`,
 	}
 	return templatetest.Grammar(lines...)
 }()

@@ -10,11 +10,15 @@ run() { echo; echo "== $*"; "$@"; }
 run go test -run '^$' -bench ReloadVsFrrReload -benchtime 1x -timeout 30m ./reloader/
 run go test -run '^$' -bench Delta10k ./reloader/
 
+# Bulk changes of rendered configs vs bare network lines, FRR 8.4 and 10.x (docs/benchmarks.md, "Bulk changes").
+run go test -run '^$' -bench Bulk -benchtime 1x -timeout 60m ./frrtemplates/
+
 # frr.conf rendering: 10,000 VIPs x 4 peers (docs/benchmarks.md, "BGP rendering").
-run go test -run '^$' -bench . -benchtime 10x -count 3 ./frrtemplates/
+run go test -run '^$' -bench 'Render|Compute|BuildNode' -benchtime 10x -count 3 ./frrtemplates/
 
 # bird.conf rendering and BIRD applies at 1,000 and 10,000 VIPs (docs/benchmarks.md, "BIRD").
-run go test -run '^$' -bench . -benchtime 10x -count 3 ./birdtemplates/
+run go test -run '^$' -bench 'Render|Apply' -benchtime 10x -count 3 ./birdtemplates/
+run go test -run '^$' -bench Bulk -benchtime 1x -count 2 -timeout 30m ./birdtemplates/
 
 # Layer 2 take-over (SIGKILL/SIGTERM) and API writes for 1,000 VIPs on 3 nodes (docs/benchmarks.md, "Layer 2").
 run go test -count=1 -run '^$' -bench '^BenchmarkL2' -benchtime 1x -timeout 30m ./controllers/

@@ -5,6 +5,7 @@
 #   frr       one per tested FRR line, from the Debian roots of hack/frr-root.sh (8.4 bookworm, 10.3 trixie)
 #   bird      BIRD 2 from the bookworm root
 #   pause     hack/pause, containerd's sandbox image for a node with no registry
+#   web       hack/web, the HTTP backend of the real-node test's Services
 # Prints "NAME ARCHIVE" per image. An image whose inputs did not change is neither rebuilt nor saved
 # again. Users with docker build the routelb image from the Dockerfile instead.
 #
@@ -30,6 +31,8 @@ save() {
     mv "$out/$name.tar.tmp" "$out/$name.tar"
     echo "$id" > "$out/$name.id"
   fi
+  # The reference the archive holds, for tests that import it (e2e/realnode).
+  echo "$ref" > "$out/$name.ref"
   echo "$ref $out/$name.tar"
 }
 
@@ -55,6 +58,11 @@ CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$ctx/pause/pause" ./hack/p
 printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' > "$ctx/pause/Containerfile"
 build localhost/routelb/pause:1 "$ctx/pause"
 save pause localhost/routelb/pause:1
+
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$ctx/web/web" ./hack/web
+printf 'FROM scratch\nCOPY web /web\nUSER 65532:65532\nENTRYPOINT ["/web"]\n' > "$ctx/web/Containerfile"
+build localhost/routelb/web:1 "$ctx/web"
+save web localhost/routelb/web:1
 
 # frr-base REF ROOT: the root's tarball as a one-layer image, imported once per root (its directory
 # name is keyed by suite and package list).

@@ -3,6 +3,7 @@ package l2responder
 import (
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 
 	"github.com/mdlayher/ndp"
@@ -13,6 +14,10 @@ import (
 type link struct {
 	ifi   net.Interface
 	addrs []netip.Addr
+	// enslaved: the link has a master (a bridge or bond port), which answers for it.
+	enslaved bool
+	// noARP: IFF_NOARP, the kernel resolves nothing on this link.
+	noARP bool
 }
 
 // ndpConn is the part of *ndp.Conn the NDP responder uses. It reads raw bytes
@@ -35,23 +40,28 @@ type system interface {
 	listenNDP(ifi *net.Interface) (ndpConn, netip.Addr, error)
 }
 
-// eligible reports whether ARP/NDP can be answered on l at all: a link that is
-// down cannot carry the answer, loopback has no neighbours, and without an
-// Ethernet address there is nothing to put in the reply.
-func eligible(l link) bool {
+// eligible reports whether ARP/NDP can be answered on l at all, as MetalLB
+// decides it: a link that is down cannot carry the answer, loopback has no
+// neighbours, without an Ethernet address there is nothing to put in the
+// reply, a bridge or bond port is answered for by its master, a NOARP link
+// resolves nothing, and an interface matching the exclude list (MetalLB's
+// announcedInterfacesToExclude) is never used.
+func eligible(l link, exclude *regexp.Regexp) bool {
 	return l.ifi.Flags&net.FlagUp != 0 &&
 		l.ifi.Flags&net.FlagLoopback == 0 &&
-		len(l.ifi.HardwareAddr) == 6
+		len(l.ifi.HardwareAddr) == 6 &&
+		!l.enslaved && !l.noARP &&
+		(exclude == nil || !exclude.MatchString(l.ifi.Name))
 }
 
 // desiredPairs resolves which (VIP, interface) pairs should be answered:
-// a VIP's explicit interface list, or else the default interfaces (those
-// holding a node address; every eligible one when no node address is known).
-func desiredPairs(owned map[netip.Addr][]string, links []link, nodeAddrs []netip.Addr) map[pair]net.Interface {
+// a VIP's explicit interface list, or else the default interfaces: every
+// eligible one (MetalLB's), or with nodeAddrs those holding a node address.
+func desiredPairs(owned map[netip.Addr][]string, links []link, nodeAddrs []netip.Addr, exclude *regexp.Regexp) map[pair]net.Interface {
 	byName := map[string]net.Interface{}
 	var defaults []string
 	for _, l := range links {
-		if !eligible(l) {
+		if !eligible(l, exclude) {
 			continue
 		}
 		byName[l.ifi.Name] = l.ifi

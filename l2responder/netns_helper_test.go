@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func TestMain(m *testing.M) {
 //	disown VIP   -> "ok"
 //	ignored PROTO REASON -> the ignored-requests count on eth0
 //	sent PROTO   -> the responses-sent count on eth0
+//	eligible     -> the interfaces the host's links make eligible, sorted, comma-separated
 //	quit (or EOF)
 func runHelper() int {
 	if err := refuseRootNamespace(); err != nil {
@@ -80,6 +82,19 @@ func helperCommand(r *Responder, f []string) string {
 		return fmt.Sprint(ignored(f[1], "eth0", f[2]))
 	case f[0] == "sent" && len(f) == 2:
 		return fmt.Sprint(sent(f[1], "eth0"))
+	case f[0] == "eligible" && len(f) == 1:
+		links, err := osSystem{}.links()
+		if err != nil {
+			return "error " + err.Error()
+		}
+		var names []string
+		for _, l := range links {
+			if eligible(l, nil) {
+				names = append(names, l.ifi.Name)
+			}
+		}
+		slices.Sort(names)
+		return strings.Join(names, ",")
 	}
 	return "error unknown command " + strings.Join(f, " ")
 }

@@ -59,6 +59,34 @@ func TestNetnsFailover(t *testing.T) {
 	})
 }
 
+// TestNetnsLinkEligibility reads a real namespace's links as the responder does:
+// a bridge port and a NOARP link are left out, as MetalLB leaves them out.
+func TestNetnsLinkEligibility(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network namespace test; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("this test creates network namespaces and needs root (run as root, or use -short)")
+	}
+	requireCommand(t, "ip", "iproute2")
+	checkRootNamespace(t)
+	lab := newLab(t)
+	n := lab.startNode(t, "node1", "198.51.100.11", "2001:db8:100::11")
+	ns := "rlbl2-n1-" + lab.suffix
+	for _, args := range [][]string{
+		// veth pairs (the peers stay down, so only the named end can qualify).
+		{"link", "add", "br9", "type", "bridge"}, {"link", "add", "port0", "type", "veth", "peer", "name", "port0p"},
+		{"link", "set", "port0", "master", "br9"}, {"link", "set", "port0", "up"}, {"link", "set", "br9", "up"},
+		{"link", "add", "noarp0", "type", "veth", "peer", "name", "noarp0p"}, {"link", "set", "noarp0", "arp", "off", "up"},
+		{"link", "add", "plain0", "type", "veth", "peer", "name", "plain0p"}, {"link", "set", "plain0", "up"},
+	} {
+		run(t, "ip", append([]string{"-n", ns}, args...)...)
+	}
+	if got := n.cmd(t, "eligible"); got != "br9,eth0,plain0" {
+		t.Fatalf("eligible interfaces %q, want br9,eth0,plain0 (not the bridge port, the NOARP link, the down peers or lo)", got)
+	}
+}
+
 // failover: node1 owns vip and node2 owns other (so node2 is listening and
 // must choose silence); the client sees only node1. Then vip moves to node2
 // (node1 keeps listening through third) and the client's entry follows.

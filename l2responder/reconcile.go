@@ -44,11 +44,18 @@ func (r *Responder) reconcile(ctx context.Context) bool {
 		r.log.Error(err, "Listing interfaces failed; keeping current state")
 		return false
 	}
-	r.mu.RLock()
+	usable := map[string]bool{}
+	for _, l := range links {
+		if eligible(l, r.cfg.ExcludeInterfaces) {
+			usable[l.ifi.Name] = true
+		}
+	}
+	r.mu.Lock()
 	owned := maps.Clone(r.owned)
-	r.mu.RUnlock()
+	r.usable = usable
+	r.mu.Unlock()
 
-	want := desiredPairs(owned, links, r.cfg.NodeAddresses)
+	want := desiredPairs(owned, links, r.cfg.NodeAddresses, r.cfg.ExcludeInterfaces)
 	r.dropStale(links)
 	complete := r.openNeeded(want)
 	r.apply(ctx, want)

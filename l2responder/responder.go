@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -29,10 +30,15 @@ type Config struct {
 	// Logger defaults to controller-runtime's logger named "l2responder".
 	Logger logr.Logger
 
-	// NodeAddresses are the node's own addresses (its InternalIPs). A VIP
-	// announced without an interface list is answered on every interface that
-	// holds one of them. When empty, every eligible interface is used.
+	// NodeAddresses, when set, are the node's own addresses (its InternalIPs):
+	// a VIP announced without an interface list is answered only on the
+	// interfaces holding one of them (routelb's opt-in). When empty, every
+	// eligible interface is used, as MetalLB does.
 	NodeAddresses []netip.Addr
+
+	// ExcludeInterfaces, when set, matches interfaces never answered on
+	// (MetalLB's announcedInterfacesToExclude, joined into one expression).
+	ExcludeInterfaces *regexp.Regexp
 
 	// StillOwned, when set, is asked on every request for an owned VIP and
 	// before every gratuitous announcement, so an owner whose lease expired
@@ -61,6 +67,7 @@ type Responder struct {
 	mu     sync.RWMutex
 	owned  map[netip.Addr][]string // desired; nil list = default interfaces
 	active map[pair]bool           // (vip, interface) answered right now
+	usable map[string]bool         // eligible interfaces at the last listing; nil before it
 
 	// Only touched by the Run goroutine.
 	socks      map[sockKey]ifaceResponder
@@ -108,7 +115,7 @@ func newResponder(cfg Config, sys system) *Responder {
 
 // SetOwned replaces the whole set of owned VIPs. Each VIP maps to the
 // interfaces to answer on (an L2Advertisement's `interfaces`); an empty list
-// means the default interfaces (those holding NodeAddresses). An invalid VIP
+// means the default interfaces (see Config.NodeAddresses). An invalid VIP
 // rejects the whole call and changes nothing.
 func (r *Responder) SetOwned(vips map[netip.Addr][]string) error {
 	next := make(map[netip.Addr][]string, len(vips))
@@ -176,6 +183,15 @@ func (r *Responder) Announcing() map[netip.Addr][]string {
 		slices.Sort(out[vip])
 	}
 	return out
+}
+
+// Usable reports the interfaces that can be answered on, as last listed (nil
+// before the first listing): a VIP whose interface list names none of them is
+// answered nowhere here.
+func (r *Responder) Usable() map[string]bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return maps.Clone(r.usable)
 }
 
 // verdict decides, at the moment a request arrives, whether vip is answered

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -19,7 +20,14 @@ func TestDesiredPairs(t *testing.T) {
 		mkLink("eth2", 4, "02:00:00:00:00:03", up),
 		mkLink("down0", 5, "02:00:00:00:00:04", net.FlagBroadcast, "198.51.100.4"),
 		mkLink("wg0", 6, "", net.FlagUp|net.FlagPointToPoint, "198.51.100.5"),
+		mkLink("docker0", 7, "02:00:00:00:00:07", up, "172.17.0.1"),
 	}
+	port := mkLink("bond0p", 8, "02:00:00:00:00:08", up)
+	port.enslaved = true
+	noarp := mkLink("noarp0", 9, "02:00:00:00:00:09", up, "198.51.100.9")
+	noarp.noARP = true
+	links = append(links, port, noarp)
+	exclude := regexp.MustCompile("(^docker.*)|(^lo$)")
 	v4, v6 := netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("2001:db8:ffff::10")
 	cases := []struct {
 		name      string
@@ -36,15 +44,18 @@ func TestDesiredPairs(t *testing.T) {
 		{"default: node address on a down or MAC-less link is skipped",
 			map[netip.Addr][]string{v4: nil}, []string{"198.51.100.4", "198.51.100.5"},
 			nil},
-		{"no node addresses: every eligible interface",
+		{"no node addresses (MetalLB's default): every eligible interface, not enslaved, not NOARP, not excluded",
 			map[netip.Addr][]string{v4: nil}, nil,
 			[]string{"203.0.113.10@eth0", "203.0.113.10@eth1", "203.0.113.10@eth2"}},
 		{"explicit list wins over node addresses",
 			map[netip.Addr][]string{v4: {"eth2"}}, []string{"198.51.100.2"},
 			[]string{"203.0.113.10@eth2"}},
-		{"explicit list: loopback, down, MAC-less and missing skipped",
-			map[netip.Addr][]string{v4: {"lo", "down0", "wg0", "nope", "eth1"}}, []string{"198.51.100.2"},
+		{"explicit list: loopback, down, MAC-less, enslaved, NOARP, excluded and missing skipped",
+			map[netip.Addr][]string{v4: {"lo", "down0", "wg0", "nope", "bond0p", "noarp0", "docker0", "eth1"}}, []string{"198.51.100.2"},
 			[]string{"203.0.113.10@eth1"}},
+		{"node address on a NOARP link is skipped",
+			map[netip.Addr][]string{v4: nil}, []string{"198.51.100.9"},
+			nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +64,7 @@ func TestDesiredPairs(t *testing.T) {
 				addrs = append(addrs, netip.MustParseAddr(a))
 			}
 			var got []string
-			for p, ifi := range desiredPairs(tc.owned, links, addrs) {
+			for p, ifi := range desiredPairs(tc.owned, links, addrs, exclude) {
 				if ifi.Name != p.iface {
 					t.Errorf("pair %v carries interface %s", p, ifi.Name)
 				}

@@ -1,9 +1,11 @@
 package l2responder
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
@@ -20,13 +22,60 @@ func (osSystem) links() ([]link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing interfaces: %w", err)
 	}
+	details, err := linkDetails()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]link, 0, len(ifs))
 	for _, ifi := range ifs {
 		addrs, err := ifi.Addrs()
 		if err != nil {
 			return nil, fmt.Errorf("addresses of %s: %w", ifi.Name, err)
 		}
-		out = append(out, link{ifi: ifi, addrs: ipsOf(addrs)})
+		d := details[ifi.Index]
+		out = append(out, link{ifi: ifi, addrs: ipsOf(addrs), enslaved: d.master, noARP: d.flags&syscall.IFF_NOARP != 0})
+	}
+	return out, nil
+}
+
+type linkDetail struct {
+	flags  uint32
+	master bool
+}
+
+// linkDetails reads what net.Interface leaves out, per interface index: the
+// kernel's link flags (IFF_NOARP) and whether the link has a master. One
+// RTM_GETLINK dump over netlink, so it describes the caller's network
+// namespace (MetalLB reads /sys/class/net, which shows the namespace sysfs
+// was mounted in).
+func linkDetails() (map[int]linkDetail, error) {
+	rib, err := syscall.NetlinkRIB(syscall.RTM_GETLINK, syscall.AF_UNSPEC)
+	if err != nil {
+		return nil, fmt.Errorf("listing links over netlink: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the netlink link dump: %w", err)
+	}
+	out := map[int]linkDetail{}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
+			continue
+		}
+		// struct ifinfomsg: family u8, pad u8, type u16, index i32, flags u32, change u32.
+		index := int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))
+		d := linkDetail{flags: binary.NativeEndian.Uint32(m.Data[8:12])}
+		attrs, err := syscall.ParseNetlinkRouteAttr(m)
+		if err != nil {
+			return nil, fmt.Errorf("parsing the attributes of link %d: %w", index, err)
+		}
+		for _, a := range attrs {
+			if a.Attr.Type == syscall.IFLA_MASTER {
+				d.master = true
+			}
+		}
+		out[index] = d
 	}
 	return out, nil
 }

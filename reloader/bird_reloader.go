@@ -23,9 +23,10 @@ type BIRDReloader struct {
 	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
 	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
 
-	seen      birdReading // BIRD's status since our last successful apply; zero = none yet
-	lastTried string      // hash of the last file content tried
-	retry     bool        // last attempt could not reach BIRD
+	seen       birdReading // BIRD's status since our last successful apply; zero = none yet
+	lastTried  string      // hash of the last file content tried
+	waitLogged bool        // "waiting for the first config" was logged
+	retry      bool        // last attempt could not reach BIRD
 }
 
 // Run applies the config at start and then on every change, BIRD restart or foreign
@@ -103,6 +104,10 @@ func changes(before, after birdReading) (restarted, reconfigured bool) {
 // BIRD refuses leaves the last good config running.
 func (r *BIRDReloader) sync(ctx context.Context, reason string, force bool) {
 	target, err := os.ReadFile(r.ConfigPath)
+	if firstNotWritten(err, r.lastTried) {
+		logWaiting(r.Log, &r.waitLogged, r.ConfigPath)
+		return
+	}
 	if err != nil {
 		r.Log.Error(err, "Cannot read BIRD config, keeping the running one", "path", r.ConfigPath)
 		r.finish(reason, Result{Outcome: OutcomeFailed, Err: err})

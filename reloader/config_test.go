@@ -185,3 +185,32 @@ func TestRedact(t *testing.T) {
 		t.Errorf("redacted:\n%s", out)
 	}
 }
+
+// TestDeltaNetworkRouteMap: a network whose origination route-map changes is set again with the new
+// one, never removed first (which would withdraw it); a network that goes is removed with its
+// route-map named, as FRR prints it.
+func TestDeltaNetworkRouteMap(t *testing.T) {
+	running := `router bgp 64513
+ address-family ipv4 unicast
+  network 198.18.0.1/32 route-map rlb_net_a
+  network 198.18.0.2/32 route-map rlb_net_a
+ exit-address-family
+exit
+`
+	target := `router bgp 64513
+ address-family ipv4 unicast
+  network 198.18.0.1/32 route-map rlb_net_b
+ exit-address-family
+exit
+`
+	got := strings.Join(Delta(Parse(running), Parse(target)), "\n")
+	want := `router bgp 64513
+ address-family ipv4 unicast
+  no network 198.18.0.2/32 route-map rlb_net_a
+  network 198.18.0.1/32 route-map rlb_net_b
+ exit-address-family
+exit`
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

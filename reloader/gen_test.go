@@ -17,6 +17,8 @@ type spec struct {
 	plists   map[string][]string // prefix-list -> prefixes
 	rmaps    []rmap
 	networks []string
+	netMaps  map[string]string   // network -> origination route-map, as the renderer tags VIPs
+	lclists  map[string][]string // large-community list -> values
 	v6nets   []string
 }
 
@@ -27,6 +29,8 @@ type peer struct {
 
 type rmap struct {
 	name, action, plist, community, localPref string
+	lcl, markers                              string // match large-community, set large-community
+	deleteLcl                                 bool   // set large-comm-list lcl delete
 	seq                                       int
 }
 
@@ -47,19 +51,29 @@ func randomSpec(rng *rand.Rand) spec {
 			}
 		}
 	}
-	s.rmaps = randomRouteMaps(rng, sortedMapKeys(s.plists))
+	s.lclists = map[string][]string{}
+	for i := 0; i < rng.Intn(3); i++ {
+		s.lclists[fmt.Sprintf("lc%d", i)] = []string{fmt.Sprintf("4294967295:%d:%d", rng.Intn(3), rng.Intn(3))}
+	}
+	s.rmaps = randomRouteMaps(rng, sortedMapKeys(s.plists), sortedMapKeys(s.lclists))
 	s.peers = []peer{randomPeer(rng, "198.51.100.1", "64512", s, false)}
 	for _, i := range rng.Perm(8)[:rng.Intn(4)] {
 		s.peers = append(s.peers, randomPeer(rng, fmt.Sprintf("198.51.100.%d", 100+i), "", s, true))
 	}
 	s.networks = randomNetworks(rng)
+	s.netMaps = map[string]string{}
+	for _, n := range s.networks {
+		if len(s.rmaps) > 0 && rng.Intn(2) == 0 {
+			s.netMaps[n] = s.rmaps[rng.Intn(len(s.rmaps))].name
+		}
+	}
 	for i := 0; i < rng.Intn(3); i++ {
 		s.v6nets = append(s.v6nets, fmt.Sprintf("2001:db8:ff::%x/128", rng.Intn(20)))
 	}
 	return s
 }
 
-func randomRouteMaps(rng *rand.Rand, plists []string) []rmap {
+func randomRouteMaps(rng *rand.Rand, plists, lclists []string) []rmap {
 	var rms []rmap
 	seen := map[string]bool{}
 	for i := 0; i < rng.Intn(4); i++ {
@@ -78,6 +92,13 @@ func randomRouteMaps(rng *rand.Rand, plists []string) []rmap {
 		}
 		if rm.action == "permit" && rng.Intn(2) == 0 {
 			rm.localPref = fmt.Sprint(100 + 50*rng.Intn(3))
+		}
+		if len(lclists) > 0 && rng.Intn(2) == 0 {
+			rm.lcl = lclists[rng.Intn(len(lclists))]
+			rm.deleteLcl = rm.action == "permit" && rng.Intn(2) == 0
+		}
+		if rm.action == "permit" && !rm.deleteLcl && rng.Intn(3) == 0 {
+			rm.markers = fmt.Sprintf("4294967295:%d:0 4294967295:%d:1", rng.Intn(3), rng.Intn(3))
 		}
 		rms = append(rms, rm)
 	}
@@ -153,7 +174,11 @@ func (s spec) render() string {
 	}
 	b.WriteString(" !\n address-family ipv4 unicast\n")
 	for _, n := range s.networks {
-		fmt.Fprintf(&b, "  network %s\n", n)
+		if rm := s.netMaps[n]; rm != "" {
+			fmt.Fprintf(&b, "  network %s route-map %s\n", n, rm)
+		} else {
+			fmt.Fprintf(&b, "  network %s\n", n)
+		}
 	}
 	for _, p := range s.peers {
 		fmt.Fprintf(&b, "  neighbor %s activate\n", p.addr)
@@ -180,10 +205,24 @@ func (s spec) renderPolicies(b *strings.Builder) {
 			fmt.Fprintf(b, "ip prefix-list %s seq %d permit %s\n", name, (i+1)*5, p)
 		}
 	}
+	for _, name := range sortedMapKeys(s.lclists) {
+		for i, v := range s.lclists[name] {
+			fmt.Fprintf(b, "bgp large-community-list standard %s seq %d permit %s\n", name, (i+1)*5, v)
+		}
+	}
 	for _, rm := range s.rmaps {
 		fmt.Fprintf(b, "!\nroute-map %s %s %d\n", rm.name, rm.action, rm.seq)
 		if rm.plist != "" {
 			fmt.Fprintf(b, " match ip address prefix-list %s\n", rm.plist)
+		}
+		if rm.lcl != "" {
+			fmt.Fprintf(b, " match large-community %s\n", rm.lcl)
+		}
+		if rm.markers != "" {
+			fmt.Fprintf(b, " set large-community %s\n", rm.markers)
+		}
+		if rm.deleteLcl {
+			fmt.Fprintf(b, " set large-comm-list %s delete\n", rm.lcl)
 		}
 		if rm.community != "" {
 			fmt.Fprintf(b, " set community %s additive\n", rm.community)

@@ -71,6 +71,10 @@ func afKey(l string) string {
 		return f[0] + " " + f[1] + " " + f[2] + " " + f[4]
 	case len(f) > 3 && f[0] == "neighbor" && (f[2] == "allowas-in" || f[2] == "maximum-prefix" || f[2] == "weight"):
 		return words(l, 3)
+	case len(f) >= 2 && f[0] == "network":
+		// "network P route-map M" over "network P route-map N" switches the route-map in place;
+		// "no network P" first would withdraw the prefix in between.
+		return f[0] + " " + f[1]
 	case hasWordPrefix(l, "maximum-paths ibgp"):
 		return words(l, 2)
 	case hasWordPrefix(l, "maximum-paths"):

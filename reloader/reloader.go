@@ -3,6 +3,7 @@ package reloader
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +30,7 @@ type Reloader struct {
 	retryAt     time.Time
 	backoff     time.Duration // wait before retrying a target that diverged; doubles each time
 	lastApplied time.Time
+	waitLogged  bool // "waiting for the first config" was logged
 }
 
 // Backoff bounds for retrying a target that FRR runs differently even after a full reload.
@@ -86,6 +88,11 @@ func (r *Reloader) restarted() bool {
 // FRR refuses leaves the last good config running.
 func (r *Reloader) sync(ctx context.Context, reason string, force bool) {
 	target, err := os.ReadFile(r.ConfigPath)
+	if firstNotWritten(err, r.lastTried) {
+		// The speaker starts after this sidecar: no file yet is the normal start, not a failure.
+		logWaiting(r.Log, &r.waitLogged, r.ConfigPath)
+		return
+	}
 	if err != nil {
 		r.Log.Error(err, "Cannot read FRR config, keeping the running one", "path", r.ConfigPath)
 		res := Result{Outcome: OutcomeFailed, Err: err}
@@ -181,5 +188,19 @@ func (r *Reloader) report(reason string, res Result, readErr error) {
 	}
 	if err := writeStatus(r.StatusDir, st); err != nil {
 		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
+	}
+}
+
+// firstNotWritten reports a config file that does not exist yet and never did for this process.
+func firstNotWritten(err error, lastTried string) bool {
+	return errors.Is(err, fs.ErrNotExist) && lastTried == ""
+}
+
+// logWaiting logs once that the reloader waits for the speaker's first file; the file watch
+// applies it the moment it appears.
+func logWaiting(log logr.Logger, logged *bool, path string) {
+	if !*logged {
+		log.Info("Waiting for the speaker's first config", "path", path)
+		*logged = true
 	}
 }

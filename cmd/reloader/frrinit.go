@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -25,6 +27,9 @@ func frrInit(args []string) error {
 	script := fs.String("frrinit", "/usr/lib/frr/frrinit.sh", "FRR's init script (start, stop)")
 	logFile := fs.String("log-file", "/etc/frr/frr.log", "FRR's log file, copied to stdout; empty: none")
 	pidFile := fs.String("watchfrr-pid", "/var/run/frr/watchfrr.pid", "watchfrr's pid file, watched for its exit")
+	vtysh := fs.String("vtysh", "/usr/bin/vtysh", "vtysh, for shutting BGP down before FRR stops")
+	message := fs.String("bgp-shutdown-message", "routelb speaker pod stopping",
+		"the shutdown communication (RFC 8203) peers log when the pod stops; empty: no administrative shutdown")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +54,11 @@ func frrInit(args []string) error {
 			if !alive(*pidFile) {
 				return fmt.Errorf("frr-init: watchfrr (%s) is gone", *pidFile)
 			}
+		}
+	}
+	if *message != "" {
+		if err := shutdownBGP(execVtysh(*vtysh), *message); err != nil {
+			fmt.Fprintf(os.Stderr, "reloader frr-init: BGP shutdown: %v (stopping FRR anyway)\n", err)
 		}
 	}
 	fmt.Fprintln(os.Stderr, "reloader frr-init: stopping FRR")
@@ -151,5 +161,39 @@ func follow(path string, w io.Writer, done <-chan struct{}) {
 		if last {
 			return
 		}
+	}
+}
+
+// shutdownBGP shuts every BGP instance down administratively (`bgp shutdown message ...`), so each
+// peer gets a Cease/Administrative Shutdown NOTIFICATION with the message and withdraws the node's
+// routes at once. bgpd alone does not do this on SIGTERM when the session negotiated graceful
+// restart (FRR's default helper mode): it just closes the TCP connection.
+func shutdownBGP(vtysh func(args ...string) (string, error), message string) error {
+	running, err := vtysh("-c", "show running-config")
+	if err != nil {
+		return fmt.Errorf("show running-config: %w: %s", err, running)
+	}
+	args := []string{"-c", "configure terminal"}
+	for _, line := range strings.Split(running, "\n") {
+		if strings.HasPrefix(line, "router bgp ") {
+			args = append(args, "-c", strings.TrimSpace(line), "-c", "bgp shutdown message "+message, "-c", "exit")
+		}
+	}
+	if len(args) == 2 {
+		return nil
+	}
+	if out, err := vtysh(args...); err != nil {
+		return fmt.Errorf("bgp shutdown: %w: %s", err, out)
+	}
+	return nil
+}
+
+// execVtysh runs vtysh with a bound on each call: a hung daemon must not use up the grace period.
+func execVtysh(path string) func(args ...string) (string, error) {
+	return func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
+		return string(out), err
 	}
 }

@@ -23,6 +23,9 @@ func newLogger(level string) (logr.Logger, error) {
 	cfg := zap.NewProductionConfig()
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.Sampling = nil // every apply is logged
+	// Errors here are operating conditions logged with their context (a refused config, FRR not up
+	// yet); a stack trace on each would bury them.
+	cfg.DisableStacktrace = true
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	z, err := cfg.Build()
 	if err != nil {

@@ -36,7 +36,7 @@ func TestRenderSeveralFilesAndStdin(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"render", "--node", "node1", "-f", first, "-f", "-"}, strings.NewReader(docs[1]), &stdout, &stderr)
-	if code != 0 || !strings.Contains(stdout.String(), "  network 203.0.113.5/32\n") {
+	if code != 0 || !strings.Contains(stdout.String(), "  network 203.0.113.5/32 route-map rlb_net_") {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 }

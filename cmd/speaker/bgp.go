@@ -25,15 +25,16 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		return fmt.Errorf("--frr-config-dir: %w", err)
 	}
 	r := &speaker.SpeakerBGPReconciler{
-		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorder("routelb-speaker"),
-		NodeName:  o.NodeName,
-		Namespace: o.Namespace,
-		LBClass:   o.LBClass,
-		ConfigDir: o.FRRConfigDir,
-		Daemon:    *routingDaemon,
-		Owner:     speaker.PodOwner(o.PodName, o.PodUID),
-		APIReader: mgr.GetAPIReader(),
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("routelb-speaker"),
+		NodeName:        o.NodeName,
+		Namespace:       o.Namespace,
+		LBClass:         o.LBClass,
+		IgnoreExcludeLB: o.IgnoreExcludeLB,
+		ConfigDir:       o.FRRConfigDir,
+		Daemon:          *routingDaemon,
+		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
+		APIReader:       mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
+	"regexp"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/yaml"
 
 	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/l2responder"
@@ -24,6 +28,11 @@ import (
 type l2Options struct {
 	Enabled bool
 	Timing  ownership.Timing
+	// Exclude and ExcludeConfig list interfaces never answered on; NodeIPInterfaces restores
+	// routelb's former default (only the interfaces holding the node's InternalIPs).
+	Exclude          string
+	ExcludeConfig    string
+	NodeIPInterfaces bool
 }
 
 var l2flags = registerL2Flags(flag.CommandLine)
@@ -35,7 +44,44 @@ func registerL2Flags(fs *flag.FlagSet) *l2Options {
 	fs.DurationVar(&o.Timing.RenewInterval, "l2-renew-interval", d.RenewInterval, "how often the node's Layer 2 ownership Lease is renewed (API writes per node = 1/this)")
 	fs.DurationVar(&o.Timing.LeaseDuration, "l2-lease-duration", d.LeaseDuration, "how long after its last renewal a silent node's VIPs are taken over")
 	fs.DurationVar(&o.Timing.Margin, "l2-lease-margin", d.Margin, "an owner that cannot renew goes silent this long before others may take over")
+	fs.StringVar(&o.Exclude, "l2-exclude-interfaces", "", "comma-separated regular expressions of interfaces never answered on (added to --l2-exclude-config's)")
+	fs.StringVar(&o.ExcludeConfig, "l2-exclude-config", "/etc/metallb/excludel2.yaml",
+		"MetalLB's excludel2.yaml (announcedInterfacesToExclude: [regexps]), as its metallb-excludel2 ConfigMap mounts it; a missing file excludes nothing")
+	fs.BoolVar(&o.NodeIPInterfaces, "l2-node-ip-interfaces", false,
+		"answer VIPs without an interface list only on the interfaces holding the node's InternalIPs (routelb's choice); default: every eligible interface, as MetalLB")
 	return o
+}
+
+// excludeInterfaces joins the exclude list of MetalLB's config file and of the flag into one
+// expression, as MetalLB joins announcedInterfacesToExclude: nil when both are empty.
+func excludeInterfaces(o *l2Options) (*regexp.Regexp, error) {
+	var res []string
+	b, err := os.ReadFile(o.ExcludeConfig)
+	switch {
+	case err == nil:
+		var conf struct {
+			AnnouncedInterfacesToExclude []string `json:"announcedInterfacesToExclude"`
+		}
+		if err := yaml.Unmarshal(b, &conf); err != nil {
+			return nil, fmt.Errorf("--l2-exclude-config %s: %w", o.ExcludeConfig, err)
+		}
+		res = conf.AnnouncedInterfacesToExclude
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("--l2-exclude-config: %w", err)
+	}
+	for _, r := range strings.Split(o.Exclude, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			res = append(res, r)
+		}
+	}
+	if len(res) == 0 {
+		return nil, nil
+	}
+	re, err := regexp.Compile("(" + strings.Join(res, ")|(") + ")")
+	if err != nil {
+		return nil, fmt.Errorf("interfaces to exclude %q: %w", res, err)
+	}
+	return re, nil
 }
 
 // setupL2 adds Layer 2 mode to the manager: the ownership engine (one Lease per node), the ARP/NDP
@@ -52,17 +98,26 @@ func setupL2(mgr ctrl.Manager, o options) error {
 		return err
 	}
 	r := &speaker.SpeakerL2Reconciler{
-		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorder("routelb-speaker"),
-		NodeName:  o.NodeName,
-		Namespace: o.Namespace,
-		LBClass:   o.LBClass,
-		Owner:     speaker.PodOwner(o.PodName, o.PodUID),
-		APIReader: mgr.GetAPIReader(),
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("routelb-speaker"),
+		NodeName:        o.NodeName,
+		Namespace:       o.Namespace,
+		LBClass:         o.LBClass,
+		IgnoreExcludeLB: o.IgnoreExcludeLB,
+		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
+		APIReader:       mgr.GetAPIReader(),
 	}
 	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing, Owner: r.Owner,
 		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")})
-	resp := l2responder.New(l2responder.Config{NodeAddresses: nodeAddresses(mgr.GetAPIReader(), o.NodeName),
+	exclude, err := excludeInterfaces(l2flags)
+	if err != nil {
+		return err
+	}
+	var nodeAddrs []netip.Addr
+	if l2flags.NodeIPInterfaces {
+		nodeAddrs = nodeAddresses(mgr.GetAPIReader(), o.NodeName)
+	}
+	resp := l2responder.New(l2responder.Config{NodeAddresses: nodeAddrs, ExcludeInterfaces: exclude,
 		StillOwned: eng.Owns, Logger: ctrl.Log.WithName("l2responder")})
 	r.Ownership, r.Responder = eng, resp
 	for _, run := range []func(context.Context) error{resp.Run, eng.Run} {
@@ -83,8 +138,9 @@ func ignoreCancel(run func(context.Context) error) func(context.Context) error {
 	}
 }
 
-// nodeAddresses reads the node's InternalIPs: VIPs without an interface list are answered on the
-// interfaces holding them. Unknown (nil) means every interface that can answer.
+// nodeAddresses reads the node's InternalIPs for --l2-node-ip-interfaces: VIPs without an
+// interface list are then answered on the interfaces holding them. Unknown (nil) means every
+// interface that can answer.
 func nodeAddresses(c client.Reader, node string) []netip.Addr {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -30,6 +30,7 @@ type options struct {
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
 	PodName, PodUID        string // the speaker's pod, owner of the objects it writes
+	IgnoreExcludeLB        bool
 }
 
 func main() {
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.PodUID, "pod-uid", os.Getenv("POD_UID"), "UID of that pod (default $POD_UID); without name and UID the objects have no owner")
 	fs.StringVar(&o.Namespace, "namespace", "metallb-system", "namespace of the metallb.io objects and their Secrets")
 	fs.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to announce; empty: only Services without a class")
+	fs.BoolVar(&o.IgnoreExcludeLB, "ignore-exclude-lb", false,
+		"ignore the node.kubernetes.io/exclude-from-external-load-balancers label (as MetalLB's flag): labelled nodes still announce")
 	fs.StringVar(&o.FRRConfigDir, "frr-config-dir", "/etc/frr-rendered", "directory shared with the FRR sidecar, where frr.conf is written")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7473", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
@@ -97,6 +100,6 @@ func run(ctx context.Context, args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("Starting speaker", "node", o.NodeName, "namespace", o.Namespace, "lbClass", o.LBClass, "frrConfigDir", o.FRRConfigDir)
+	log.Info("Starting speaker", "node", o.NodeName, "namespace", o.Namespace, "lbClass", o.LBClass, "ignoreExcludeLB", o.IgnoreExcludeLB, "frrConfigDir", o.FRRConfigDir)
 	return mgr.Start(ctx)
 }

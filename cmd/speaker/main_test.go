@@ -87,3 +87,43 @@ func TestSpeakerMainNeedsNodeName(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestExcludeInterfaces reads MetalLB's excludel2.yaml as its ConfigMap mounts it, plus the flag.
+func TestExcludeInterfaces(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "excludel2.yaml")
+	if err := os.WriteFile(conf, []byte("announcedInterfacesToExclude: [\"^docker.*\", \"^lo$\", \"^veth.*\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, file, flag string
+		match, keep      []string
+		wantErr          bool
+	}{
+		{name: "MetalLB's file", file: conf, match: []string{"docker0", "lo", "veth12"}, keep: []string{"eth0", "lo0", "br-veth"}},
+		{name: "file and flag", file: conf, flag: "^bond1$, ^wg", match: []string{"docker0", "bond1", "wg0"}, keep: []string{"bond10", "eth0"}},
+		{name: "no file, no flag: nothing excluded", file: filepath.Join(dir, "missing.yaml")},
+		{name: "bad expression", file: conf, flag: "(", wantErr: true},
+	} {
+		re, err := excludeInterfaces(&l2Options{ExcludeConfig: c.file, Exclude: c.flag})
+		if (err != nil) != c.wantErr {
+			t.Fatalf("%s: error %v", c.name, err)
+		}
+		if c.wantErr {
+			continue
+		}
+		if re == nil != (len(c.match) == 0) {
+			t.Fatalf("%s: expression %v", c.name, re)
+		}
+		for _, n := range c.match {
+			if !re.MatchString(n) {
+				t.Errorf("%s: %s not excluded", c.name, n)
+			}
+		}
+		for _, n := range c.keep {
+			if re.MatchString(n) {
+				t.Errorf("%s: %s excluded", c.name, n)
+			}
+		}
+	}
+}

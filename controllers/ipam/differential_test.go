@@ -1,3 +1,5 @@
+//go:build metallbdiff
+
 package ipam
 
 import (
@@ -22,32 +24,12 @@ import (
 	"github.com/routelb/routelb/internal/testenv"
 )
 
-// metallbVersion is the MetalLB release whose webhook routelb is compared with; the Makefile builds
-// its controller from the Go module proxy.
+// metallbVersion is the MetalLB release whose webhook routelb is compared with; hack/metallb-controller.sh
+// builds its controller from the Go module proxy (metallbDir).
 const metallbVersion = "v0.15.2"
 
 // metallbWebhookPort is where MetalLB's controller serves its webhooks (fixed in its code).
 const metallbWebhookPort = 9443
-
-// metallbController returns the cached MetalLB controller, building it through the Makefile's
-// rule when missing.
-func metallbController(t *testing.T) string {
-	t.Helper()
-	cache := os.Getenv("ROUTELB_CACHE")
-	if cache == "" {
-		cache = "/var/cache/routelb"
-	}
-	bin := filepath.Join(cache, "bin", "metallb-controller-"+metallbVersion)
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	t.Logf("MetalLB's controller %s is not in %s: building it with make (a few minutes, once)", metallbVersion, bin)
-	out, err := exec.Command("make", "-C", testenv.RepoRoot(), "CACHE="+cache, bin).CombinedOutput()
-	if err != nil {
-		t.Fatalf("MetalLB's controller %s is missing from %s and `make %s` failed: %v\n%s", metallbVersion, bin, bin, err, out)
-	}
-	return bin
-}
 
 // metallbWebhooks is MetalLB's ValidatingWebhookConfiguration: one webhook per kind, on its paths.
 func metallbWebhooks() *admissionv1.ValidatingWebhookConfiguration {
@@ -76,7 +58,7 @@ func metallbWebhooks() *admissionv1.ValidatingWebhookConfiguration {
 // with routelb's CRDs, and returns a client of that API server.
 func startMetalLBWebhook(t *testing.T) client.Client {
 	t.Helper()
-	bin := metallbController(t)
+	bin := filepath.Join(metallbDir(t), "controller")
 	assets, err := testenv.Assets()
 	if err != nil {
 		t.Fatal(err)

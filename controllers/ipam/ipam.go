@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -31,8 +32,11 @@ import (
 
 // Event reasons on Services, as MetalLB emits them.
 const (
-	EventIPAllocated      = "IPAllocated"
-	EventAllocationFailed = "AllocationFailed"
+	EventIPAllocated            = "IPAllocated"
+	EventAllocationFailed       = "AllocationFailed"
+	EventClearAssignment        = "ClearAssignment"
+	EventAdditionalAssignFailed = "AdditionalAssignFailed"
+	EventDeprecatedAnnotation   = "deprecatedAnnotation"
 )
 
 // IPAM gives LoadBalancer Services their addresses. It holds the allocator, which is primed from every
@@ -53,6 +57,7 @@ type IPAM struct {
 	lastGood *model.Config
 	problems model.Problems
 	failed   map[string]allocator.Reason // Services waiting for an address to free up, and why
+	partial  map[string]bool             // Services preferring dual stack still waiting for their second family
 	loaded   map[string]int64            // generation of each pool at the last load
 
 	services kicker // requeues Services
@@ -62,6 +67,7 @@ type IPAM struct {
 // SetupWithManager registers the Service controller, the pool controller and the pool status controller.
 func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	r.alloc, r.failed, r.loaded = allocator.New(), map[string]allocator.Reason{}, map[string]int64{}
+	r.partial = map[string]bool{}
 	if r.Workers == 0 {
 		r.Workers = 8
 	}
@@ -237,6 +243,15 @@ func (r *IPAM) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.
 	if freed {
 		r.retryFailed()
 	}
+	if res.Cleared != "" {
+		log.FromContext(ctx).Info("Current IP not allowed by config, clearing", "service", key, "reason", res.Cleared)
+		r.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, EventClearAssignment, "Allocate",
+			"current IP for %q not allowed by config, will attempt for new IP assignment: %s", key, res.Cleared)
+	}
+	if res.AdditionalFailed != "" {
+		r.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, EventAdditionalAssignFailed, "Allocate",
+			"cannot assign additional IP in PreferDualStack: %s", res.AdditionalFailed)
+	}
 	if err != nil {
 		var aerr *allocator.Error
 		if !errors.As(err, &aerr) {
@@ -255,8 +270,20 @@ func (r *IPAM) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.
 		log.FromContext(ctx).Info("Assigned IP", "service", key, "ips", res.IPs, "pool", res.Pool)
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
 			"Assigned IP %s", res.String())
+		r.warnDeprecated(&svc)
 	}
 	return reconcile.Result{}, nil
+}
+
+// warnDeprecated reports each metallb.universe.tf annotation the Service uses, as MetalLB does: only
+// when there was something to do for the Service, so a steady Service is not reported again and again.
+func (r *IPAM) warnDeprecated(svc *corev1.Service) {
+	for _, k := range slices.Sorted(maps.Keys(svc.Annotations)) {
+		if strings.HasPrefix(k, allocator.DeprecatedAnnotationPrefix) {
+			r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventDeprecatedAnnotation, "Allocate",
+				"Service uses deprecated annotation %s", k)
+		}
+	}
 }
 
 // retryConflict requeues quietly when a write lost a race with a newer version of the Service, which
@@ -292,6 +319,11 @@ func (r *IPAM) ensure(ctx context.Context, req allocator.Request, status []netip
 	} else {
 		delete(r.failed, req.Key)
 	}
+	if res.AdditionalFailed != "" {
+		r.partial[req.Key] = true
+	} else {
+		delete(r.partial, req.Key)
+	}
 	freed := held && !slices.Equal(before.IPs, res.IPs)
 	r.kickPools(r.alloc.TakeDirty())
 	return res, freed, err
@@ -320,6 +352,7 @@ func (r *IPAM) release(ctx context.Context, key string) error {
 	_, held := r.alloc.Get(key)
 	r.alloc.Release(key)
 	delete(r.failed, key)
+	delete(r.partial, key)
 	r.kickPools(r.alloc.TakeDirty())
 	r.mu.Unlock()
 	if held {
@@ -329,11 +362,12 @@ func (r *IPAM) release(ctx context.Context, key string) error {
 	return nil
 }
 
-// retryFailed requeues the Services that found no address, now that one was freed.
+// retryFailed requeues the Services that found no address, and those preferring dual stack that
+// miss a family, now that one was freed (MetalLB reprocesses every Service then).
 func (r *IPAM) retryFailed() {
 	r.mu.Lock()
-	reqs := make([]reconcile.Request, 0, len(r.failed))
-	for k := range r.failed {
+	reqs := make([]reconcile.Request, 0, len(r.failed)+len(r.partial))
+	for _, k := range append(slices.Collect(maps.Keys(r.failed)), slices.Collect(maps.Keys(r.partial))...) {
 		ns, name, _ := strings.Cut(k, "/")
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
 	}

@@ -482,6 +482,7 @@ func ipamCases() []struct {
 			wantIPs("s1", "c{n}-b", "198.18.{n}.9"),
 			mkSvc("s2", port(2), ann("metallb.universe.tf/allow-shared-ip", "k"), ann(allocator.AnnotationAddressPool, "c{n}-b")),
 			wantIPs("s2", "c{n}-b", "198.18.{n}.9"),
+			wantEvent("ip", EventDeprecatedAnnotation, "Service uses deprecated annotation metallb.universe.tf/loadBalancerIPs"),
 		}},
 		{"request outside every pool", []ipamStep{
 			mkPool("c{n}-a", pool4), mkSvc("a", ann(allocator.AnnotationLoadBalancerIPs, "198.18.{n}.200")),
@@ -581,10 +582,26 @@ func ipamCases() []struct {
 			wantIPs("b", "c{n}-a", "198.18.{n}.1"), wantIPs("a", "c{n}-a", "198.18.{n}.8"),
 			wantCounts("c{n}-a", 2, 0, 3, 0),
 		}},
-		{"pool edited: selectors changed, addresses kept", []ipamStep{
+		{"pool narrowed: the address is cleared and reallocated (MetalLB's ClearAssignment)", []ipamStep{
 			mkPool("c{n}-a", pool4), mkSvc("a"), wantIPs("a", "c{n}-a", "198.18.{n}.0"),
+			mkPool("c{n}-b", []string{"198.18.{n}.8/30"}),
 			editPool("c{n}-a", pool4, alloc(v1beta1.ServiceAllocation{Namespaces: []string{"elsewhere"}})),
-			mkSvc("b"), wantFail("b", allocator.ReasonNoPool), wantIPs("a", "c{n}-a", "198.18.{n}.0"),
+			wantIPs("a", "c{n}-b", "198.18.{n}.8"),
+			wantEvent("a", EventClearAssignment, `pool "c{n}-a" no longer serves this Service`),
+			mkSvc("b"), wantIPs("b", "c{n}-b", "198.18.{n}.9"),
+		}},
+		{"pinned pools before generic ones, whatever their names", []ipamStep{
+			mkPool("c{n}-a-generic", pool4),
+			mkPool("c{n}-z-team", []string{"198.18.{n}.8/30"}, alloc(v1beta1.ServiceAllocation{Namespaces: []string{"ipam-{n}"}})),
+			mkSvc("a"), wantIPs("a", "c{n}-z-team", "198.18.{n}.8"),
+		}},
+		{"PreferDualStack gains its second family once one is free", []ipamStep{
+			mkPool("c{n}-dual", []string{"198.18.{n}.0/32", "2001:db8:{n}::/128"}),
+			mkSvc("hog", families(single, v6)), wantIPs("hog", "c{n}-dual", "2001:db8:{n}::"),
+			mkSvc("a", families(prefer, v4, v6)), wantIPs("a", "c{n}-dual", "198.18.{n}.0"),
+			updSvc("a", label("touch", "1")),
+			wantEvent("a", EventAdditionalAssignFailed, "no available IPv6 address in pool c{n}-dual"),
+			delSvc("hog"), wantIPs("a", "c{n}-dual", "198.18.{n}.0", "2001:db8:{n}::"),
 		}},
 		{"pool deleted: moved to another pool, or none", []ipamStep{
 			mkPool("c{n}-a", []string{"198.18.{n}.0/32"}, alloc(v1beta1.ServiceAllocation{Priority: 1})),

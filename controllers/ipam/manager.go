@@ -3,6 +3,10 @@ package ipam
 import (
 	"context"
 	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -32,11 +36,14 @@ type ControllerOptions struct {
 	WebhookHost            string
 	WebhookPort            int
 	CertDir                string
+	Workers                int
+	SkipNameValidation     bool // tests that restart the manager in one process
+	// PodName and PodUID name the controller's pod (downward API): the leader makes it the
+	// owner of the leader Lease. Empty: the Lease has no owner (a controller run outside a pod).
+	PodName, PodUID string
 	// ConversionService, when its Name is set, is written into the BGPPeer CRD as its conversion
 	// webhook at start (see EnsureConversionWebhook). Empty: the CRD is left as installed.
-	ConversionService  ConversionService
-	Workers            int
-	SkipNameValidation bool // tests that restart the manager in one process
+	ConversionService ConversionService
 }
 
 // NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
@@ -94,6 +101,17 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 			if err != nil {
 				return nil, err
 			}
+		}
+	}
+	if o.LeaderElect && o.PodName != "" && o.PodUID != "" {
+		lo := &leaseOwner{
+			client: mgr.GetClient(), reader: mgr.GetAPIReader(),
+			key:      types.NamespacedName{Namespace: o.Namespace, Name: o.LeaderElectionID},
+			owner:    metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: o.PodName, UID: types.UID(o.PodUID)},
+			interval: 10 * time.Second, log: mgr.GetLogger().WithName("lease-owner"),
+		}
+		if err := mgr.Add(lo); err != nil {
+			return nil, err
 		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -42,7 +42,9 @@ type SpeakerBGPReconciler struct {
 	NodeName  string
 	Namespace string // where the metallb.io objects and Secrets live
 	LBClass   string
-	ConfigDir string
+	// IgnoreExcludeLB is --ignore-exclude-lb: the exclusion label no longer withdraws this node.
+	IgnoreExcludeLB bool
+	ConfigDir       string
 	// Daemon is the routing daemon the config is rendered for: nodeconfig.DaemonFRR (also when empty, frr.conf)
 	// or nodeconfig.DaemonBIRD (bird.conf).
 	Daemon string
@@ -54,12 +56,13 @@ type SpeakerBGPReconciler struct {
 	// not show yet is looked up there before creating another. Nil: Client.
 	APIReader client.Reader
 
-	mu       sync.Mutex
-	created  createdNotSeen // status objects created, not yet in the cache
-	retries  backoff        // status writes failing in a row
-	lastGood *model.Config
-	reported map[string]bool               // problems already sent as events, so each is reported once
-	lastNode atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
+	mu        sync.Mutex
+	created   createdNotSeen // status objects created, not yet in the cache
+	retries   backoff        // status writes failing in a row
+	lastGood  *model.Config
+	reported  map[string]bool               // problems already sent as events, so each is reported once
+	announced map[string]bool               // Services announced at the last reconcile, for events
+	lastNode  atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
 }
 
 var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-bgp"}}
@@ -78,15 +81,16 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, one).
 		Watches(&discoveryv1.EndpointSlice{}, one).
 		Watches(&corev1.Secret{}, one).
-		// Node heartbeats would wake us every few seconds; only labels select peers and advertisements.
-		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// Node heartbeats would wake us every few seconds; only labels (selectors, exclusion) and the
+		// NetworkUnavailable condition matter.
+		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, networkChanged{}))).
 		Watches(&v1beta1.ServiceBGPStatus{}, one).
 		// A deleted ConfigurationState is written again.
 		Watches(&v1beta1.ConfigurationState{}, one, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.GetName() == controllers.SpeakerConfigState(r.Namespace, r.NodeName, nil).Name
 		})))
 	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
-		&v1beta1.L2Advertisement{}, &v1beta1.BFDProfile{}, &v1beta1.Community{}} {
+		&v1beta1.BFDProfile{}, &v1beta1.Community{}, &v1beta1.L2Advertisement{}} {
 		b = b.Watches(obj, one, specOnly)
 	}
 	return b.Complete(r)
@@ -149,6 +153,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	r.lastNode.Store(res.Node)
 	observe(res)
 	r.reportProblems(ctx, in, res.Problems)
+	r.reportAnnouncements(in, res.Node)
 	err = firstError([]error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node), r.writeConfigState(ctx, res.Problems)})
 	switch {
 	case errors.Is(err, errRetry):
@@ -176,7 +181,9 @@ func (r *SpeakerBGPReconciler) writeConfigState(ctx context.Context, ps model.Pr
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	return controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in, err := controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in.IgnoreExcludeLB = r.IgnoreExcludeLB
+	return in, err
 }
 
 func nodeRef(name string) *corev1.ObjectReference {

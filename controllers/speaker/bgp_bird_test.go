@@ -44,7 +44,7 @@ func TestSpeakerBGPBIRD(t *testing.T) {
 			Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.2", BFDProfile: "echo"}},
 	)
 	web := lbSvc("web", corev1.ServiceExternalTrafficPolicyCluster)
-	e.create(web)
+	e.create(web, servingSlice("web", "node2"))
 	e.setVIP(web, "203.0.113.5")
 	e.eventually("bird.conf", func() error {
 		b, _ := os.ReadFile(filepath.Join(dir, nodeconfig.BIRDConfigFile))

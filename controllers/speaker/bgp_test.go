@@ -138,17 +138,23 @@ func (e *speakerEnv) conf() string {
 
 // waitConf waits until frr.conf has every want line and none of the unwanted ones, then checks that
 // reaching it took exactly one write: a change is applied within one reconcile, not in steps.
+// hasLine reports whether conf has the line l; a network line may go on with its origination
+// route-map, whose name is a hash the tests need not know.
+func hasLine(conf, l string) bool {
+	return strings.Contains(conf, l+"\n") || strings.HasPrefix(l, "  network ") && strings.Contains(conf, l+" route-map rlb_net_")
+}
+
 func (e *speakerEnv) waitConf(writesBefore float64, want []string, unwanted ...string) {
 	e.t.Helper()
 	e.eventually("frr.conf", func() error {
 		c := e.conf()
 		for _, w := range want {
-			if !strings.Contains(c, w+"\n") {
+			if !hasLine(c, w) {
 				return fmt.Errorf("missing %q in:\n%s", w, c)
 			}
 		}
 		for _, u := range unwanted {
-			if strings.Contains(c, u+"\n") {
+			if hasLine(c, u) {
 				return fmt.Errorf("still has %q in:\n%s", u, c)
 			}
 		}
@@ -226,11 +232,15 @@ func TestSpeakerBGP(t *testing.T) {
 	e.create(peer)
 	e.waitConf(w, []string{"router bgp 64513", " neighbor 198.51.100.1 remote-as 64512"})
 
-	w = counterValue(configWrites)
+	// A Cluster Service is announced once some endpoint serves it, anywhere (as MetalLB).
 	web := lbSvc("web", corev1.ServiceExternalTrafficPolicyCluster)
 	e.create(web)
 	e.setVIP(web, "203.0.113.5")
+	w = counterValue(configWrites)
+	webPods := servingSlice("web", "node2")
+	e.create(webPods)
 	e.waitConf(w, []string{"  network 203.0.113.5/32"})
+	e.waitEvent("web", EventNodeAssigned, `announcing from node "node1" with protocol "bgp"`)
 	e.eventually("metrics", func() error {
 		peers, v4 := gaugeValue(peersConfigured), gaugeValue(prefixesRendered.WithLabelValues("ipv4"))
 		if peers != 1 || v4 != 1 {
@@ -274,6 +284,44 @@ func TestSpeakerBGP(t *testing.T) {
 		return nil
 	})
 
+	// A rolling update of the Local Service: its pod, terminating, still serves, so the route stays;
+	// web's last pod goes meanwhile, so web is withdrawn (MetalLB's noEndpoints). One write for both
+	// shows the terminating pod never withdrew api's route.
+	w = counterValue(configWrites)
+	slice.Endpoints[0].Conditions = discoveryv1.EndpointConditions{Ready: &ready}
+	if err := e.c.Update(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+	w = counterValue(configWrites)
+	slice.Endpoints[0].Conditions = discoveryv1.EndpointConditions{Ready: &notReady, Serving: &ready, Terminating: &ready}
+	if err := e.c.Update(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Delete(ctx, webPods); err != nil {
+		t.Fatal(err)
+	}
+	e.waitConf(w, []string{"  network 203.0.113.6/32"}, "  network 203.0.113.5/32")
+	e.waitEvent("web", EventNodeReleased, "noEndpoints")
+	w = counterValue(configWrites)
+	e.create(servingSlice("web", "node2"))
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+
+	// Excluding the node withdraws every prefix and keeps the session; so does NetworkUnavailable.
+	w = counterValue(configWrites)
+	e.updateNode(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "" })
+	e.waitConf(w, []string{" neighbor 198.51.100.1 remote-as 64512"}, "  network 203.0.113.5/32", "  network 203.0.113.6/32")
+	e.waitEvent("web", EventNodeReleased, "nodeLabeledExcludeBalancers")
+	w = counterValue(configWrites)
+	e.updateNode(func(n *corev1.Node) { delete(n.Labels, corev1.LabelNodeExcludeBalancers) })
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+	w = counterValue(configWrites)
+	e.updateNodeStatus(corev1.ConditionTrue)
+	e.waitConf(w, []string{" neighbor 198.51.100.1 remote-as 64512"}, "  network 203.0.113.5/32", "  network 203.0.113.6/32")
+	w = counterValue(configWrites)
+	e.updateNodeStatus(corev1.ConditionFalse)
+	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
+
 	// A peer change.
 	w = counterValue(configWrites)
 	hold, ka := metav1.Duration{Duration: 9 * time.Second}, metav1.Duration{Duration: 3 * time.Second}
@@ -296,20 +344,6 @@ func TestSpeakerBGP(t *testing.T) {
 		return nil
 	})
 	e.waitWarning("router", "missing")
-	// An L2Advertisement waiting for a pool says so on itself.
-	l2 := &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: ns},
-		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"later"}}}
-	e.create(l2)
-	e.eventually("SpeakerValid Waiting on the L2Advertisement", func() error {
-		if err := e.c.Get(ctx, client.ObjectKeyFromObject(l2), l2); err != nil {
-			return err
-		}
-		c := meta.FindStatusCondition(l2.Status.Conditions, ConditionSpeakerValid)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "Waiting" || !strings.Contains(c.Message, `IPAddressPool "later"`) {
-			return fmt.Errorf("condition %+v", c)
-		}
-		return nil
-	})
 	e.eventually("ConfigurationState speaker-node1 Invalid, waiting for the profile", func() error {
 		var st v1beta1.ConfigurationState
 		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "speaker-node1"}, &st); err != nil {
@@ -322,11 +356,91 @@ func TestSpeakerBGP(t *testing.T) {
 		}
 		return nil
 	})
-	if c := e.conf(); !strings.Contains(c, " neighbor 198.51.100.1 timers 3 9\n") || !strings.Contains(c, "  network 203.0.113.5/32\n") {
+	if c := e.conf(); !strings.Contains(c, " neighbor 198.51.100.1 timers 3 9\n") || !hasLine(c, "  network 203.0.113.5/32") {
 		t.Fatalf("a bad edit changed what is announced:\n%s", c)
 	}
 	if got := counterValue(configWrites) - w; got != 0 {
 		t.Errorf("a bad edit rewrote frr.conf %v times", got)
+	}
+
+	// A Layer 2 advertisement's problem reaches a condition and an event like the others.
+	l2 := &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: ns},
+		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"nope"}}}
+	e.create(l2)
+	e.eventually("SpeakerValid=False on the L2Advertisement", func() error {
+		var a v1beta1.L2Advertisement
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(l2), &a); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(a.Status.Conditions, ConditionSpeakerValid)
+		// A pool that does not exist yet is waited for, not an error.
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "Waiting" || !strings.Contains(c.Message, `IPAddressPool "nope"`) {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	e.waitWarning("l2", "nope")
+}
+
+// servingSlice is an EndpointSlice of default/svc with one ready endpoint on node.
+func servingSlice(svc, node string) *discoveryv1.EndpointSlice {
+	return servingSliceIn("default", svc, node)
+}
+
+// servingSliceIn is servingSlice in namespace ns.
+func servingSliceIn(ns, svc, node string) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: svc + "-" + node, Namespace: ns,
+		Labels: map[string]string{discoveryv1.LabelServiceName: svc}}, AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.9"}, NodeName: &node}}}
+}
+
+// waitEvent waits for an event on the Service default/name with this reason and a note containing substr.
+func (e *speakerEnv) waitEvent(name, reason, substr string) {
+	e.t.Helper()
+	e.eventually(reason+" event on "+name, func() error {
+		var evs eventsv1.EventList
+		if err := e.c.List(context.Background(), &evs, client.InNamespace("default")); err != nil {
+			return err
+		}
+		var seen []string
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == name && ev.Reason == reason && strings.Contains(ev.Note, substr) {
+				return nil
+			}
+			seen = append(seen, ev.Reason+": "+ev.Note)
+		}
+		return fmt.Errorf("not among %q", seen)
+	})
+}
+
+func (e *speakerEnv) updateNode(mut func(*corev1.Node)) {
+	e.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var n corev1.Node
+		if err := e.c.Get(context.Background(), client.ObjectKey{Name: "node1"}, &n); err != nil {
+			return err
+		}
+		mut(&n)
+		return e.c.Update(context.Background(), &n)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// updateNodeStatus sets node1's NetworkUnavailable condition, as a network plugin does.
+func (e *speakerEnv) updateNodeStatus(st corev1.ConditionStatus) {
+	e.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var n corev1.Node
+		if err := e.c.Get(context.Background(), client.ObjectKey{Name: "node1"}, &n); err != nil {
+			return err
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeNetworkUnavailable, Status: st, Reason: "Test", LastTransitionTime: metav1.Now()}}
+		return e.c.Status().Update(context.Background(), &n)
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 }
 

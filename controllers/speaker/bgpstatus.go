@@ -177,16 +177,16 @@ func kindObjects(in nodeconfig.SpeakerInput) map[string][]client.Object {
 	for i := range in.BGPAdvs {
 		out[model.KindBGPAdv] = append(out[model.KindBGPAdv], &in.BGPAdvs[i])
 	}
-	// L2Advertisements too: the model judges them with the rest, and no other component sets a
-	// condition on them (a missing pool must show somewhere on the object).
-	for i := range in.L2Advs {
-		out[model.KindL2Adv] = append(out[model.KindL2Adv], &in.L2Advs[i])
-	}
 	for i := range in.BFDProfiles {
 		out[model.KindBFD] = append(out[model.KindBFD], &in.BFDProfiles[i])
 	}
 	for i := range in.Communities {
 		out[model.KindCommunity] = append(out[model.KindCommunity], &in.Communities[i])
+	}
+	// Layer 2's advertisements too: model.Build checks them with the rest, and a problem in one must
+	// reach a condition and an event like any other.
+	for i := range in.L2Advs {
+		out[model.KindL2Adv] = append(out[model.KindL2Adv], &in.L2Advs[i])
 	}
 	return out
 }
@@ -255,11 +255,11 @@ func conditionsOf(obj client.Object) *[]metav1.Condition {
 		return &o.Status.Conditions
 	case *v1beta1.BGPAdvertisement:
 		return &o.Status.Conditions
-	case *v1beta1.L2Advertisement:
-		return &o.Status.Conditions
 	case *v1beta1.BFDProfile:
 		return &o.Status.Conditions
 	case *v1beta1.Community:
+		return &o.Status.Conditions
+	case *v1beta1.L2Advertisement:
 		return &o.Status.Conditions
 	case *v1beta2.BGPPeer:
 		return &o.Status.Conditions

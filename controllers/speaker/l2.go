@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,7 @@ import (
 type L2Announcer interface {
 	SetOwned(map[netip.Addr][]string) error
 	Announcing() map[netip.Addr][]string
+	Usable() map[string]bool
 }
 
 // L2Ownership is the part of *ownership.Engine the Layer 2 speaker drives.
@@ -56,8 +58,10 @@ type SpeakerL2Reconciler struct {
 	NodeName  string
 	Namespace string
 	LBClass   string
-	Ownership L2Ownership
-	Responder L2Announcer
+	// IgnoreExcludeLB is --ignore-exclude-lb: the exclusion label no longer withdraws this node.
+	IgnoreExcludeLB bool
+	Ownership       L2Ownership
+	Responder       L2Announcer
 	// Owner, when set, is written into each ServiceL2Status this speaker creates (as for BGP).
 	Owner *metav1.OwnerReference
 	// APIReader reads around the cache (see SpeakerBGPReconciler.APIReader). Nil: Client.
@@ -71,6 +75,7 @@ type SpeakerL2Reconciler struct {
 	lastGood *model.Config
 	vips     map[netip.Addr]*nodeconfig.L2VIP // latest computed; read by OwnershipChanged
 	reported map[netip.Addr]bool              // VIPs whose acquisition was reported with an event
+	failed   map[netip.Addr]bool              // owned VIPs reported announceFailed, until they are answered
 }
 
 var speakerL2Key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-l2"}}
@@ -103,7 +108,7 @@ type networkChanged struct{ predicate.Funcs }
 func (networkChanged) Update(e event.UpdateEvent) bool {
 	o, ok1 := e.ObjectOld.(*corev1.Node)
 	n, ok2 := e.ObjectNew.(*corev1.Node)
-	return ok1 && ok2 && nodeconfig.NetworkUnavailable(o) != nodeconfig.NetworkUnavailable(n)
+	return ok1 && ok2 && model.NetworkUnavailable(o) != model.NetworkUnavailable(n)
 }
 
 // OwnershipChanged is the engine's OnChange: the responder learns at once (no reconcile on the
@@ -146,7 +151,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 	r.mu.Unlock()
 	want := make(map[netip.Addr]ownership.VIP, len(res.VIPs))
 	for vip, v := range res.VIPs {
-		want[vip] = ownership.VIP{Eligible: v.Eligible, Preferred: v.Preferred}
+		want[vip] = ownership.VIP{Eligible: v.Eligible, Preferred: v.Preferred, Key: v.Key}
 	}
 	r.Ownership.SetVIPs(want)
 	answering := r.Ownership.Answering()
@@ -157,6 +162,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 		return reconcile.Result{}, fmt.Errorf("handing owned VIPs to the responder: %w", err)
 	}
 	r.reportEvents(in.Services, res.VIPs, answering)
+	r.reportAnnounceFailed(in.Services, res.VIPs, answering)
 	pending, err := r.syncL2Status(ctx, res.VIPs, answering)
 	if errors.Is(err, errRetry) {
 		wait := r.retries.next()
@@ -177,7 +183,9 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 }
 
 func (r *SpeakerL2Reconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	return controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in, err := controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in.IgnoreExcludeLB = r.IgnoreExcludeLB
+	return in, err
 }
 
 // reportEvents sends nodeAssigned (MetalLB's reason) on each Service when this node starts
@@ -213,4 +221,39 @@ func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip
 			}
 		}
 	}
+}
+
+// reportAnnounceFailed sends MetalLB's announceFailed Warning once for each VIP this node owns whose
+// L2Advertisement names only interfaces the node does not have (or cannot answer on), so the VIP
+// is answered nowhere; again if it recovers and fails anew.
+func (r *SpeakerL2Reconciler) reportAnnounceFailed(svcs []corev1.Service, vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) {
+	usable := r.Responder.Usable()
+	if usable == nil {
+		return // interfaces not listed yet
+	}
+	byName := map[types.NamespacedName]*corev1.Service{}
+	for i := range svcs {
+		byName[types.NamespacedName{Namespace: svcs[i].Namespace, Name: svcs[i].Name}] = &svcs[i]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	failed := map[netip.Addr]bool{}
+	for _, vip := range slices.SortedFunc(maps.Keys(answering), netip.Addr.Compare) {
+		v := vips[vip]
+		if v == nil || v.Interfaces == nil || slices.ContainsFunc(v.Interfaces, func(i string) bool { return usable[i] }) {
+			continue
+		}
+		failed[vip] = true
+		if r.failed[vip] {
+			continue
+		}
+		for _, s := range v.Services {
+			if svc := byName[s]; svc != nil {
+				r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, "announceFailed", "AnnounceL2",
+					"the interfaces specified by LB IP %q doesn't exist in assigned node %q with protocol %q (%s)",
+					vip.String(), r.NodeName, "layer2", strings.Join(v.Interfaces, ","))
+			}
+		}
+	}
+	r.failed = failed
 }

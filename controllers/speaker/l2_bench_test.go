@@ -268,6 +268,10 @@ func createServices(b *testing.B, c client.Client, n, perSvc int) {
 				errs <- err
 				return
 			}
+			if err := c.Create(ctx, labSlice(labSvcNS, svc.Name)); err != nil {
+				errs <- err
+				return
+			}
 			vip := base
 			for range i*perSvc + 1 {
 				vip = vip.Next()

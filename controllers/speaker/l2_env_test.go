@@ -28,6 +28,7 @@ type fakeL2 struct {
 	wanted     map[netip.Addr]ownership.VIP
 	owned      map[netip.Addr][]string
 	announcing map[netip.Addr][]string
+	usable     map[string]bool
 }
 
 func (f *fakeL2) SetVIPs(v map[netip.Addr]ownership.VIP) { f.mu.Lock(); f.wanted = v; f.mu.Unlock() }
@@ -45,6 +46,11 @@ func (f *fakeL2) SetOwned(m map[netip.Addr][]string) error {
 	return nil
 }
 func (f *fakeL2) Announcing() map[netip.Addr][]string { return f.announcing }
+func (f *fakeL2) Usable() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.usable)
+}
 
 // TestSpeakerL2StatusAndEvents drives the reconciler against a real API server: the VIPs and their
 // eligible nodes reach the engine, owned VIPs reach the responder with their interfaces,
@@ -69,6 +75,8 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 	mustL2(t, c.Create(ctx, svc))
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.4"}}
 	mustL2(t, c.Status().Update(ctx, svc))
+	pods := servingSlice("web", "n3")
+	mustL2(t, c.Create(ctx, pods))
 	// A leftover of n2, which is dead.
 	stale := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{GenerateName: "l2-", Namespace: testenv.Namespace,
 		Labels: map[string]string{LabelNode: "n2", LabelServiceName: "web", LabelServiceNamespace: "default"}}}
@@ -116,6 +124,41 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 		t.Fatalf("ServiceL2Status %v left after n1 stopped owning", got)
 	}
 	expectEvent(t, rec, "nodeReleased", `"n1"`)
+
+	// Owned, but the advertisement's eth1 does not exist here: MetalLB's announceFailed, once.
+	f.mu.Lock()
+	f.answering, f.usable = map[netip.Addr]bool{vip: true}, map[string]bool{"eth0": true}
+	f.mu.Unlock()
+	reconcileL2(t, r)
+	expectEvent(t, rec, "nodeAssigned", `"n1"`)
+	expectEvent(t, rec, "announceFailed", `"203.0.113.4" doesn't exist in assigned node "n1"`)
+	reconcileL2(t, r)
+	select {
+	case e := <-rec.Events:
+		t.Fatalf("reported again: %q", e)
+	default:
+	}
+	f.mu.Lock()
+	f.answering = nil
+	f.mu.Unlock()
+	reconcileL2(t, r)
+	expectEvent(t, rec, "nodeReleased", `"n1"`)
+
+	// The rules both modes share: an excluded node is not eligible, and a Service no endpoint serves
+	// has no eligible node at all (withdrawn, as MetalLB).
+	var n2 corev1.Node
+	mustL2(t, c.Get(ctx, client.ObjectKey{Name: "n2"}, &n2))
+	n2.Labels = map[string]string{corev1.LabelNodeExcludeBalancers: ""}
+	mustL2(t, c.Update(ctx, &n2))
+	reconcileL2(t, r)
+	if w := f.wanted[vip]; strings.Join(w.Eligible, ",") != "n1" {
+		t.Fatalf("with n2 excluded: eligible %v, want n1", w.Eligible)
+	}
+	mustL2(t, c.Delete(ctx, pods))
+	reconcileL2(t, r)
+	if w := f.wanted[vip]; len(w.Eligible) != 0 {
+		t.Fatalf("with no endpoint: eligible %v, want none", w.Eligible)
+	}
 }
 
 func reconcileL2(t *testing.T, r *SpeakerL2Reconciler) {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -189,9 +190,19 @@ func (l *l2Lab) createObjects() {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: labService, Namespace: labSvcNS},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}
 	l2Must(l.t, c.Create(ctx, svc))
+	l2Must(l.t, c.Create(ctx, labSlice(labSvcNS, labService)))
 	// The IPAM controller is not part of this test: give the Service its VIP as it would.
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: labVIP}, {IP: labVIP6}}
 	l2Must(l.t, c.Status().Update(ctx, svc))
+}
+
+// labSlice is the EndpointSlice of ns/svc with one ready pod (no kubelet runs here): a Service no
+// endpoint serves is withdrawn.
+func labSlice(ns, svc string) *discoveryv1.EndpointSlice {
+	node := "pods"
+	return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: svc + "-pods", Namespace: ns,
+		Labels: map[string]string{discoveryv1.LabelServiceName: svc}}, AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.9"}, NodeName: &node}}}
 }
 
 func l2Must(t testing.TB, err error) {
@@ -337,15 +348,15 @@ func (l *l2Lab) statusNodes() ([]string, error) {
 	return out, nil
 }
 
-// waitStatus waits until node owns the IPv4 VIP and the Service's ServiceL2Status objects name
-// exactly the owners of its VIPs (the IPv6 VIP is owned on its own, maybe by another node).
+// waitStatus waits until node owns both VIPs of the dual-stack Service (one owner per Service, as
+// in MetalLB) and the Service's ServiceL2Status objects name exactly that node.
 func (l *l2Lab) waitStatus(node string) {
 	l.lab.Eventually(30*time.Second, func() error {
 		o4, o6 := l.claimOwner(labVIP), l.claimOwner(labVIP6)
-		if o4 != node {
-			return fmt.Errorf("%s claimed by %q, want %s", labVIP, o4, node)
+		if o4 != node || o6 != node {
+			return fmt.Errorf("%s claimed by %q and %s by %q, want both by %s", labVIP, o4, labVIP6, o6, node)
 		}
-		want := slices.Compact(l2Sorted([]string{o4, o6}))
+		want := []string{node}
 		got, err := l.statusNodes()
 		if err != nil {
 			return err
@@ -486,6 +497,9 @@ func TestL2LabFailover(t *testing.T) {
 		}
 		if o := l.claimOwner(labVIP6); o != n {
 			return fmt.Errorf("IPv6 neighbour entry moved to %s but %q claims the VIP", n, o)
+		}
+		if o := l.claimOwner(labVIP); o != n {
+			return fmt.Errorf("the IPv6 VIP moved to %s but %q claims the Service's IPv4 VIP", n, o)
 		}
 		t.Logf("IPv6 neighbour entry moved from %s to %s", v6owner, n)
 		return nil

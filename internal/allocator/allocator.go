@@ -1,6 +1,7 @@
 // Package allocator decides which addresses LoadBalancer Services get from the validated pools. It is
 // pure and in memory: the reconciler feeds it Services (as Requests) and pools (from model.Build) and
-// writes the results to the API. It follows MetalLB's rules for pools, requests and sharing.
+// writes the results to the API. It follows MetalLB's rules for pools, requests and sharing, and its
+// order: pinned pools (with a serviceAllocation) before generic ones.
 package allocator
 
 import (
@@ -97,6 +98,13 @@ func fail(r Reason, format string, args ...any) *Error {
 type Result struct {
 	IPs  []netip.Addr
 	Pool string
+	// Cleared says why the addresses the Service held were given up because the pools no longer
+	// allow them (the pool is gone or narrowed, or a sharing rule broke): MetalLB's ClearAssignment.
+	// Set even when no new address could be found.
+	Cleared string
+	// AdditionalFailed says why a Service preferring dual stack and holding one family did not get
+	// the other from its pool this time (MetalLB's AdditionalAssignFailed).
+	AdditionalFailed string
 }
 
 type holder struct {
@@ -144,8 +152,8 @@ func New() *Allocator {
 }
 
 // SetPools replaces the pools. Services whose addresses no longer lie in one pool lose them; their keys
-// are returned so the caller reconciles them again. Every other Service keeps what it has, even when
-// its pool's selectors changed: an address once given is only taken back when the pool stops holding it.
+// are returned so the caller reconciles them again. A Service whose pool no longer serves it (its
+// serviceAllocation narrowed) loses its address at its next Ensure, which says so in Result.Cleared.
 func (a *Allocator) SetPools(pools map[string]*model.Pool) (lost []string) {
 	old := a.pools
 	a.pools = make(map[string]*poolState, len(pools))
@@ -333,8 +341,8 @@ func (a *Allocator) unindex(key string, ip netip.Addr) {
 }
 
 // Ensure gives the Service the addresses it should have: what it holds (or, if the allocator has no
-// record, what its status shows) when that still fits the request, else a new allocation. On error
-// the Service holds nothing.
+// record, what its status shows) when that still fits the request and the pools, else a new
+// allocation, as MetalLB converges a Service. On error the Service holds nothing.
 func (a *Allocator) Ensure(req Request, status []netip.Addr) (Result, error) {
 	if err := validate(req); err != nil {
 		a.Release(req.Key)
@@ -346,20 +354,46 @@ func (a *Allocator) Ensure(req Request, status []netip.Addr) (Result, error) {
 	}
 	if p := a.keeps(req, cur); p != nil {
 		a.Release(req.Key)
-		a.take(req, p, cur)
-		return Result{IPs: slices.Clone(cur), Pool: p.Name}, nil
+		res := Result{IPs: slices.Clone(cur), Pool: p.Name}
+		if want := missingFamily(req, cur); want != 0 {
+			if ip, ok := a.pick(p, req, want); ok {
+				res.IPs = append(res.IPs, ip)
+			} else {
+				res.AdditionalFailed = fmt.Sprintf("no available %s address in pool %s", want, p.Name)
+			}
+		}
+		a.take(req, p, res.IPs)
+		return res, nil
 	}
+	cleared := a.notAllowed(req, cur)
 	a.Release(req.Key)
-	if p, ips := a.extend(req, cur); p != nil {
-		a.take(req, p, ips)
-		return Result{IPs: ips, Pool: p.Name}, nil
+	if cleared == "" {
+		if p, ips := a.extend(req, cur); p != nil {
+			a.take(req, p, ips)
+			return Result{IPs: ips, Pool: p.Name}, nil
+		}
 	}
 	p, ips, err := a.allocate(req)
 	if err != nil {
-		return Result{}, err
+		return Result{Cleared: cleared}, err
 	}
 	a.take(req, p, ips)
-	return Result{IPs: ips, Pool: p.Name}, nil
+	return Result{IPs: ips, Pool: p.Name, Cleared: cleared}, nil
+}
+
+// missingFamily is the family a Service preferring dual stack lacks while it holds one address of
+// its primary family and requests none, which MetalLB then tries to add from the same pool; 0 if
+// none is missing.
+func missingFamily(req Request, cur []netip.Addr) Family {
+	if req.Policy != PreferDualStack || len(req.Families) != 2 || len(cur) != 1 || len(req.IPs) > 0 {
+		return 0
+	}
+	for _, f := range req.Families {
+		if f != familyOf(cur[0]) {
+			return f
+		}
+	}
+	return 0
 }
 
 // keeps returns the pool of the current addresses when the Service may keep them.
@@ -372,7 +406,7 @@ func (a *Allocator) keeps(req Request, cur []netip.Addr) *poolState {
 		return nil
 	}
 	p := a.poolOf(cur)
-	if p == nil || req.Pool != "" && p.Name != req.Pool {
+	if p == nil || req.Pool != "" && p.Name != req.Pool || !admits(p.Pool, req) {
 		return nil
 	}
 	for _, ip := range cur {
@@ -383,12 +417,33 @@ func (a *Allocator) keeps(req Request, cur []netip.Addr) *poolState {
 	return p
 }
 
+// notAllowed says why the pools no longer allow the current addresses, or "" when they do (they
+// may still be dropped for the request's sake: another address or pool asked for, other families).
+func (a *Allocator) notAllowed(req Request, cur []netip.Addr) string {
+	if len(cur) == 0 {
+		return ""
+	}
+	p := a.poolOf(cur)
+	if p == nil {
+		return fmt.Sprintf("%s is not in any one pool", joinIPs(cur))
+	}
+	if !admits(p.Pool, req) {
+		return fmt.Sprintf("pool %q no longer serves this Service (serviceAllocation)", p.Name)
+	}
+	for _, ip := range cur {
+		if err := a.checkSharing(req, ip); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
+}
+
 // extend handles a change of IP families without moving what stays: the current addresses of the
 // families still wanted are kept and the missing family comes from the same pool. The caller has
 // released the Service's addresses.
 func (a *Allocator) extend(req Request, cur []netip.Addr) (*poolState, []netip.Addr) {
 	p := a.poolOf(cur)
-	if len(req.IPs) > 0 || p == nil || req.Pool != "" && p.Name != req.Pool {
+	if len(req.IPs) > 0 || p == nil || req.Pool != "" && p.Name != req.Pool || !admits(p.Pool, req) {
 		return nil, nil
 	}
 	want := req.Families
@@ -453,11 +508,7 @@ func (a *Allocator) allocate(req Request) (*poolState, []netip.Addr, error) {
 		}
 		cands = []*poolState{p}
 	} else {
-		for _, p := range a.order {
-			if p.AutoAssign && admits(p.Pool, req) {
-				cands = append(cands, p)
-			}
-		}
+		cands = a.autoPools(req)
 		if len(cands) == 0 {
 			return nil, nil, fail(ReasonNoPool, "no auto-assign pool serves this Service")
 		}
@@ -466,12 +517,20 @@ func (a *Allocator) allocate(req Request) (*poolState, []netip.Addr, error) {
 	if req.Policy == SingleStack {
 		want = want[:1]
 	}
-	if p, ips := a.fromPools(cands, req, want); p != nil {
-		return p, ips, nil
+	// MetalLB tries the pinned pools first, then the generic ones; within each, a pool with every
+	// wanted family first, then (preferring dual stack) one with the primary family.
+	pinned := slices.IndexFunc(cands, func(p *poolState) bool { return !p.Pinned })
+	if pinned < 0 {
+		pinned = len(cands)
 	}
-	if req.Policy == PreferDualStack && len(want) == 2 {
-		if p, ips := a.fromPools(cands, req, want[:1]); p != nil {
+	for _, tier := range [][]*poolState{cands[:pinned], cands[pinned:]} {
+		if p, ips := a.fromPools(tier, req, want); p != nil {
 			return p, ips, nil
+		}
+		if req.Policy == PreferDualStack && len(want) == 2 {
+			if p, ips := a.fromPools(tier, req, want[:1]); p != nil {
+				return p, ips, nil
+			}
 		}
 	}
 	fams := make([]string, len(want))
@@ -479,6 +538,22 @@ func (a *Allocator) allocate(req Request) (*poolState, []netip.Addr, error) {
 		fams[i] = f.String()
 	}
 	return nil, nil, fail(ReasonExhausted, "no available %s address in pools %s", strings.Join(fams, "+"), poolNames(cands))
+}
+
+// autoPools is the auto-assign pools that serve req: the pinned ones (with a serviceAllocation) by
+// priority then name, then the generic ones by name. An explicitly requested pool is tried alone.
+func (a *Allocator) autoPools(req Request) []*poolState {
+	var pinned, generic []*poolState
+	for _, p := range a.order {
+		switch {
+		case !p.AutoAssign || !admits(p.Pool, req):
+		case p.Pinned:
+			pinned = append(pinned, p)
+		default:
+			generic = append(generic, p)
+		}
+	}
+	return append(pinned, generic...)
 }
 
 func (a *Allocator) fromPools(cands []*poolState, req Request, fams []Family) (*poolState, []netip.Addr) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -209,6 +210,104 @@ func TestEnsure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPinnedPoolsFirst: as MetalLB, a pool with a serviceAllocation that serves the Service is
+// tried before every generic pool, whatever the names and even with no priority.
+func TestPinnedPoolsFirst(t *testing.T) {
+	generic := pool("a-generic", "203.0.113.0/30", "2001:db8::/126")
+	team := pool("z-team", "203.0.113.8/30")
+	team.Pinned, team.Namespaces = true, []string{"team-a"}
+	prio := pool("y-prio", "203.0.113.16/30")
+	prio.Pinned, prio.Priority, prio.HasPriority = true, 5, true
+	inTeam := v4("team-a/web")
+	inTeam.Namespace = "team-a"
+	cases := []struct {
+		name  string
+		pools map[string]*model.Pool
+		req   Request
+		pool  string
+	}{
+		{"generic alone", pools(generic), v4("default/web"), "a-generic"},
+		{"namespace-pinned before generic", pools(generic, team), inTeam, "z-team"},
+		{"a pinned pool that does not serve the Service is skipped", pools(generic, team), v4("default/web"), "a-generic"},
+		{"priority-only serviceAllocation is pinned", pools(generic, prio), v4("default/web"), "y-prio"},
+		{"pinned by priority, then name", pools(generic, team, prio), inTeam, "y-prio"},
+		// MetalLB settles within the pinned pools first: the primary family alone from a pinned
+		// pool beats both families from a generic one.
+		{"PreferDualStack stays in the pinned tier", pools(generic, team), fams(inTeam, PreferDualStack, IPv4, IPv6), "z-team"},
+	}
+	for _, c := range cases {
+		a := New()
+		a.SetPools(c.pools)
+		res, err := a.Ensure(c.req, nil)
+		if err != nil || res.Pool != c.pool {
+			t.Errorf("%s: got %v from %q (%v), want pool %s", c.name, res.IPs, res.Pool, err, c.pool)
+		}
+	}
+}
+
+// TestNarrowingClears: a pool whose serviceAllocation no longer serves a Service takes its address
+// back and the Service gets a new one (MetalLB's ClearAssignment), reported once.
+func TestNarrowingClears(t *testing.T) {
+	team := pool("team", "203.0.113.8/30")
+	team.Pinned, team.Namespaces = true, []string{"team-a"}
+	generic := pool("generic", "203.0.113.0/30")
+	req := v4("team-a/web")
+	req.Namespace = "team-a"
+	a := New()
+	a.SetPools(pools(team, generic))
+	first, err := a.Ensure(req, nil)
+	if err != nil || first.Pool != "team" || first.Cleared != "" {
+		t.Fatalf("first allocation: %+v %v", first, err)
+	}
+	narrowed := *team
+	narrowed.Namespaces = []string{"team-b"}
+	if lost := a.SetPools(pools(&narrowed, generic)); len(lost) != 0 {
+		t.Fatalf("lost %v: the address is still in the pool, Ensure decides", lost)
+	}
+	res, err := a.Ensure(req, first.IPs)
+	if err != nil || res.Pool != "generic" || !strings.Contains(res.Cleared, `pool "team" no longer serves`) {
+		t.Fatalf("after narrowing: %+v %v", res, err)
+	}
+	if again, _ := a.Ensure(req, res.IPs); again.Cleared != "" || !slices.Equal(again.IPs, res.IPs) {
+		t.Fatalf("cleared twice: %+v", again)
+	}
+	// Cleared even when nothing else fits: the address is not kept against the pool's rule.
+	a.SetPools(pools(&narrowed))
+	res, err = a.Ensure(req, res.IPs)
+	if err == nil || !strings.Contains(res.Cleared, "not in any one pool") {
+		t.Fatalf("no pool left: %+v %v", res, err)
+	}
+	if _, held := a.Get(req.Key); held {
+		t.Fatal("still holds an address no pool allows")
+	}
+}
+
+// TestAdditionalFamily: a Service preferring dual stack that got one family gains the other from
+// its pool once there is one free (MetalLB's additional assignment), and says why not meanwhile.
+func TestAdditionalFamily(t *testing.T) {
+	dual := pool("dual", "203.0.113.60/32", "2001:db8::60/128")
+	a := New()
+	a.SetPools(pools(dual))
+	hog := fams(v4("hog"), SingleStack, IPv6)
+	if _, err := a.Ensure(hog, nil); err != nil {
+		t.Fatal(err)
+	}
+	req := fams(v4("web"), PreferDualStack, IPv4, IPv6)
+	res, err := a.Ensure(req, nil)
+	if err != nil || fmt.Sprint(res.IPs) != "[203.0.113.60]" {
+		t.Fatalf("first: %+v %v", res, err)
+	}
+	res, _ = a.Ensure(req, res.IPs)
+	if !strings.Contains(res.AdditionalFailed, "no available IPv6 address in pool dual") || len(res.IPs) != 1 {
+		t.Fatalf("while the IPv6 address is taken: %+v", res)
+	}
+	a.Release("hog")
+	res, _ = a.Ensure(req, res.IPs)
+	if fmt.Sprint(res.IPs) != "[203.0.113.60 2001:db8::60]" || res.AdditionalFailed != "" {
+		t.Fatalf("once free: %+v", res)
 	}
 }
 

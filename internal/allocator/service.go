@@ -15,9 +15,12 @@ const (
 	AnnotationAddressPool     = "metallb.io/address-pool"
 	AnnotationAllowSharedIP   = "metallb.io/allow-shared-ip"
 	AnnotationAllocatedFrom   = "metallb.io/ip-allocated-from-pool"
-	legacyPrefix              = "metallb.universe.tf/"
+	legacyPrefix              = DeprecatedAnnotationPrefix
 	currentPrefix             = "metallb.io/"
 )
+
+// DeprecatedAnnotationPrefix is MetalLB's legacy annotation prefix, still read, reported when used.
+const DeprecatedAnnotationPrefix = "metallb.universe.tf/"
 
 // annotation reads a metallb.io annotation, falling back to its legacy metallb.universe.tf name.
 func annotation(svc *corev1.Service, name string) string {

@@ -21,6 +21,8 @@ type NodeInput struct {
 	EndpointSlices []discoveryv1.EndpointSlice
 	// LBClass is the speaker's --lb-class: Services whose spec.loadBalancerClass differs are not ours.
 	LBClass string
+	// IgnoreExcludeLB is the speaker's --ignore-exclude-lb (see NodeMayAnnounce).
+	IgnoreExcludeLB bool
 }
 
 // NodeBGP is one node's desired BGP state: what its FRR must run. Its shape (routers, neighbours,
@@ -106,14 +108,18 @@ func BuildNode(cfg *Config, in NodeInput) (*NodeBGP, Problems) {
 		return n, ps.sorted()
 	}
 	b := newNodeBuilder(cfg, in.Node, len(in.Services), &ps)
+	// An excluded node keeps its sessions (so it returns at once) and withdraws every prefix.
+	mayAnnounce := NodeMayAnnounce(in.Node, in.IgnoreExcludeLB)
+	serving := IndexServing(in.EndpointSlices)
 	for _, svc := range sortedServices(in.Services) {
 		if !Announces(svc, in.LBClass) {
 			continue
 		}
-		if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal && !ReadyEndpointNodes(svc, in.EndpointSlices)[n.NodeName] {
-			continue
+		// Problems are reported on every node, whether it announces the Service or not.
+		vips := ingressVIPs(svc, &ps)
+		if mayAnnounce && serving.For(svc).AnnouncesFrom(svc, n.NodeName) {
+			b.addService(svc, vips)
 		}
-		b.addService(svc)
 	}
 	n.Routers, n.BFDProfiles, n.Services = b.finish()
 	return n, ps.sorted()
@@ -202,21 +208,29 @@ func appliesTo(a *BGPAdvertisement, peer string) bool {
 	return false
 }
 
-func (b *nodeBuilder) addService(svc *corev1.Service) {
-	// A Service has a few VIPs and peers: slices with linear de-duplication allocate less than maps.
-	peers := make([]string, 0, len(b.neighbors))
-	prefixes := make([]netip.Prefix, 0, len(svc.Status.LoadBalancer.Ingress))
+// ingressVIPs parses the addresses in svc's status, reporting each one that is not an address.
+func ingressVIPs(svc *corev1.Service, ps *Problems) []netip.Addr {
+	vips := make([]netip.Addr, 0, len(svc.Status.LoadBalancer.Ingress))
 	for i, ing := range svc.Status.LoadBalancer.Ingress {
 		if ing.IP == "" {
 			continue
 		}
 		vip, err := netip.ParseAddr(ing.IP)
 		if err != nil || vip.Zone() != "" {
-			b.ps.add(Ref{Kind: KindService, Name: svc.Namespace + "/" + svc.Name},
+			ps.add(Ref{Kind: KindService, Name: svc.Namespace + "/" + svc.Name},
 				"status.loadBalancer.ingress["+strconv.Itoa(i)+"].ip", "%q is not an IP address", ing.IP)
 			continue
 		}
-		vip = vip.Unmap()
+		vips = append(vips, vip.Unmap())
+	}
+	return vips
+}
+
+func (b *nodeBuilder) addService(svc *corev1.Service, vips []netip.Addr) {
+	// A Service has a few VIPs and peers: slices with linear de-duplication allocate less than maps.
+	peers := make([]string, 0, len(b.neighbors))
+	prefixes := make([]netip.Prefix, 0, len(vips))
+	for _, vip := range vips {
 		for _, a := range b.advs {
 			if !advCovers(b.cfg, a, vip) || !a.SelectsService(svc) {
 				continue

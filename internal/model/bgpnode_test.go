@@ -33,6 +33,14 @@ func endpointSlice(ns, svc, node string, ready *bool) discoveryv1.EndpointSlice 
 	}
 }
 
+// terminating marks the slice's endpoints as terminating, still serving or not.
+func terminating(s discoveryv1.EndpointSlice, serving bool) discoveryv1.EndpointSlice {
+	for i := range s.Endpoints {
+		s.Endpoints[i].Conditions.Terminating, s.Endpoints[i].Conditions.Serving = ptr(true), ptr(serving)
+	}
+	return s
+}
+
 func local(s *corev1.Service) {
 	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 }
@@ -75,6 +83,7 @@ func TestBuildNode(t *testing.T) {
 		svcs     []corev1.Service
 		slices   []discoveryv1.EndpointSlice
 		lbClass  string
+		ignoreEx bool
 		want     []string
 		problems []string
 	}{
@@ -93,6 +102,27 @@ func TestBuildNode(t *testing.T) {
 			slices: []discoveryv1.EndpointSlice{endpointSlice("a", "web", "node1", ptr(false))}, want: []string{"r4: "}},
 		{name: "endpoint slice of another namespace does not count", in: base, svcs: []corev1.Service{lbService("a", "web", local, "203.0.113.5")},
 			slices: []discoveryv1.EndpointSlice{endpointSlice("b", "web", "node1", nil)}, want: []string{"r4: "}},
+		{name: "cluster policy with no endpoint anywhere is withdrawn", in: base, svcs: []corev1.Service{lbService("a", "web", nil, "203.0.113.5")},
+			slices: []discoveryv1.EndpointSlice{}, want: []string{"r4: "}},
+		{name: "cluster policy with only unready endpoints is withdrawn", in: base, svcs: []corev1.Service{lbService("a", "web", nil, "203.0.113.5")},
+			slices: []discoveryv1.EndpointSlice{endpointSlice("a", "web", "node2", ptr(false))}, want: []string{"r4: "}},
+		{name: "cluster policy with a terminating endpoint still serving", in: base, svcs: []corev1.Service{lbService("a", "web", nil, "203.0.113.5")},
+			slices: []discoveryv1.EndpointSlice{terminating(endpointSlice("a", "web", "node2", ptr(false)), true)}, want: []string{"r4: 203.0.113.5/32"}},
+		{name: "local policy with a local terminating endpoint still serving", in: base, svcs: []corev1.Service{lbService("a", "web", local, "203.0.113.5")},
+			slices: []discoveryv1.EndpointSlice{terminating(endpointSlice("a", "web", "node1", ptr(false)), true)}, want: []string{"r4: 203.0.113.5/32"}},
+		{name: "local policy with a local terminating endpoint no longer serving", in: base, svcs: []corev1.Service{lbService("a", "web", local, "203.0.113.5")},
+			slices: []discoveryv1.EndpointSlice{terminating(endpointSlice("a", "web", "node1", ptr(false)), false)}, want: []string{"r4: "}},
+		{name: "node excluded by label keeps its session and withdraws", in: with(func(in *Input) {
+			in.Nodes = []corev1.Node{node("node1", map[string]string{corev1.LabelNodeExcludeBalancers: ""})}
+		}), svcs: []corev1.Service{lbService("a", "web", nil, "203.0.113.5")}, want: []string{"r4: "}},
+		{name: "--ignore-exclude-lb keeps a labelled node announcing", ignoreEx: true, in: with(func(in *Input) {
+			in.Nodes = []corev1.Node{node("node1", map[string]string{corev1.LabelNodeExcludeBalancers: "true"})}
+		}), svcs: []corev1.Service{lbService("a", "web", nil, "203.0.113.5")}, want: []string{"r4: 203.0.113.5/32"}},
+		{name: "NetworkUnavailable withdraws even with --ignore-exclude-lb", ignoreEx: true, in: with(func(in *Input) {
+			n := node("node1", nil)
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue}}
+			in.Nodes = []corev1.Node{n}
+		}), svcs: []corev1.Service{lbService("a", "web", nil, "203.0.113.5")}, want: []string{"r4: "}},
 		{name: "other lb class", in: base, svcs: []corev1.Service{lbService("a", "web", func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptr("x") }, "203.0.113.5")},
 			want: []string{"r4: "}},
 		{name: "our lb class", in: base, lbClass: "x", svcs: []corev1.Service{
@@ -131,7 +161,13 @@ func TestBuildNode(t *testing.T) {
 					n = &c.in.Nodes[i]
 				}
 			}
-			got, nps := BuildNode(cfg, NodeInput{Node: n, Services: c.svcs, EndpointSlices: c.slices, LBClass: c.lbClass})
+			slices := c.slices
+			if slices == nil { // a case about something else: every Service has a serving endpoint elsewhere
+				for _, svc := range c.svcs {
+					slices = append(slices, endpointSlice(svc.Namespace, svc.Name, "node9", nil))
+				}
+			}
+			got, nps := BuildNode(cfg, NodeInput{Node: n, Services: c.svcs, EndpointSlices: slices, LBClass: c.lbClass, IgnoreExcludeLB: c.ignoreEx})
 			if !reflect.DeepEqual(announced(got), c.want) {
 				t.Errorf("announced %q, want %q", announced(got), c.want)
 			}
@@ -186,7 +222,8 @@ func TestBuildNodeShapeIgnoresServices(t *testing.T) {
 		t.Fatal(ps)
 	}
 	empty, _ := BuildNode(cfg, NodeInput{Node: &in.Nodes[0]})
-	full, _ := BuildNode(cfg, NodeInput{Node: &in.Nodes[0], Services: []corev1.Service{lbService("a", "web", nil, "203.0.113.5", "203.0.113.6")}})
+	full, _ := BuildNode(cfg, NodeInput{Node: &in.Nodes[0], Services: []corev1.Service{lbService("a", "web", nil, "203.0.113.5", "203.0.113.6")},
+		EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice("a", "web", "node1", nil)}})
 	if shape(empty) != shape(full) {
 		t.Fatalf("shape changed with Services:\n%s\nvs\n%s", shape(empty), shape(full))
 	}

@@ -51,6 +51,7 @@ func buildPool(p *v1beta1.IPAddressPool, ps *Problems) *Pool {
 		}
 	}
 	if al := p.Spec.AllocateTo; al != nil {
+		pool.Pinned = true
 		pool.Priority, pool.HasPriority = al.Priority, al.Priority != 0
 		pool.Namespaces = al.Namespaces
 		pool.NamespaceSelectors = selectors(ps, ref, "spec.serviceAllocation.namespaceSelectors", al.NamespaceSelectors)

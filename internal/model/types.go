@@ -45,8 +45,11 @@ type Pool struct {
 	AutoAssign    bool
 	AvoidBuggyIPs bool
 	// Priority orders pools for a Service; HasPriority false sorts the pool after every prioritised one.
-	Priority           int
-	HasPriority        bool
+	Priority    int
+	HasPriority bool
+	// Pinned is a pool with a serviceAllocation (even one setting only a priority): as in MetalLB,
+	// the allocator tries the pinned pools a Service fits before the generic ones.
+	Pinned             bool
 	Namespaces         []string
 	NamespaceSelectors []labels.Selector
 	ServiceSelectors   []labels.Selector

@@ -22,6 +22,9 @@ type SpeakerInput struct {
 	EndpointSlices []discoveryv1.EndpointSlice
 	NodeName       string
 	LBClass        string
+	// IgnoreExcludeLB is the speaker's --ignore-exclude-lb: the exclusion label no longer withdraws
+	// the node's announcements (model.NodeMayAnnounce).
+	IgnoreExcludeLB bool
 }
 
 // NodeBGPResult is a computed node configuration. Config is the model to keep as the last good one;
@@ -93,7 +96,8 @@ func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (
 		cfg, bps = model.ForBIRD(cfg, lastGood)
 		ps, render = append(ps, bps...), birdtemplates.Render
 	}
-	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices, LBClass: in.LBClass})
+	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices,
+		LBClass: in.LBClass, IgnoreExcludeLB: in.IgnoreExcludeLB})
 	out, err := render(nb)
 	if err != nil {
 		return res, err

@@ -13,16 +13,15 @@ import (
 	"github.com/routelb/routelb/internal/model"
 )
 
-// LabelExcludeFromLB is the well-known label that takes a node out of every load balancer, as
-// MetalLB and the cloud providers honour it.
-const LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
-
 // L2VIP is one VIP announced in Layer 2 mode.
 type L2VIP struct {
 	Services  []types.NamespacedName // sorted; several when the VIP is shared
 	Eligible  []string               // nodes that may own it, sorted
 	Preferred []string               // eligible nodes with the highest preference score (if > 0), sorted
-	// Interfaces to answer on from this node; nil means the interfaces holding the node's addresses.
+	// Key is the address whose hash elects the owner: the first VIP of the first Service holding
+	// this one, so both VIPs of a dual-stack Service go to one node, as MetalLB elects per Service.
+	Key netip.Addr
+	// Interfaces to answer on from this node; nil means the responder's defaults (every eligible one).
 	Interfaces []string
 }
 
@@ -40,21 +39,26 @@ func ComputeL2(in SpeakerInput, lastGood *model.Config) L2Result {
 	cfg, ps := model.Build(in.Input, lastGood)
 	res := L2Result{Config: cfg, VIPs: map[netip.Addr]*L2VIP{}, Problems: ps}
 	advs := sortedL2Advs(cfg)
-	nodes := UsableNodes(in.Nodes)
+	nodes := UsableNodes(in.Nodes, in.IgnoreExcludeLB)
+	serving := model.IndexServing(in.EndpointSlices)
 	var self *corev1.Node
 	for i := range in.Nodes {
 		if in.Nodes[i].Name == in.NodeName {
 			self = &in.Nodes[i]
 		}
 	}
+	keys := map[types.NamespacedName]netip.Addr{}
 	for i := range in.Services {
 		svc := &in.Services[i]
 		if !model.Announces(svc, in.LBClass) {
 			continue
 		}
-		var local map[string]bool
-		if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
-			local = model.ReadyEndpointNodes(svc, in.EndpointSlices)
+		sv := serving.For(svc)
+		var eligible []*corev1.Node
+		for _, n := range nodes {
+			if sv.AnnouncesFrom(svc, n.Name) {
+				eligible = append(eligible, n)
+			}
 		}
 		for j, ing := range svc.Status.LoadBalancer.Ingress {
 			vip, err := netip.ParseAddr(ing.IP)
@@ -66,14 +70,23 @@ func ComputeL2(in SpeakerInput, lastGood *model.Config) L2Result {
 					Field: "status.loadBalancer.ingress[" + strconv.Itoa(j) + "].ip", Message: "\"" + ing.IP + "\" is not an IP address"})
 				continue
 			}
-			addL2VIP(res.VIPs, vip.Unmap(), svc, covering(cfg, advs, vip.Unmap()), nodes, local, self)
+			name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+			if _, ok := keys[name]; !ok {
+				keys[name] = vip.Unmap()
+			}
+			addL2VIP(res.VIPs, vip.Unmap(), svc, covering(cfg, advs, vip.Unmap()), eligible, self)
 		}
+	}
+	for _, v := range res.VIPs {
+		v.Key = keys[v.Services[0]]
 	}
 	return res
 }
 
+// addL2VIP records svc's vip; eligible are the nodes that may announce svc (node and endpoint
+// rules applied), of which the covering advertisements' node selectors pick.
 func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, advs []*model.L2Advertisement,
-	nodes []*corev1.Node, local map[string]bool, self *corev1.Node) {
+	eligible []*corev1.Node, self *corev1.Node) {
 	advs = slices.DeleteFunc(slices.Clone(advs), func(a *model.L2Advertisement) bool { return !a.SelectsService(svc) })
 	if len(advs) == 0 {
 		return
@@ -87,10 +100,7 @@ func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, ad
 		return strings.Compare(a.String(), b.String())
 	})
 	scores := map[string]int64{}
-	for _, n := range nodes {
-		if local != nil && !local[n.Name] {
-			continue
-		}
+	for _, n := range eligible {
 		for _, a := range advs {
 			if !model.MatchesAny(a.NodeSelectors, n.Labels) {
 				continue
@@ -160,33 +170,16 @@ func covering(cfg *model.Config, advs []*model.L2Advertisement, vip netip.Addr) 
 	return out
 }
 
-// UsableNodes leaves out the nodes NodeUsable refuses, sorted by name.
-func UsableNodes(in []corev1.Node) []*corev1.Node {
+// UsableNodes is the nodes model.NodeMayAnnounce accepts, sorted by name.
+func UsableNodes(in []corev1.Node, ignoreExcludeLB bool) []*corev1.Node {
 	var out []*corev1.Node
 	for i := range in {
-		if NodeUsable(&in[i]) {
+		if model.NodeMayAnnounce(&in[i], ignoreExcludeLB) {
 			out = append(out, &in[i])
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// NodeUsable is the node eligibility rule: a node excluded from load balancers by label, or whose
-// network is down, announces nothing.
-func NodeUsable(n *corev1.Node) bool {
-	_, excluded := n.Labels[LabelExcludeFromLB]
-	return !excluded && !NetworkUnavailable(n)
-}
-
-// NetworkUnavailable reports the Node's NetworkUnavailable condition (set by the network plugin).
-func NetworkUnavailable(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }
 
 // InsertSorted inserts v into the sorted s unless it is there already.

@@ -37,20 +37,25 @@ func l2Sel(k, v string) []metav1.LabelSelector {
 
 func TestComputeL2(t *testing.T) {
 	ready, notReady := true, false
+	addr := []string{"10.0.0.1"}
 	other := "other"
 	nodes := []corev1.Node{
 		l2Node("a", map[string]string{"zone": "1", "fast": "yes"}),
 		l2Node("b", map[string]string{"zone": "1"}),
 		l2Node("c", map[string]string{"zone": "2"}),
-		l2Node("d", map[string]string{"zone": "1", LabelExcludeFromLB: ""}),
+		l2Node("d", map[string]string{"zone": "1", corev1.LabelNodeExcludeBalancers: ""}),
 		l2Node("e", map[string]string{"zone": "1"}, corev1.NodeCondition{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue}),
 	}
 	slice := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "local-x", Labels: map[string]string{discoveryv1.LabelServiceName: "local"}},
 		Endpoints: []discoveryv1.Endpoint{
-			{NodeName: l2Ptr("b"), Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
-			{NodeName: l2Ptr("c")},
-			{NodeName: l2Ptr("a"), Conditions: discoveryv1.EndpointConditions{Ready: &notReady}},
+			{Addresses: addr, NodeName: l2Ptr("b"), Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
+			{Addresses: addr, NodeName: l2Ptr("c")},
+			{Addresses: addr, NodeName: l2Ptr("a"), Conditions: discoveryv1.EndpointConditions{Ready: &notReady}},
 		}}
+	eps := []discoveryv1.EndpointSlice{slice}
+	for _, name := range []string{"cluster", "shared", "bgp", "classy"} { // served somewhere
+		eps = append(eps, l2Slice(name, "z"))
+	}
 	in := SpeakerInput{NodeName: "a", Input: model.Input{
 		Nodes: nodes,
 		Pools: []v1beta1.IPAddressPool{l2Pool("p1", "203.0.113.0/28"), l2Pool("p2", "2001:db8::/120"), l2Pool("bgp-only", "203.0.113.64/28")},
@@ -68,20 +73,24 @@ func TestComputeL2(t *testing.T) {
 		l2Svc("bgp", corev1.ServiceExternalTrafficPolicyCluster, nil, "203.0.113.65"),
 		l2Svc("classy", corev1.ServiceExternalTrafficPolicyCluster, &other, "203.0.113.3"),
 		l2Svc("broken", corev1.ServiceExternalTrafficPolicyCluster, nil, "not-an-ip"),
-	}, EndpointSlices: []discoveryv1.EndpointSlice{slice}}
+	}, EndpointSlices: eps}
 
 	res := ComputeL2(in, nil)
 	want := map[netip.Addr]L2VIP{
 		netip.MustParseAddr("203.0.113.1"): {
 			Services: []types.NamespacedName{{Namespace: "ns", Name: "cluster"}, {Namespace: "ns", Name: "shared"}},
 			Eligible: []string{"a", "b", "c"}, Preferred: []string{"a"}, Interfaces: []string{"eth0", "eth1"},
+			Key: netip.MustParseAddr("203.0.113.1"),
 		},
 		netip.MustParseAddr("2001:db8::1"): {
+			// The dual-stack Service's second VIP is elected by its first: one owner for both.
 			Services: []types.NamespacedName{{Namespace: "ns", Name: "cluster"}}, Eligible: []string{"a", "b", "c"},
+			Key: netip.MustParseAddr("203.0.113.1"),
 		},
 		// Local: only b (ready) and c (ready unset); a's endpoint is not ready.
 		netip.MustParseAddr("203.0.113.2"): {
 			Services: []types.NamespacedName{{Namespace: "ns", Name: "local"}}, Eligible: []string{"b", "c"}, Interfaces: []string{"eth0", "eth1"},
+			Key: netip.MustParseAddr("203.0.113.2"),
 		},
 	}
 	if len(res.VIPs) != len(want) {
@@ -93,7 +102,7 @@ func TestComputeL2(t *testing.T) {
 			t.Fatalf("%s missing", vip)
 		}
 		if !slices.Equal(got.Services, w.Services) || !slices.Equal(got.Eligible, w.Eligible) ||
-			!slices.Equal(got.Preferred, w.Preferred) || !slices.Equal(got.Interfaces, w.Interfaces) {
+			!slices.Equal(got.Preferred, w.Preferred) || !slices.Equal(got.Interfaces, w.Interfaces) || got.Key != w.Key {
 			t.Errorf("%s: got %+v, want %+v", vip, *got, w)
 		}
 	}
@@ -111,6 +120,50 @@ func TestComputeL2(t *testing.T) {
 	if vips := ComputeL2(in, nil).VIPs; len(vips) != 1 || vips[netip.MustParseAddr("203.0.113.3")] == nil {
 		t.Errorf("with --lb-class other: %v", l2Keys(vips))
 	}
+}
+
+// TestComputeL2Withdraws: the node and endpoint rules of both modes, seen in Layer 2.
+func TestComputeL2Withdraws(t *testing.T) {
+	in := SpeakerInput{NodeName: "a", Input: model.Input{
+		Nodes: []corev1.Node{l2Node("a", nil), l2Node("b", map[string]string{corev1.LabelNodeExcludeBalancers: "yes"})},
+		Pools: []v1beta1.IPAddressPool{l2Pool("p1", "203.0.113.0/28")},
+		L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "all"},
+			Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"p1"}}}},
+	}, Services: []corev1.Service{l2Svc("web", corev1.ServiceExternalTrafficPolicyCluster, nil, "203.0.113.1")}}
+	vip := netip.MustParseAddr("203.0.113.1")
+	eligible := func() []string {
+		t.Helper()
+		v := ComputeL2(in, nil).VIPs[vip]
+		if v == nil {
+			t.Fatal("VIP missing")
+		}
+		return v.Eligible
+	}
+	if got := eligible(); len(got) != 0 {
+		t.Errorf("no endpoint anywhere: eligible %v, want none (withdrawn, as MetalLB)", got)
+	}
+	served := l2Slice("web", "a")
+	f := false
+	served.Endpoints[0].Conditions = discoveryv1.EndpointConditions{Ready: &f, Serving: &f}
+	in.EndpointSlices = []discoveryv1.EndpointSlice{served}
+	if got := eligible(); len(got) != 0 {
+		t.Errorf("only an endpoint that stopped serving: eligible %v, want none", got)
+	}
+	in.EndpointSlices = []discoveryv1.EndpointSlice{l2Slice("web", "z")}
+	if got := eligible(); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("served elsewhere: eligible %v, want [a] (b is excluded)", got)
+	}
+	in.IgnoreExcludeLB = true
+	if got := eligible(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("--ignore-exclude-lb: eligible %v, want [a b]", got)
+	}
+}
+
+// l2Slice is an EndpointSlice of Service ns/svc with one ready endpoint on node.
+func l2Slice(svc, node string) discoveryv1.EndpointSlice {
+	return discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: svc + "-" + node,
+		Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.2"}, NodeName: &node}}}
 }
 
 func l2Keys(m map[netip.Addr]*L2VIP) []netip.Addr {
@@ -148,7 +201,7 @@ func TestL2PreferenceAndServiceSelectors(t *testing.T) {
 				ServiceSelectors:       l2Sel("tier", "db"),
 				PreferredNodeSelectors: []v1beta1.PreferredNodeSelector{pref(100, "gpu", "yes")}}},
 		},
-	}, Services: []corev1.Service{web}}
+	}, Services: []corev1.Service{web}, EndpointSlices: []discoveryv1.EndpointSlice{l2Slice("web", "a")}}
 	res := ComputeL2(in, nil)
 	if len(res.Problems) > 0 {
 		t.Fatal(res.Problems)

@@ -39,7 +39,8 @@ func (z Fuzz) Run(f *testing.F) {
 		}
 		svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "s"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
 		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: vip}, {IP: "203.0.113.5"}}
-		n, _ := model.BuildNode(cfg, model.NodeInput{Node: &in.Nodes[0], Services: []corev1.Service{svc}})
+		svcs := []corev1.Service{svc}
+		n, _ := model.BuildNode(cfg, model.NodeInput{Node: &in.Nodes[0], Services: svcs, EndpointSlices: Served(svcs)})
 		out, err := z.Render(n)
 		if err != nil {
 			return // refusing to render is safe; the speaker keeps the file it has

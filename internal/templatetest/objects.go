@@ -6,6 +6,10 @@ package templatetest
 import (
 	"fmt"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Objects joins YAML documents into one stream, as `routelb render` reads them.
@@ -46,15 +50,34 @@ func Advertisement(spec string) string {
 	return doc
 }
 
-// Service is a LoadBalancer Service in namespace default whose status holds the given VIPs.
+// Service is a LoadBalancer Service in namespace default whose status holds the given VIPs, and its
+// EndpointSlice with one ready pod (a Service no endpoint serves is withdrawn, as in MetalLB).
 func Service(name string, vips ...string) string {
 	ingress := make([]string, len(vips))
 	for i, v := range vips {
 		ingress[i] = fmt.Sprintf("{ip: %q}", v)
 	}
 	return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name + ", namespace: default}\n" +
-		"spec: {type: LoadBalancer, ports: [{port: 80}]}\nstatus: {loadBalancer: {ingress: [" + strings.Join(ingress, ", ") + "]}}"
+		"spec: {type: LoadBalancer, ports: [{port: 80}]}\nstatus: {loadBalancer: {ingress: [" + strings.Join(ingress, ", ") + "]}}" +
+		"\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n" +
+		"metadata: {name: " + name + "-pods, namespace: default, labels: {kubernetes.io/service-name: " + name + "}}\n" +
+		"addressType: IPv4\nendpoints: [{addresses: [10.0.0.9], nodeName: pods, conditions: {ready: true}}]"
 }
+
+// Served is one EndpointSlice per Service, each with one ready pod on node "pods": the Services'
+// VIPs are announced wherever the rest of the input allows.
+func Served(svcs []corev1.Service) []discoveryv1.EndpointSlice {
+	out := make([]discoveryv1.EndpointSlice, len(svcs))
+	for i, s := range svcs {
+		out[i] = discoveryv1.EndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name + "-pods", Labels: map[string]string{discoveryv1.LabelServiceName: s.Name}},
+			Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.9"}, NodeName: ptr("pods")}},
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // LabObjects is a two-node cluster peering with one router over IPv4 and IPv6 (BFD on both, with a
 // TCP-MD5 password and short timers on IPv4) and with a second router no advertisement names, and

@@ -36,6 +36,7 @@ func ScaleInput(vips int) nodeconfig.SpeakerInput {
 		in.Services = append(in.Services, svc)
 		ip = ip.Next()
 	}
+	in.EndpointSlices = Served(in.Services)
 	return in
 }
 

@@ -35,6 +35,17 @@ import (
 type VIP struct {
 	Eligible  []string
 	Preferred []string
+	// Key, when valid, is the address hashed instead of the VIP's own: the VIPs of one Service share
+	// it, so with the same eligible nodes they share their owner (dual stack on one node, as MetalLB).
+	Key netip.Addr
+}
+
+// electionKey is the address whose hash ranks the nodes for vip.
+func (v VIP) electionKey(vip netip.Addr) netip.Addr {
+	if v.Key.IsValid() {
+		return v.Key
+	}
+	return vip
 }
 
 // LeaseView is one node's Lease as read from the API.
@@ -146,7 +157,7 @@ func (m *machine) desiredOwner(vip netip.Addr, spec VIP, now time.Time) string {
 			continue
 		}
 		pref := slices.Contains(spec.Preferred, n)
-		s := score(vip, n)
+		s := score(spec.electionKey(vip), n)
 		if best == "" || pref && !bestPref || pref == bestPref && (s > bestScore || s == bestScore && n < best) {
 			best, bestPref, bestScore = n, pref, s
 		}
@@ -169,10 +180,10 @@ func score(vip netip.Addr, node string) uint64 {
 	return x ^ x>>31
 }
 
-// outranks reports whether node a wins vip against b regardless of liveness and preference: the
-// tie-break between two claimants that both wrote a claim.
-func outranks(vip netip.Addr, a, b string) bool {
-	sa, sb := score(vip, a), score(vip, b)
+// outranks reports whether node a wins the VIP hashed as key against b regardless of liveness and
+// preference: the tie-break between two claimants that both wrote a claim.
+func outranks(key netip.Addr, a, b string) bool {
+	sa, sb := score(key, a), score(key, b)
 	return sa > sb || sa == sb && a < b
 }
 
@@ -301,8 +312,9 @@ func (m *machine) check(all []LeaseView, now time.Time) (confirmedNow, withdrawn
 			confirmedNow = append(confirmedNow, vip)
 			continue
 		}
+		key := m.want[vip].electionKey(vip)
 		for _, n := range others {
-			if outranks(vip, n, m.self) {
+			if outranks(key, n, m.self) {
 				delete(m.claims, vip)
 				withdrawn = append(withdrawn, vip)
 				break

@@ -54,6 +54,30 @@ func TestDesiredOwnerSpreadsAndMovesMinimally(t *testing.T) {
 	}
 }
 
+// TestDesiredOwnerSharedKey: a dual-stack Service's VIPs, hashed by one key, have one owner, where
+// hashed by their own addresses they would often be split.
+func TestDesiredOwnerSharedKey(t *testing.T) {
+	nodes := []string{"n1", "n2", "n3", "n4"}
+	m := started("n1", t0)
+	for _, n := range nodes[1:] {
+		m.observe(LeaseView{Node: n, ResourceVersion: "1"}, t0)
+	}
+	split := 0
+	for i := 1; i < 200; i++ {
+		v4, v6 := vip(i), netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", i))
+		spec := VIP{Eligible: nodes, Key: v4}
+		if a, b := m.desiredOwner(v4, spec, t0), m.desiredOwner(v6, spec, t0); a != b {
+			t.Fatalf("%s and %s share a key but go to %s and %s", v4, v6, a, b)
+		}
+		if m.desiredOwner(v4, allOf(nodes...), t0) != m.desiredOwner(v6, allOf(nodes...), t0) {
+			split++
+		}
+	}
+	if split == 0 {
+		t.Fatal("without a key no pair was split: the test shows nothing")
+	}
+}
+
 func TestDesiredOwnerPreferredAndEligible(t *testing.T) {
 	m := started("n1", t0)
 	m.observe(LeaseView{Node: "n2", ResourceVersion: "1"}, t0)
