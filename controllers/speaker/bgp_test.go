@@ -465,7 +465,7 @@ func TestSpeakerBGPStatusNamesCannotCollide(t *testing.T) {
 	svcs := []*corev1.Service{lbSvc("web-api", corev1.ServiceExternalTrafficPolicyCluster), lbSvc("api", corev1.ServiceExternalTrafficPolicyCluster)}
 	svcs[0].Namespace, svcs[1].Namespace = "prod", "prod-web"
 	for i, svc := range svcs {
-		e.create(svc)
+		e.create(svc, servingSliceIn(svc.Namespace, svc.Name, "node1"))
 		e.setVIP(svc, fmt.Sprintf("203.0.113.%d", 10+i))
 	}
 	e.eventually("ConfigurationState speaker-node1 Valid", func() error {
@@ -490,7 +490,7 @@ func TestSpeakerBGPStatusNamesCannotCollide(t *testing.T) {
 	// One more change makes the speaker reconcile again; it must not create anything anew.
 	w := counterValue(configWrites)
 	third := lbSvc("third", corev1.ServiceExternalTrafficPolicyCluster)
-	e.create(third)
+	e.create(third, servingSlice("third", "node1"))
 	e.setVIP(third, "203.0.113.12")
 	e.waitConf(w, []string{"  network 203.0.113.12/32"})
 	e.eventually("third's ServiceBGPStatus", func() error {
