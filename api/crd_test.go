@@ -171,20 +171,53 @@ func testInvalid(t *testing.T, c client.Client) {
 	}
 }
 
-func testImmutable(t *testing.T, c client.Client) {
+// gracefulPeer creates a copy of peer-minimal named name, with enableGracefulRestart set to set
+// (nil: absent).
+func gracefulPeer(t *testing.T, c client.Client, name string, set *bool) *unstructured.Unstructured {
+	t.Helper()
 	peer := readObjects(t, "testdata/valid/peer-minimal.yaml")[0]
-	peer.SetName("graceful")
-	if err := unstructured.SetNestedField(peer.Object, true, "spec", "enableGracefulRestart"); err != nil {
-		t.Fatal(err)
+	peer.SetName(name)
+	if set != nil {
+		if err := unstructured.SetNestedField(peer.Object, *set, "spec", "enableGracefulRestart"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := c.Create(t.Context(), peer); err != nil {
 		t.Fatal(err)
 	}
-	_ = unstructured.SetNestedField(peer.Object, false, "spec", "enableGracefulRestart")
-	err := c.Update(t.Context(), peer)
-	if err == nil || !strings.Contains(err.Error(), "spec.enableGracefulRestart") {
-		t.Fatalf("turning enableGracefulRestart off: want an error naming spec.enableGracefulRestart, got %v", err)
+	return peer
+}
+
+// testGracefulRestart checks MetalLB's rule, which is on the field: a value once set cannot change,
+// but setting it on a peer that never had it is allowed.
+func testGracefulRestart(t *testing.T, c client.Client) {
+	on, off := true, false
+	for _, tc := range []struct {
+		name    string
+		from    *bool
+		to      bool
+		refused bool
+	}{
+		{"true-to-false", &on, false, true},
+		{"false-to-true", &off, true, true},
+		{"absent-to-true", nil, true, false},
+		{"absent-to-false", nil, false, false},
+		{"true-to-true", &on, true, false},
+	} {
+		peer := gracefulPeer(t, c, "graceful-"+tc.name, tc.from)
+		_ = unstructured.SetNestedField(peer.Object, tc.to, "spec", "enableGracefulRestart")
+		err := c.Update(t.Context(), peer)
+		switch {
+		case tc.refused && (err == nil || !strings.Contains(err.Error(), "spec.enableGracefulRestart")):
+			t.Errorf("%s: want an error naming spec.enableGracefulRestart, got %v", tc.name, err)
+		case !tc.refused && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		}
 	}
+}
+
+func testImmutable(t *testing.T, c client.Client) {
+	testGracefulRestart(t, c)
 
 	status := &unstructured.Unstructured{}
 	status.SetGroupVersionKind(readObjects(t, "testdata/valid/servicel2status.yaml")[0].GroupVersionKind())
@@ -192,7 +225,7 @@ func testImmutable(t *testing.T, c client.Client) {
 		t.Fatal(err)
 	}
 	_ = unstructured.SetNestedField(status.Object, "node3", "status", "node")
-	err = c.Status().Update(t.Context(), status)
+	err := c.Status().Update(t.Context(), status)
 	if err == nil || !strings.Contains(err.Error(), "status.node") {
 		t.Fatalf("changing status.node: want an error naming status.node, got %v", err)
 	}

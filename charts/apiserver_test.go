@@ -256,6 +256,8 @@ func checkAccess(t *testing.T, s *server) {
 	ctlAllowed = append(ctlAllowed, expand([]string{"create", "patch"}, access{group: "events.k8s.io", resource: "events", ns: "demo"})...)
 	ctlAllowed = append(ctlAllowed, expand([]string{"create", "patch"}, access{resource: "events", ns: namespace})...)
 	ctlAllowed = append(ctlAllowed, expand(read, access{group: "metallb.io", resource: "ipaddresspools", ns: namespace})...)
+	ctlAllowed = append(ctlAllowed, expand([]string{"get", "list", "watch", "create"}, access{group: "metallb.io", resource: "configurationstates", ns: namespace})...)
+	ctlAllowed = append(ctlAllowed, access{verb: "update", group: "metallb.io", resource: "configurationstates", sub: "status", ns: namespace})
 	for _, k := range metallbKinds {
 		ctlAllowed = append(ctlAllowed, access{verb: "list", group: "metallb.io", resource: k, ns: namespace})
 	}
@@ -283,6 +285,8 @@ func checkAccess(t *testing.T, s *server) {
 	}
 	spkAllowed = append(spkAllowed, access{verb: "patch", group: "metallb.io", resource: "bgppeers", sub: "status", ns: namespace})
 	spkAllowed = append(spkAllowed, expand([]string{"get", "list", "watch", "create", "delete"}, access{group: "metallb.io", resource: "servicebgpstatuses", ns: namespace})...)
+	spkAllowed = append(spkAllowed, expand([]string{"get", "list", "watch", "create"}, access{group: "metallb.io", resource: "configurationstates", ns: namespace})...)
+	spkAllowed = append(spkAllowed, access{verb: "update", group: "metallb.io", resource: "configurationstates", sub: "status", ns: namespace})
 	spkAllowed = append(spkAllowed, expand([]string{"get", "list", "watch", "create", "update", "delete"}, access{group: "metallb.io", resource: "servicel2statuses", ns: namespace})...)
 	spkAllowed = append(spkAllowed,
 		access{verb: "update", group: "metallb.io", resource: "servicebgpstatuses", sub: "status", ns: namespace},

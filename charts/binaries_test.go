@@ -56,7 +56,7 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 
 	// The chart's Secret is what the controller serves the webhook with.
 	certDir := t.TempDir()
-	for _, f := range []string{"tls.crt", "tls.key"} {
+	for _, f := range []string{"tls.crt", "tls.key", "ca.crt"} {
 		if err := os.WriteFile(filepath.Join(certDir, f), sec.Data[f], 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -133,6 +133,17 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 		var l v1beta1.ServiceBGPStatusList
 		err := s.client.List(t.Context(), &l, client.InNamespace(namespace))
 		return "", err == nil && len(l.Items) > 0 && l.Items[0].Status.Node == node
+	})
+	waitFor(t, "the controller's and the speaker's ConfigurationState", func() (string, bool) {
+		var l v1beta1.ConfigurationStateList
+		if err := s.client.List(t.Context(), &l, client.InNamespace(namespace)); err != nil {
+			return err.Error(), false
+		}
+		got := map[string]v1beta1.ConfigurationResult{}
+		for _, st := range l.Items {
+			got[st.Name+"/"+st.Labels[v1beta1.LabelComponentType]] = st.Status.Result
+		}
+		return fmt.Sprint(got), got["controller/controller"] != "" && got["speaker-"+node+"/speaker"] != ""
 	})
 	// The reloader's session report: the speaker publishes it in the peer's status (a patch).
 	report := `{"time":"2026-11-28T12:00:00Z","sessions":[{"vrf":"","neighbor":"198.51.100.1","state":"Established","prefixesSent":1,"since":"2026-11-28T12:00:00Z"}]}`

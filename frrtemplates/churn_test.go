@@ -19,8 +19,11 @@ import (
 // ingests one line per VIP and never resets a session for Service churn.
 func TestChurnChangesOnlyNetworkLines(t *testing.T) {
 	in := templatetest.ScaleInput(200)
+	// A localPref beside "all"'s none is refused for the same prefixes (MetalLB's rule) unless the
+	// advertisement selects Services; an empty selector selects them all.
 	in.BGPAdvs = append(in.BGPAdvs, v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "pref", Namespace: "metallb-system"},
-		Spec: v1beta1.BGPAdvertisementSpec{LocalPref: 150, Peers: []v1beta1.ObjectName{"tor-1"}, Communities: []v1beta1.CommunityRef{"large:1:2:3"}}})
+		Spec: v1beta1.BGPAdvertisementSpec{LocalPref: 150, Peers: []v1beta1.ObjectName{"tor-1"}, Communities: []v1beta1.CommunityRef{"large:1:2:3"},
+			ServiceSelectors: []metav1.LabelSelector{{}}}})
 	before := render(t, in)
 	extra := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "new"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
 	extra.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.1.77"}}

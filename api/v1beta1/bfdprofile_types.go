@@ -5,8 +5,9 @@ import (
 )
 
 // BFDProfileSpec holds the timers of the BFD sessions attached to BGP sessions. Unset fields take FRR's
-// defaults (300 ms intervals, multiplier 3, echo interval 50 ms).
-// +kubebuilder:validation:XValidation:rule="!has(self.minimumTtl) || !has(self.echoMode) || !self.echoMode",message="echoMode is for single-hop sessions and minimumTtl for multi-hop ones: set one of them"
+// defaults (300 ms intervals, multiplier 3, echo interval 50 ms). One profile may serve single-hop and
+// multi-hop sessions alike, so echoMode (single-hop only) and minimumTtl (multi-hop only) may both be
+// set, as in MetalLB: FRR applies each where it means something.
 type BFDProfileSpec struct {
 	// ReceiveInterval is the smallest interval, in milliseconds, at which this system can receive
 	// control packets.

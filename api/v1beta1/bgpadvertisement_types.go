@@ -5,6 +5,7 @@ import (
 )
 
 // BGPAdvertisementSpec says how the addresses of some pools are announced over BGP.
+// +kubebuilder:validation:XValidation:rule="!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 || ((!has(self.aggregationLength) || self.aggregationLength == 32) && (!has(self.aggregationLengthV6) || self.aggregationLengthV6 == 128))",message="serviceSelectors and aggregationLength are mutually exclusive: with serviceSelectors, aggregationLength must be 32 and aggregationLengthV6 128"
 type BGPAdvertisementSpec struct {
 	// AggregationLength announces IPv4 addresses rolled up into prefixes of this length instead of /32s.
 	// +kubebuilder:validation:Minimum=1
@@ -43,9 +44,16 @@ type BGPAdvertisementSpec struct {
 	// +optional
 	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
 
-	// Peers limits the announcements to these BGPPeers, by name. Empty means every peer.
+	// Peers limits the announcements to these BGPPeers, by name. Empty means every peer. A peer that
+	// does not exist yet is waited for: the advertisement applies to it once it is created.
 	// +optional
 	Peers []ObjectName `json:"peers,omitempty"`
+
+	// ServiceSelectors limit the Services announced by this advertisement to those matching one of
+	// them. Empty means every Service of the selected pools. Announcing per Service needs host
+	// routes, so aggregation lengths must keep their defaults.
+	// +optional
+	ServiceSelectors []metav1.LabelSelector `json:"serviceSelectors,omitempty"`
 }
 
 // BGPAdvertisementStatus is what routelb found wrong with the advertisement across objects.

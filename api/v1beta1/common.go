@@ -20,9 +20,11 @@ type CommunityValue string
 // +kubebuilder:validation:XValidation:rule="!self.matches('^large:[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$') || self.split(':').slice(1, 4).all(p, int(p) <= 4294967295)",message="each part of a large community must be at most 4294967295"
 type CommunityRef string
 
-// ObjectName names another metallb.io object in the same namespace.
+// ObjectName names another metallb.io object in the same namespace. Any word is accepted, as
+// MetalLB accepts any string (its docs name pools "PoolA"): a name no object can have is waited for
+// like a missing one. Whitespace is refused: such a reference is always a mistake.
 // +kubebuilder:validation:MaxLength=253
-// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+// +kubebuilder:validation:Pattern=`^\S+$`
 type ObjectName string
 
 // VRFName is a Linux VRF device name.

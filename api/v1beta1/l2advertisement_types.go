@@ -25,15 +25,35 @@ type L2AdvertisementSpec struct {
 	// +optional
 	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
 
-	// PreferredNodeSelectors is a routelb extension: among the eligible nodes, those matching one of these
-	// selectors are chosen to own an address before the others.
+	// PreferredNodeSelectors are soft preferences for the node that owns an address: each eligible
+	// node scores the sum of the weights of the preferences it matches (over every advertisement of
+	// the address), and the nodes with the highest score are chosen first. With no preferred node
+	// available, any eligible node can own it. MetalLB's shape, after PreferredSchedulingTerm.
 	// +optional
-	PreferredNodeSelectors []metav1.LabelSelector `json:"preferredNodeSelectors,omitempty"`
+	// +kubebuilder:validation:MaxItems=100
+	PreferredNodeSelectors []PreferredNodeSelector `json:"preferredNodeSelectors,omitempty"`
+
+	// ServiceSelectors limit the Services announced by this advertisement to those matching one of
+	// them. Empty means every Service of the selected pools.
+	// +optional
+	ServiceSelectors []metav1.LabelSelector `json:"serviceSelectors,omitempty"`
 
 	// Interfaces limits the answers to these interfaces. Empty means the interfaces holding the node's
 	// addresses.
 	// +optional
 	Interfaces []InterfaceName `json:"interfaces,omitempty"`
+}
+
+// PreferredNodeSelector is a weighted soft preference for nodes.
+type PreferredNodeSelector struct {
+	// Weight added to the score of the nodes matching Preference, from 1 to 100.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Weight int32 `json:"weight"`
+
+	// Preference selects the nodes that get the weight; an empty selector matches every node. Only
+	// nodes eligible under NodeSelectors count.
+	Preference metav1.LabelSelector `json:"preference"`
 }
 
 // L2AdvertisementStatus is what routelb found wrong with the advertisement across objects.

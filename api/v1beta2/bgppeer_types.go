@@ -24,7 +24,6 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.holdTime) || duration(self.holdTime) == duration('0s') || duration(self.holdTime) >= duration('3s')",message="holdTime must be 0 (no keepalives) or at least 3s",fieldPath=".holdTime"
 // +kubebuilder:validation:XValidation:rule="!has(self.keepaliveTime) || duration(self.keepaliveTime) <= (has(self.holdTime) ? duration(self.holdTime) : duration('90s'))",message="keepaliveTime must not be longer than holdTime (90s when unset)",fieldPath=".keepaliveTime"
 // +kubebuilder:validation:XValidation:rule="!has(self.password) || !has(self.passwordSecret) || !has(self.passwordSecret.name)",message="password and passwordSecret are exclusive",fieldPath=".passwordSecret"
-// +kubebuilder:validation:XValidation:rule="(has(self.enableGracefulRestart) && self.enableGracefulRestart) == (has(oldSelf.enableGracefulRestart) && oldSelf.enableGracefulRestart)",message="enableGracefulRestart cannot be changed after creation: it needs the session to restart",fieldPath=".enableGracefulRestart"
 // +kubebuilder:validation:XValidation:rule="!has(self.sourceAddress) || !has(self.peerAddress) || !isIP(self.sourceAddress) || !isIP(self.peerAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()",message="sourceAddress and peerAddress must be of the same IP family",fieldPath=".sourceAddress"
 type BGPPeerSpec struct {
 	// MyASN is the local end's AS number. 0 is reserved (RFC 7607): FRR and BIRD refuse `router bgp 0`.
@@ -116,7 +115,9 @@ type BGPPeerSpec struct {
 	BFDProfile v1beta1.ObjectName `json:"bfdProfile,omitempty"`
 
 	// EnableGracefulRestart lets the peer keep forwarding along known routes while this side restarts.
-	// Immutable, because changing it resets the session.
+	// Once set, true or false, it cannot be changed, because changing it resets the session; adding
+	// it to a peer that did not set it is allowed, as in MetalLB (the rule is on the field).
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="enableGracefulRestart cannot be changed after creation: it needs the session to restart"
 	// +optional
 	EnableGracefulRestart bool `json:"enableGracefulRestart,omitempty"`
 

@@ -22,12 +22,15 @@ func main() {
 	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the validating webhook")
 	flag.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with the webhook's tls.crt and tls.key")
 	flag.BoolVar(&o.DisableWebhook, "disable-webhook", false, "do not serve the validating webhook")
+	flag.StringVar(&o.ConversionService.Name, "webhook-service-name", "",
+		"Service (in --namespace, port 443) in front of the webhook; when set, the BGPPeer CRD is pointed at its conversion webhook")
 	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
 	flag.StringVar(&o.PodName, "pod-name", "", "this pod's name (downward API): the leader owns the leader Lease, so it goes with the chart")
 	flag.StringVar(&o.PodUID, "pod-uid", "", "this pod's UID (downward API), with --pod-name")
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse() // --kubeconfig is registered by controller-runtime's config package
+	o.ConversionService.Namespace, o.ConversionService.Port = o.Namespace, 443
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
 	log := ctrl.Log.WithName("setup")
 

@@ -34,6 +34,7 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		ConfigDir:       o.FRRConfigDir,
 		Daemon:          *routingDaemon,
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
+		APIReader:       mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -105,6 +105,7 @@ func setupL2(mgr ctrl.Manager, o options) error {
 		LBClass:         o.LBClass,
 		IgnoreExcludeLB: o.IgnoreExcludeLB,
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
+		APIReader:       mgr.GetAPIReader(),
 	}
 	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing, Owner: r.Owner,
 		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")})

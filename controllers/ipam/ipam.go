@@ -89,6 +89,9 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
+	if err := (&ConfigStateWriter{IPAM: r}).SetupWithManager(mgr, inNS); err != nil {
+		return err
+	}
 	return (&PoolStatus{IPAM: r}).SetupWithManager(mgr, inNS)
 }
 

@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -39,6 +41,9 @@ type ControllerOptions struct {
 	// PodName and PodUID name the controller's pod (downward API): the leader makes it the
 	// owner of the leader Lease. Empty: the Lease has no owner (a controller run outside a pod).
 	PodName, PodUID string
+	// ConversionService, when its Name is set, is written into the BGPPeer CRD as its conversion
+	// webhook at start (see EnsureConversionWebhook). Empty: the CRD is left as installed.
+	ConversionService ConversionService
 }
 
 // NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
@@ -60,7 +65,8 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		// The pools live in one namespace, and the chart grants no more than a Role there.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&v1beta1.IPAddressPool{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+			&v1beta1.IPAddressPool{}:      {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+			&v1beta1.ConfigurationState{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
 		}},
 	}
 	if !o.DisableWebhook {
@@ -82,6 +88,20 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	}
 	if !o.DisableWebhook {
 		mgr.GetWebhookServer().Register(WebhookPath, NewValidator(mgr.GetAPIReader(), mgr.GetScheme(), o.Namespace))
+		if err := registerConversion(mgr); err != nil {
+			return nil, fmt.Errorf("registering the BGPPeer conversion: %w", err)
+		}
+		if o.ConversionService.Name != "" {
+			// Every replica serves conversions; the leader sets the CRD. A failure stops the
+			// controller: without it v1beta1 BGPPeers would be stored unconverted.
+			svc, dir := o.ConversionService, o.CertDir
+			err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+				return EnsureConversionWebhook(ctx, mgr.GetClient(), svc, dir)
+			}))
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	if o.LeaderElect && o.PodName != "" && o.PodUID != "" {
 		lo := &leaseOwner{

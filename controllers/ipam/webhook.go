@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -55,27 +56,47 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	if req.Operation == admissionv1.Delete {
 		raw = nil
 	}
-	if err := v.apply(&after, req.Kind.Kind, req.Name, raw); err != nil {
+	if err := v.apply(&after, req.Kind.Kind, req.Kind.Version, req.Name, raw); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	_, now := model.Build(after, nil)
 	introduced := newProblems(before, now)
 	var refuse model.Problems
 	if req.Operation == admissionv1.Delete {
-		// Deleting a pool, peer or advertisement is always allowed (Services then lose the pool's
-		// addresses, as in MetalLB); deleting what others name breaks them.
-		if req.Kind.Kind == model.KindBFD || req.Kind.Kind == model.KindCommunity {
-			refuse = introduced
+		// Deleting a pool, peer, advertisement or Community is allowed (Services then lose the
+		// pool's addresses; advertisements wait for the alias), as in MetalLB; a BFDProfile in use
+		// by a peer is not, as in MetalLB.
+		if req.Kind.Kind == model.KindBFD {
+			for _, p := range introduced.For(ref) {
+				refuse = append(refuse, model.Problem{Object: ref, Message: "is used by " + p.Object.String() + "; change the peer first", Other: &p.Object})
+			}
 		}
 	} else {
-		refuse = introduced.For(ref)
+		// What waits for another object is admitted, so manifests apply in any order.
+		refuse = introduced.For(ref).Blocking()
 	}
 	if len(refuse) == 0 {
-		return admission.Allowed("")
+		return allowed(req)
 	}
 	log.FromContext(ctx).Info("Refused a change", "kind", req.Kind.Kind, "name", req.Name,
 		"operation", req.Operation, "problems", refuse.Error())
 	return admission.Denied(strings.ReplaceAll(refuse.Error(), "\n", "; "))
+}
+
+// allowed admits a request, with MetalLB's deprecation warning for disableMP.
+func allowed(req admission.Request) admission.Response {
+	if req.Kind.Kind != model.KindPeer || req.Operation == admissionv1.Delete {
+		return admission.Allowed("")
+	}
+	var peer struct {
+		Spec struct {
+			DisableMP bool `json:"disableMP"`
+		} `json:"spec"`
+	}
+	if json.Unmarshal(req.Object.Raw, &peer) == nil && peer.Spec.DisableMP {
+		return admission.Allowed("").WithWarnings("BGPPeer " + req.Name + ": disableMP is deprecated, use dualStackAddressFamily instead")
+	}
+	return admission.Allowed("")
 }
 
 func newProblems(before, after model.Problems) model.Problems {
@@ -94,11 +115,17 @@ func newProblems(before, after model.Problems) model.Problems {
 
 // apply puts the decoded object into the input in place of its current version, or removes it when raw
 // is nil. A new object gets a creation time now, so it is the newer side of any overlap.
-func (v *Validator) apply(in *model.Input, kind, name string, raw []byte) error {
+func (v *Validator) apply(in *model.Input, kind, version, name string, raw []byte) error {
 	switch kind {
 	case model.KindPool:
 		return applyTo(v, &in.Pools, name, raw)
 	case model.KindPeer:
+		if version == v1beta1.GroupVersion.Version && raw != nil {
+			var err error
+			if raw, err = v.peerFromV1beta1(raw); err != nil {
+				return err
+			}
+		}
 		return applyTo(v, &in.Peers, name, raw)
 	case model.KindBGPAdv:
 		return applyTo(v, &in.BGPAdvs, name, raw)
@@ -139,4 +166,19 @@ func applyTo[T metallbObject](v *Validator, list *[]T, name string, raw []byte) 
 		*list = append(*list, obj)
 	}
 	return nil
+}
+
+// peerFromV1beta1 turns a v1beta1 BGPPeer into the v1beta2 JSON the model reads, as the conversion
+// webhook does for storage.
+func (v *Validator) peerFromV1beta1(raw []byte) ([]byte, error) {
+	var old v1beta1.BGPPeer
+	if err := v.Decoder.DecodeRaw(runtime.RawExtension{Raw: raw}, &old); err != nil {
+		return nil, fmt.Errorf("decoding a v1beta1 BGPPeer: %w", err)
+	}
+	var peer v1beta2.BGPPeer
+	if err := peer.ConvertFrom(&old); err != nil {
+		return nil, err
+	}
+	peer.APIVersion, peer.Kind = v1beta2.GroupVersion.String(), model.KindPeer
+	return json.Marshal(&peer)
 }

@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -73,18 +74,44 @@ func TestWebhook(t *testing.T) {
 	p.Namespace = "elsewhere"
 	mustOK("a pool outside routelb's namespace is not routelb's", e.c.Create(ctx, p))
 
+	// References to what does not exist yet are admitted, as MetalLB admits them, so a folder of
+	// manifests applies in any order.
 	adv := &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv", Namespace: ns},
-		Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"missing"}}}
-	mustRefuse("advertise a pool that does not exist", e.c.Create(ctx, adv), "BGPAdvertisement adv", "missing")
-	adv.Spec.IPAddressPools = []v1beta1.ObjectName{"first"}
-	mustOK("advertise an existing pool", e.c.Create(ctx, adv))
-
-	bfd := &v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast", Namespace: ns}}
-	mustOK("create a BFD profile", e.c.Create(ctx, bfd))
+		Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"later", "first"},
+			Peers: []v1beta1.ObjectName{"router"}, Communities: []v1beta1.CommunityRef{"no-export"}}}
+	mustOK("advertise a pool, a peer and an alias that do not exist yet", e.c.Create(ctx, adv))
 	peer := &v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router", Namespace: ns},
-		Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1", BFDProfile: "fast"}}
-	mustOK("create a peer using it", e.c.Create(ctx, peer))
-	mustRefuse("delete a BFD profile a peer uses", e.c.Delete(ctx, bfd), "BGPPeer router", "BFDProfile")
+		Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1", BFDProfile: "fast",
+			PasswordSecret: corev1.SecretReference{Name: "router-password"}}}
+	mustOK("a peer naming a BFD profile and a Secret that do not exist yet", e.c.Create(ctx, peer))
+	bfd := &v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast", Namespace: ns}}
+	mustOK("create the BFD profile", e.c.Create(ctx, bfd))
+	mustRefuse("delete a BFD profile a peer uses", e.c.Delete(ctx, bfd), "BFDProfile fast: is used by BGPPeer router")
+	alias := &v1beta1.Community{ObjectMeta: metav1.ObjectMeta{Name: "aliases", Namespace: ns},
+		Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "no-export", Value: "65535:65281"}}}}
+	mustOK("create the alias", e.c.Create(ctx, alias))
+	mustOK("delete an alias in use (the advertisement waits for it again, as in MetalLB)", e.c.Delete(ctx, alias))
+
+	// What MetalLB refuses stays refused.
+	agg := &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "agg", Namespace: ns},
+		Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"first"}, AggregationLength: ptr(int32(24))}}
+	mustRefuse("aggregate shorter than the pool", e.c.Create(ctx, agg), "BGPAdvertisement agg", "spec.aggregationLength")
+	mustRefuse("a pool the waiting advertisement cannot aggregate", func() error {
+		adv.Spec.AggregationLength = ptr(int32(29))
+		if err := e.c.Update(ctx, adv); err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		return e.c.Create(ctx, pool("later", "203.0.113.64/30"))
+	}(), "IPAddressPool later")
+	mustOK("node", e.c.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}))
+	lp := func(name string, pref uint32) *v1beta1.BGPAdvertisement {
+		return &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"second"}, LocalPref: pref}}
+	}
+	mustOK("a localPref", e.c.Create(ctx, lp("lp100", 100)))
+	mustRefuse("another localPref for the same prefixes, peers and nodes", e.c.Create(ctx, lp("lp200", 200)),
+		"BGPAdvertisement lp200", "spec.localPref", "BGPAdvertisement lp100")
+
 	mustOK("delete the peer", e.c.Delete(ctx, peer))
 	mustOK("then the profile", e.c.Delete(ctx, bfd))
 
@@ -97,3 +124,5 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+func ptr[T any](v T) *T { return &v }

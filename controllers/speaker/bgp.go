@@ -9,11 +9,12 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,8 +52,13 @@ type SpeakerBGPReconciler struct {
 	// garbage collector deletes them with it. An object of a previous pod goes with that pod, and the
 	// deletion's event has this speaker create its own.
 	Owner *metav1.OwnerReference
+	// APIReader reads around the cache: a status object this speaker created and its cache does
+	// not show yet is looked up there before creating another. Nil: Client.
+	APIReader client.Reader
 
 	mu        sync.Mutex
+	created   createdNotSeen // status objects created, not yet in the cache
+	retries   backoff        // status writes failing in a row
 	lastGood  *model.Config
 	reported  map[string]bool               // problems already sent as events, so each is reported once
 	announced map[string]bool               // Services announced at the last reconcile, for events
@@ -78,7 +84,11 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Node heartbeats would wake us every few seconds; only labels (selectors, exclusion) and the
 		// NetworkUnavailable condition matter.
 		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, networkChanged{}))).
-		Watches(&v1beta1.ServiceBGPStatus{}, one)
+		Watches(&v1beta1.ServiceBGPStatus{}, one).
+		// A deleted ConfigurationState is written again.
+		Watches(&v1beta1.ConfigurationState{}, one, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetName() == controllers.SpeakerConfigState(r.Namespace, r.NodeName, nil).Name
+		})))
 	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
 		&v1beta1.BFDProfile{}, &v1beta1.Community{}, &v1beta1.L2Advertisement{}} {
 		b = b.Watches(obj, one, specOnly)
@@ -99,6 +109,8 @@ func SpeakerCacheOptions(namespace, node string) cache.Options {
 		&v1beta1.BFDProfile{}:       {Namespaces: ns},
 		&v1beta1.Community{}:        {Namespaces: ns},
 		&v1beta1.ServiceBGPStatus{}: {Namespaces: ns, Label: nodeSelector(node)},
+		// Only this node's ConfigurationState.
+		&v1beta1.ConfigurationState{}: {Namespaces: ns, Label: labels.SelectorFromSet(labels.Set{v1beta1.LabelNodeName: node})},
 		// Every node's, not only ours: a live speaker deletes the objects of a dead node.
 		&v1beta1.ServiceL2Status{}: {Namespaces: ns},
 	}}
@@ -142,21 +154,30 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	observe(res)
 	r.reportProblems(ctx, in, res.Problems)
 	r.reportAnnouncements(in, res.Node)
-	retry := false
-	for _, err := range []error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node)} {
-		switch {
-		case errors.Is(err, errRetry):
-			retry = true
-		case err != nil:
-			return reconcile.Result{}, err
-		}
+	err = firstError([]error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node), r.writeConfigState(ctx, res.Problems)})
+	switch {
+	case errors.Is(err, errRetry):
+		// Conflicts come from a cache a step behind our own writes; not worth an error, but spaced
+		// out in case the cache does not catch up.
+		wait := r.retries.next()
+		log.V(1).Info("Retrying status writes after a conflict", "after", wait)
+		return reconcile.Result{RequeueAfter: wait}, nil
+	case err != nil:
+		// The controller's rate limiter spaces these retries out.
+		return reconcile.Result{}, err
 	}
-	if retry {
-		// Conflicts come from a cache a step behind our own writes; not worth an error.
-		log.V(1).Info("Retrying status writes after a conflict")
-		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
-	}
+	r.retries.reset()
 	return reconcile.Result{}, nil
+}
+
+// writeConfigState reports the node's view of the configuration in its ConfigurationState
+// ("speaker-<node>", MetalLB's name and labels).
+func (r *SpeakerBGPReconciler) writeConfigState(ctx context.Context, ps model.Problems) error {
+	err := controllers.SpeakerConfigState(r.Namespace, r.NodeName, r.Owner).Write(ctx, r.Client, ps)
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		return errRetry
+	}
+	return err
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +37,10 @@ type speakerEnv struct {
 	t   *testing.T
 	c   client.Client
 	dir string
+	r   *SpeakerBGPReconciler
+
+	mu      sync.Mutex
+	creates map[string]int // ServiceBGPStatus creations the speaker attempted, by "namespace/service"
 }
 
 func startSpeaker(t *testing.T, daemon string) *speakerEnv {
@@ -52,8 +58,13 @@ func startSpeaker(t *testing.T, daemon string) *speakerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &SpeakerBGPReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
+	e := &speakerEnv{t: t, c: env.Client, dir: dir, creates: map[string]int{}}
+	// The speaker's own client, counting its attempts to create status objects: a write that keeps
+	// failing shows as a growing count.
+	counting := countingClient{Client: mgr.GetClient(), e: e}
+	r := &SpeakerBGPReconciler{Client: counting, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
 		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: daemon}
+	e.r = r
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +77,33 @@ func startSpeaker(t *testing.T, daemon string) *speakerEnv {
 			t.Errorf("manager: %v", err)
 		}
 	})
-	return &speakerEnv{t: t, c: env.Client, dir: dir}
+	return e
+}
+
+// countingClient counts the ServiceBGPStatus creations it is asked for.
+type countingClient struct {
+	client.Client
+	e *speakerEnv
+}
+
+func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	if _, ok := obj.(*v1beta1.ServiceBGPStatus); ok {
+		c.e.mu.Lock()
+		c.e.creates[obj.GetLabels()[LabelServiceNamespace]+"/"+obj.GetLabels()[LabelServiceName]]++
+		c.e.mu.Unlock()
+	}
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+// bgpStatuses lists the ServiceBGPStatus objects of a Service on node1, found by their labels.
+func (e *speakerEnv) bgpStatuses(namespace, service string) []v1beta1.ServiceBGPStatus {
+	e.t.Helper()
+	var list v1beta1.ServiceBGPStatusList
+	if err := e.c.List(context.Background(), &list, client.InNamespace(testenv.Namespace),
+		client.MatchingLabels{LabelNode: "node1", LabelServiceNamespace: namespace, LabelServiceName: service}); err != nil {
+		e.t.Fatal(err)
+	}
+	return list.Items
 }
 
 func (e *speakerEnv) create(objs ...client.Object) {
@@ -212,11 +249,11 @@ func TestSpeakerBGP(t *testing.T) {
 		return nil
 	})
 	e.eventually("ServiceBGPStatus", func() error {
-		var st v1beta1.ServiceBGPStatus
-		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default-web-node1"}, &st); err != nil {
-			return err
+		sts := e.bgpStatuses("default", "web")
+		if len(sts) != 1 {
+			return fmt.Errorf("%d objects", len(sts))
 		}
-		if st.Labels[LabelNode] != "node1" || st.Labels[LabelServiceName] != "web" || fmt.Sprint(st.Status.Peers) != "[router]" {
+		if st := sts[0]; !strings.HasPrefix(st.Name, "bgp-") || st.Status.Node != "node1" || fmt.Sprint(st.Status.Peers) != "[router]" {
 			return fmt.Errorf("got %+v", st)
 		}
 		return nil
@@ -241,12 +278,10 @@ func TestSpeakerBGP(t *testing.T) {
 	}
 	e.waitConf(w, []string{"  network 203.0.113.5/32"}, "  network 203.0.113.6/32")
 	e.eventually("stale ServiceBGPStatus deleted", func() error {
-		var st v1beta1.ServiceBGPStatus
-		err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default-api-node1"}, &st)
-		if err == nil {
-			return fmt.Errorf("default-api-node1 still exists")
+		if sts := e.bgpStatuses("default", "api"); len(sts) != 0 {
+			return fmt.Errorf("%s still exists", sts[0].Name)
 		}
-		return client.IgnoreNotFound(err)
+		return nil
 	})
 
 	// A rolling update of the Local Service: its pod, terminating, still serves, so the route stays;
@@ -309,6 +344,18 @@ func TestSpeakerBGP(t *testing.T) {
 		return nil
 	})
 	e.waitWarning("router", "missing")
+	e.eventually("ConfigurationState speaker-node1 Invalid, waiting for the profile", func() error {
+		var st v1beta1.ConfigurationState
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "speaker-node1"}, &st); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(st.Status.Conditions, "ConfigurationValid")
+		if st.Status.Result != v1beta1.ConfigurationResultInvalid || !strings.Contains(st.Status.ErrorSummary, `BFDProfile "missing"`) ||
+			c == nil || c.Reason != "Waiting" || st.Labels[v1beta1.LabelComponentType] != "speaker" || st.Labels[v1beta1.LabelNodeName] != "node1" {
+			return fmt.Errorf("got %+v %+v", st.Labels, st.Status)
+		}
+		return nil
+	})
 	if c := e.conf(); !strings.Contains(c, " neighbor 198.51.100.1 timers 3 9\n") || !hasLine(c, "  network 203.0.113.5/32") {
 		t.Fatalf("a bad edit changed what is announced:\n%s", c)
 	}
@@ -326,7 +373,8 @@ func TestSpeakerBGP(t *testing.T) {
 			return err
 		}
 		c := meta.FindStatusCondition(a.Status.Conditions, ConditionSpeakerValid)
-		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "nope") {
+		// A pool that does not exist yet is waited for, not an error.
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "Waiting" || !strings.Contains(c.Message, `IPAddressPool "nope"`) {
 			return fmt.Errorf("condition %+v", c)
 		}
 		return nil
@@ -393,6 +441,75 @@ func (e *speakerEnv) updateNodeStatus(st corev1.ConditionStatus) {
 	})
 	if err != nil {
 		e.t.Fatal(err)
+	}
+}
+
+// TestSpeakerBGPStatusNamesCannotCollide: prod/web-api and prod-web/api, whose names joined with
+// dashes are the same, both get their ServiceBGPStatus, each created once: no failed write loop.
+func TestSpeakerBGPStatusNamesCannotCollide(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+	}
+	e := startSpeaker(t, nodeconfig.DaemonFRR)
+	ns := testenv.Namespace
+	e.create(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod-web"}},
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "vips", Namespace: ns},
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.0/24"}}},
+		&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all", Namespace: ns}},
+		&v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router", Namespace: ns},
+			Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1"}},
+	)
+	svcs := []*corev1.Service{lbSvc("web-api", corev1.ServiceExternalTrafficPolicyCluster), lbSvc("api", corev1.ServiceExternalTrafficPolicyCluster)}
+	svcs[0].Namespace, svcs[1].Namespace = "prod", "prod-web"
+	for i, svc := range svcs {
+		e.create(svc, servingSliceIn(svc.Namespace, svc.Name, "node1"))
+		e.setVIP(svc, fmt.Sprintf("203.0.113.%d", 10+i))
+	}
+	e.eventually("ConfigurationState speaker-node1 Valid", func() error {
+		var st v1beta1.ConfigurationState
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "speaker-node1"}, &st); err != nil {
+			return err
+		}
+		if st.Status.Result != v1beta1.ConfigurationResultValid || st.Status.ErrorSummary != "" {
+			return fmt.Errorf("got %+v", st.Status)
+		}
+		return nil
+	})
+	e.eventually("both ServiceBGPStatus", func() error {
+		for _, svc := range svcs {
+			sts := e.bgpStatuses(svc.Namespace, svc.Name)
+			if len(sts) != 1 || fmt.Sprint(sts[0].Status.Peers) != "[router]" || sts[0].Status.ServiceNamespace != svc.Namespace {
+				return fmt.Errorf("%s/%s: %+v", svc.Namespace, svc.Name, sts)
+			}
+		}
+		return nil
+	})
+	// One more change makes the speaker reconcile again; it must not create anything anew.
+	w := counterValue(configWrites)
+	third := lbSvc("third", corev1.ServiceExternalTrafficPolicyCluster)
+	e.create(third, servingSlice("third", "node1"))
+	e.setVIP(third, "203.0.113.12")
+	e.waitConf(w, []string{"  network 203.0.113.12/32"})
+	e.eventually("third's ServiceBGPStatus", func() error {
+		if sts := e.bgpStatuses("default", "third"); len(sts) != 1 {
+			return fmt.Errorf("%d objects", len(sts))
+		}
+		return nil
+	})
+	e.mu.Lock()
+	creates := maps.Clone(e.creates)
+	e.mu.Unlock()
+	if want := map[string]int{"prod/web-api": 1, "prod-web/api": 1, "default/third": 1}; !maps.Equal(creates, want) {
+		t.Errorf("ServiceBGPStatus creations %v, want one per Service %v", creates, want)
+	}
+	e.r.mu.Lock()
+	failures := e.r.retries.failures
+	e.r.mu.Unlock()
+	if failures != 0 {
+		t.Errorf("status writes still retrying (%d failures in a row)", failures)
 	}
 }
 

@@ -1,19 +1,18 @@
 package speaker
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -38,60 +37,73 @@ func nodeSelector(node string) labels.Selector {
 	return labels.SelectorFromSet(labels.Set{LabelNode: node})
 }
 
-// ServiceBGPStatusName is "<namespace>-<service>-<node>", shortened with a hash of the whole when
-// longer than an object name may be.
-func ServiceBGPStatusName(namespace, service, node string) string {
-	name := namespace + "-" + service + "-" + node
-	if len(name) <= 253 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(namespace + "/" + service + "/" + node))
-	return strings.TrimRight(name[:240], "-.") + "-" + hex.EncodeToString(sum[:6])
-}
-
 // errRetry means the cache was behind the API server; the reconcile is retried once it catches up.
 var errRetry = errors.New("cache behind the API server")
 
 // syncServiceStatus makes this node's ServiceBGPStatus objects say exactly which Services it
-// announces and to which peers.
+// announces and to which peers: one object per Service, named by the API server ("bgp-" and a
+// suffix) and found by its labels. A failed write does not stop the others; the first error is
+// returned once all were tried.
 func (r *SpeakerBGPReconciler) syncServiceStatus(ctx context.Context, n *model.NodeBGP) error {
 	var have v1beta1.ServiceBGPStatusList
 	if err := r.Client.List(ctx, &have, client.InNamespace(r.Namespace), client.MatchingLabels{LabelNode: r.NodeName}); err != nil {
 		return fmt.Errorf("listing ServiceBGPStatus: %w", err)
 	}
-	existing := map[string]*v1beta1.ServiceBGPStatus{}
+	objs := make([]*v1beta1.ServiceBGPStatus, len(have.Items))
 	for i := range have.Items {
-		existing[have.Items[i].Name] = &have.Items[i]
+		objs[i] = &have.Items[i]
 	}
+	byKey, unlabelled := groupByKey(objs)
+	if r.created == nil {
+		r.created = createdNotSeen{}
+	}
+	seen := map[statusKey]bool{}
+	for k := range byKey {
+		seen[k] = true
+	}
+	r.created.seen(seen)
+	var errs []error
+	stale := unlabelled
 	for _, ann := range n.Services {
-		name := ServiceBGPStatusName(ann.Namespace, ann.Name, r.NodeName)
+		k := statusKey{Node: r.NodeName, svc: types.NamespacedName{Namespace: ann.Namespace, Name: ann.Name}}
 		want := v1beta1.MetalLBServiceBGPStatus{Node: r.NodeName, ServiceName: ann.Name, ServiceNamespace: ann.Namespace, Peers: ann.Peers}
-		cur := existing[name]
-		delete(existing, name)
-		if err := r.putServiceStatus(ctx, name, cur, want); err != nil {
+		var cur *v1beta1.ServiceBGPStatus
+		if list := byKey[k]; len(list) > 0 {
+			cur, stale = list[0], append(stale, list[1:]...)
+		}
+		delete(byKey, k)
+		errs = append(errs, r.putServiceStatus(ctx, k, cur, want))
+	}
+	for _, list := range byKey {
+		stale = append(stale, list...)
+	}
+	for _, o := range stale {
+		if err := r.Client.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("deleting ServiceBGPStatus %s: %w", o.Name, err))
+		}
+	}
+	return firstError(errs)
+}
+
+// firstError returns the first real error, or errRetry when the only failures were a stale cache.
+func firstError(errs []error) error {
+	var retry error
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, errRetry):
+			retry = err
+		case err != nil:
 			return err
 		}
 	}
-	for _, stale := range existing {
-		if err := r.Client.Delete(ctx, stale); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting ServiceBGPStatus %s: %w", stale.Name, err)
-		}
-	}
-	return nil
+	return retry
 }
 
-func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, name string, cur *v1beta1.ServiceBGPStatus, want v1beta1.MetalLBServiceBGPStatus) error {
+func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, k statusKey, cur *v1beta1.ServiceBGPStatus, want v1beta1.MetalLBServiceBGPStatus) error {
 	if cur == nil {
-		cur = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: map[string]string{
-			LabelNode: r.NodeName, LabelServiceName: want.ServiceName, LabelServiceNamespace: want.ServiceNamespace,
-		}, OwnerReferences: owners(r.Owner)}}
-		// Status is a subresource: the object is created first, and the returned copy (with its
-		// resourceVersion) gets the status.
-		if err := r.Client.Create(ctx, cur); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				return errRetry // the cache had not seen it yet
-			}
-			return fmt.Errorf("creating ServiceBGPStatus %s: %w", name, err)
+		var err error
+		if cur, err = r.createServiceStatus(ctx, k); cur == nil || err != nil {
+			return err
 		}
 	}
 	if cur.Status.Node == want.Node && cur.Status.ServiceName == want.ServiceName &&
@@ -100,12 +112,32 @@ func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, name string
 	}
 	cur.Status = want
 	if err := r.Client.Status().Update(ctx, cur); err != nil {
-		if apierrors.IsConflict(err) {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return errRetry
 		}
-		return fmt.Errorf("updating ServiceBGPStatus %s: %w", name, err)
+		return fmt.Errorf("updating ServiceBGPStatus %s for Service %s: %w", cur.Name, k.svc, err)
 	}
 	return nil
+}
+
+// createServiceStatus creates the object of k, unless one created earlier is not in the cache
+// yet (then it returns nil and errRetry). Status is a subresource: the returned object (with its
+// resourceVersion) gets it next.
+func (r *SpeakerBGPReconciler) createServiceStatus(ctx context.Context, k statusKey) (*v1beta1.ServiceBGPStatus, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	if pending, err := r.created.pending(ctx, reader, r.Namespace, k, &v1beta1.ServiceBGPStatus{}); pending || err != nil {
+		return nil, cmp.Or(err, errRetry)
+	}
+	obj := &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{GenerateName: "bgp-", Namespace: r.Namespace,
+		Labels: k.labels(), OwnerReferences: owners(r.Owner)}}
+	if err := r.Client.Create(ctx, obj); err != nil {
+		return nil, fmt.Errorf("creating ServiceBGPStatus for Service %s: %w", k.svc, err)
+	}
+	r.created[k] = obj.Name
+	return obj, nil
 }
 
 // reportProblems sends each problem once as a Warning event on the object it is about (a Service,
@@ -184,7 +216,7 @@ func findObject(in nodeconfig.SpeakerInput, ref model.Ref) client.Object {
 	return nil
 }
 
-// reportConditions sets SpeakerValid on every BGP-related metallb.io object: False with the problems
+// reportConditions sets SpeakerValid on every metallb.io object the model reads: False with the problems
 // found, True otherwise. Every speaker computes the same conditions, so their writes agree.
 func (r *SpeakerBGPReconciler) reportConditions(ctx context.Context, in nodeconfig.SpeakerInput, ps model.Problems) error {
 	var errs []error
@@ -195,6 +227,10 @@ func (r *SpeakerBGPReconciler) reportConditions(ctx context.Context, in nodeconf
 				Message: "accepted by the BGP speaker", ObservedGeneration: obj.GetGeneration()}
 			if len(own) > 0 {
 				cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "Invalid", truncate(own.Error(), 32768)
+				if own.Waiting() {
+					// Not an error: it names the object it waits for, and applies once it exists.
+					cond.Reason = "Waiting"
+				}
 			}
 			conds := conditionsOf(obj)
 			if conds == nil || !meta.SetStatusCondition(conds, cond) {

@@ -64,8 +64,12 @@ type SpeakerL2Reconciler struct {
 	Responder       L2Announcer
 	// Owner, when set, is written into each ServiceL2Status this speaker creates (as for BGP).
 	Owner *metav1.OwnerReference
+	// APIReader reads around the cache (see SpeakerBGPReconciler.APIReader). Nil: Client.
+	APIReader client.Reader
 
-	wake chan event.GenericEvent
+	wake    chan event.GenericEvent
+	created createdNotSeen // status objects created, not yet in the cache; used by Reconcile only
+	retries backoff
 
 	mu       sync.Mutex
 	lastGood *model.Config
@@ -160,9 +164,15 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 	r.reportEvents(in.Services, res.VIPs, answering)
 	r.reportAnnounceFailed(in.Services, res.VIPs, answering)
 	pending, err := r.syncL2Status(ctx, res.VIPs, answering)
+	if errors.Is(err, errRetry) {
+		wait := r.retries.next()
+		log.V(1).Info("Retrying status writes after a conflict", "after", wait)
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	r.retries.reset()
 	l2VIPs.Set(float64(len(res.VIPs)))
 	if pending {
 		// The responder opens interfaces asynchronously: report them once it has.

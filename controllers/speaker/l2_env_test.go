@@ -78,7 +78,7 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 	pods := servingSlice("web", "n3")
 	mustL2(t, c.Create(ctx, pods))
 	// A leftover of n2, which is dead.
-	stale := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Name: ServiceL2StatusName("default", "web", "n2"), Namespace: testenv.Namespace,
+	stale := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{GenerateName: "l2-", Namespace: testenv.Namespace,
 		Labels: map[string]string{LabelNode: "n2", LabelServiceName: "web", LabelServiceNamespace: "default"}}}
 	mustL2(t, c.Create(ctx, stale))
 
@@ -104,8 +104,12 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 	if ifs := f.owned[vip]; len(f.owned) != 1 || strings.Join(ifs, ",") != "eth1" {
 		t.Fatalf("responder owns %v, want %s on eth1", f.owned, vip)
 	}
-	var st v1beta1.ServiceL2Status
-	mustL2(t, c.Get(ctx, client.ObjectKey{Namespace: testenv.Namespace, Name: "l2-default-web-n1"}, &st))
+	var sts v1beta1.ServiceL2StatusList
+	mustL2(t, c.List(ctx, &sts, client.InNamespace(testenv.Namespace), client.MatchingLabels{LabelNode: "n1", LabelServiceName: "web", LabelServiceNamespace: "default"}))
+	if len(sts.Items) != 1 || !strings.HasPrefix(sts.Items[0].Name, "l2-") {
+		t.Fatalf("want one ServiceL2Status named l2-..., got %v", l2StatusNames(t, c))
+	}
+	st := sts.Items[0]
 	if st.Status.Node != "n1" || st.Status.ServiceName != "web" || st.Status.ServiceNamespace != "default" ||
 		len(st.Status.Interfaces) != 1 || st.Status.Interfaces[0].Name != "eth1" || st.Labels[LabelNode] != "n1" {
 		t.Fatalf("ServiceL2Status %+v %+v", st.Labels, st.Status)

@@ -1,9 +1,8 @@
 package speaker
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -12,72 +11,75 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
-// ServiceL2StatusName is "l2-<namespace>-<service>-<node>", shortened with a hash of the whole when
-// longer than an object name may be. One object per Service and announcing node, as in MetalLB, so
-// status.node (immutable) never has to change: a new owner writes its own object and the old one
-// is deleted by its node, or by whoever sees that node's Lease dead.
-func ServiceL2StatusName(namespace, service, node string) string {
-	name := "l2-" + namespace + "-" + service + "-" + node
-	if len(name) <= 253 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(namespace + "/" + service + "/" + node))
-	return strings.TrimRight(name[:240], "-.") + "-" + hex.EncodeToString(sum[:6])
-}
-
 // l2Want is one ServiceL2Status this node should have.
 type l2Want struct {
-	svc        types.NamespacedName
 	interfaces []string
 }
 
 // syncL2Status makes this node's ServiceL2Status objects list exactly the Services it answers for,
 // with the interfaces the responder really answers on, and deletes the objects of nodes whose
-// Lease is dead. It reports pending when some answered VIP has no interface yet.
+// Lease is dead. One object per Service and announcing node, as in MetalLB, so status.node
+// (immutable) never has to change: a new owner writes its own object and the old one is deleted
+// by its node, or by whoever sees that node's Lease dead. Objects are named by the API server
+// ("l2-" and a suffix) and found by their labels. It reports pending when some answered VIP has
+// no interface yet. A failed write does not stop the others.
 func (r *SpeakerL2Reconciler) syncL2Status(ctx context.Context, vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) (bool, error) {
 	want, pending := r.wantedL2Status(vips, answering)
 	var have v1beta1.ServiceL2StatusList
 	if err := r.Client.List(ctx, &have, client.InNamespace(r.Namespace)); err != nil {
 		return false, fmt.Errorf("listing ServiceL2Status: %w", err)
 	}
+	objs := make([]*v1beta1.ServiceL2Status, len(have.Items))
+	for i := range have.Items {
+		objs[i] = &have.Items[i]
+	}
+	byKey, unlabelled := groupByKey(objs)
+	var stale []*v1beta1.ServiceL2Status
+	if r.created == nil {
+		r.created = createdNotSeen{}
+	}
+	seen := map[statusKey]bool{}
+	for k := range byKey {
+		seen[k] = true
+	}
+	r.created.seen(seen)
 	live := r.Ownership.LiveNodes()
 	started := r.Ownership.Started()
-	for i := range have.Items {
-		cur := &have.Items[i]
-		node := cur.Labels[LabelNode]
-		if node == r.NodeName {
-			if w, ok := want[cur.Name]; ok {
-				delete(want, cur.Name)
-				if err := r.putL2Status(ctx, cur.Name, cur, w); err != nil {
-					return false, err
-				}
-				continue
-			}
-		} else if !started || live[node] {
-			continue
-		}
-		if err := r.Client.Delete(ctx, cur); client.IgnoreNotFound(err) != nil {
-			return false, fmt.Errorf("deleting ServiceL2Status %s: %w", cur.Name, err)
+	if started {
+		stale = append(stale, unlabelled...)
+	}
+	var errs []error
+	for k, list := range byKey {
+		w, mine := want[k]
+		switch {
+		case mine:
+			delete(want, k)
+			stale = append(stale, list[1:]...)
+			errs = append(errs, r.putL2Status(ctx, k, list[0], w))
+		case k.Node == r.NodeName || started && !live[k.Node]:
+			stale = append(stale, list...)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(want)) {
-		if err := r.putL2Status(ctx, name, nil, want[name]); err != nil {
-			return false, err
+	for _, o := range stale {
+		if err := r.Client.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("deleting ServiceL2Status %s: %w", o.Name, err))
 		}
 	}
-	return pending, nil
+	for _, k := range slices.SortedFunc(maps.Keys(want), func(a, b statusKey) int { return strings.Compare(a.svc.String(), b.svc.String()) }) {
+		errs = append(errs, r.putL2Status(ctx, k, nil, want[k]))
+	}
+	return pending, firstError(errs)
 }
 
-func (r *SpeakerL2Reconciler) wantedL2Status(vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) (map[string]l2Want, bool) {
+func (r *SpeakerL2Reconciler) wantedL2Status(vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) (map[statusKey]l2Want, bool) {
 	announcing := r.Responder.Announcing()
-	want := map[string]l2Want{}
+	want := map[statusKey]l2Want{}
 	pending := false
 	for vip := range answering {
 		v := vips[vip]
@@ -89,43 +91,57 @@ func (r *SpeakerL2Reconciler) wantedL2Status(vips map[netip.Addr]*nodeconfig.L2V
 			pending = true
 		}
 		for _, s := range v.Services {
-			name := ServiceL2StatusName(s.Namespace, s.Name, r.NodeName)
-			w := want[name]
-			w.svc = s
+			k := statusKey{Node: r.NodeName, svc: s}
+			w := want[k]
 			for _, i := range ifaces {
 				w.interfaces = nodeconfig.InsertSorted(w.interfaces, i, strings.Compare)
 			}
-			want[name] = w
+			want[k] = w
 		}
 	}
 	return want, pending
 }
 
-func (r *SpeakerL2Reconciler) putL2Status(ctx context.Context, name string, cur *v1beta1.ServiceL2Status, w l2Want) error {
+func (r *SpeakerL2Reconciler) putL2Status(ctx context.Context, k statusKey, cur *v1beta1.ServiceL2Status, w l2Want) error {
 	if cur == nil {
-		cur = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: map[string]string{
-			LabelNode: r.NodeName, LabelServiceName: w.svc.Name, LabelServiceNamespace: w.svc.Namespace,
-		}, OwnerReferences: owners(r.Owner)}}
-		if err := r.Client.Create(ctx, cur); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating ServiceL2Status %s: %w", name, err)
-		}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: name}, cur); err != nil {
-			// The cache may not have it yet: the next event (its creation) retries.
-			return client.IgnoreNotFound(err)
+		var err error
+		if cur, err = r.createL2Status(ctx, k); cur == nil || err != nil {
+			return err
 		}
 	}
 	ifaces := make([]v1beta1.InterfaceInfo, 0, len(w.interfaces))
 	for _, i := range w.interfaces {
 		ifaces = append(ifaces, v1beta1.InterfaceInfo{Name: i})
 	}
-	st := v1beta1.MetalLBServiceL2Status{Node: r.NodeName, ServiceName: w.svc.Name, ServiceNamespace: w.svc.Namespace, Interfaces: ifaces}
+	st := v1beta1.MetalLBServiceL2Status{Node: r.NodeName, ServiceName: k.svc.Name, ServiceNamespace: k.svc.Namespace, Interfaces: ifaces}
 	if cur.Status.Node == st.Node && cur.Status.ServiceName == st.ServiceName && cur.Status.ServiceNamespace == st.ServiceNamespace &&
 		slices.Equal(cur.Status.Interfaces, st.Interfaces) {
 		return nil
 	}
 	cur.Status = st
 	if err := r.Client.Status().Update(ctx, cur); err != nil {
-		return fmt.Errorf("updating ServiceL2Status %s: %w", name, err)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return errRetry
+		}
+		return fmt.Errorf("updating ServiceL2Status %s for Service %s: %w", cur.Name, k.svc, err)
 	}
 	return nil
+}
+
+// createL2Status creates the object of k, unless one created earlier is not in the cache yet.
+func (r *SpeakerL2Reconciler) createL2Status(ctx context.Context, k statusKey) (*v1beta1.ServiceL2Status, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	if pending, err := r.created.pending(ctx, reader, r.Namespace, k, &v1beta1.ServiceL2Status{}); pending || err != nil {
+		return nil, cmp.Or(err, errRetry)
+	}
+	obj := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{GenerateName: "l2-", Namespace: r.Namespace,
+		Labels: k.labels(), OwnerReferences: owners(r.Owner)}}
+	if err := r.Client.Create(ctx, obj); err != nil {
+		return nil, fmt.Errorf("creating ServiceL2Status for Service %s: %w", k.svc, err)
+	}
+	r.created[k] = obj.Name
+	return obj, nil
 }

@@ -1,7 +1,10 @@
 package model
 
 import (
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -52,34 +55,57 @@ func buildBGPAdv(a *v1beta1.BGPAdvertisement, pools []v1beta1.IPAddressPool, cfg
 		LocalPref:           s.LocalPref,
 		Pools:               selectPools(ref, s.IPAddressPools, s.IPAddressPoolSelectors, pools, cfg, ps),
 		NodeSelectors:       selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
+		ServiceSelectors:    selectors(ps, ref, "spec.serviceSelectors", s.ServiceSelectors),
 	}
 	runChecks(ps, ref, []check{
 		{"spec.aggregationLength", adv.AggregationLength, "min=1,max=32", "must be 1 to 32"},
 		{"spec.aggregationLengthV6", adv.AggregationLengthV6, "min=1,max=128", "must be 1 to 128"},
 	})
-	adv.Communities = resolveCommunities(ref, s.Communities, aliases, ps)
+	if len(s.ServiceSelectors) > 0 && (adv.AggregationLength != 32 || adv.AggregationLengthV6 != 128) {
+		ps.add(ref, "spec.serviceSelectors", "serviceSelectors and aggregationLength are mutually exclusive: with serviceSelectors, aggregationLength must be 32 and aggregationLengthV6 128")
+	}
+	checkDuplicates(ps, ref, "spec.ipAddressPools", s.IPAddressPools)
+	checkDuplicates(ps, ref, "spec.communities", s.Communities)
+	checkDuplicates(ps, ref, "spec.peers", s.Peers)
+	checkSelectorDuplicates(ps, ref, map[string][]metav1.LabelSelector{"spec.ipAddressPoolSelectors": s.IPAddressPoolSelectors,
+		"spec.nodeSelectors": s.NodeSelectors, "spec.serviceSelectors": s.ServiceSelectors})
+	var waitsForAlias bool
+	adv.Communities, waitsForAlias = resolveCommunities(ref, s.Communities, aliases, ps)
 	for i, p := range s.Peers {
 		if cfg.Peers[string(p)] == nil {
-			ps.addCross(ref, indexed("spec.peers", i), Ref{Kind: KindPeer, Name: string(p)}, "BGPPeer %q does not exist or is invalid", p)
+			// The advertisement applies to the peers that are there, and to this one once it is.
+			ps.addWaiting(ref, indexed("spec.peers", i), Ref{Kind: KindPeer, Name: string(p)},
+				"BGPPeer %q does not exist or is invalid; the advertisement applies to it once it is valid", p)
 		}
 		adv.Peers = append(adv.Peers, string(p))
 	}
 	checkAggregation(ref, adv, cfg, ps)
-	if len(*ps) > before {
+	// Without one of its communities the advertisement would announce routes the routers do not
+	// expect: it waits for the alias, as a whole.
+	if ps.blockingSince(before) || waitsForAlias {
 		return nil
 	}
 	return adv
 }
 
-func resolveCommunities(ref Ref, in []v1beta1.CommunityRef, aliases map[string]alias, ps *Problems) []Community {
+// resolveCommunities reads community values and aliases; it reports whether some alias is not
+// defined (yet).
+func resolveCommunities(ref Ref, in []v1beta1.CommunityRef, aliases map[string]alias, ps *Problems) ([]Community, bool) {
 	var out []Community
+	waits := false
 	seen := map[Community]bool{}
 	for i, c := range in {
 		v, err := ParseCommunity(string(c))
 		if err != nil {
 			al, ok := aliases[string(c)]
-			if !ok {
-				ps.add(ref, indexed("spec.communities", i), "%q is neither a community (AA:NN, large:A:B:C) nor a Community alias", c)
+			switch {
+			case !ok && strings.Contains(string(c), ":"):
+				ps.add(ref, indexed("spec.communities", i), "%v", err)
+				continue
+			case !ok:
+				ps.addWaiting(ref, indexed("spec.communities", i), Ref{Kind: KindAlias, Name: string(c)},
+					"%q is not a community value and no Community defines it as an alias; the advertisement waits for it", c)
+				waits = true
 				continue
 			}
 			v = al.value
@@ -89,21 +115,47 @@ func resolveCommunities(ref Ref, in []v1beta1.CommunityRef, aliases map[string]a
 			out = append(out, v)
 		}
 	}
-	return out
+	return out, waits
 }
 
-// checkAggregation refuses an aggregation prefix shorter than a pool's own CIDR: announcing it would
-// claim addresses outside the pool.
+// checkDuplicates refuses a name listed twice, as MetalLB does.
+func checkDuplicates[T ~string](ps *Problems, ref Ref, field string, in []T) {
+	seen := make(map[T]bool, len(in))
+	for i, v := range in {
+		if seen[v] {
+			ps.add(ref, indexed(field, i), "%q is listed twice", v)
+		}
+		seen[v] = true
+	}
+}
+
+// checkSelectorDuplicates refuses a selector given twice in one list, as MetalLB does.
+func checkSelectorDuplicates(ps *Problems, ref Ref, lists map[string][]metav1.LabelSelector) {
+	for _, field := range slices.Sorted(maps.Keys(lists)) {
+		seen := map[string]bool{}
+		for i := range lists[field] {
+			key := metav1.FormatLabelSelector(&lists[field][i])
+			if seen[key] {
+				ps.add(ref, indexed(field, i), "selector %s is listed twice", key)
+			}
+			seen[key] = true
+		}
+	}
+}
+
+// checkAggregation refuses an aggregation prefix shorter than every CIDR of a pool entry: announcing
+// it would claim addresses outside the pool. A range is the CIDRs that make it up, and its widest one
+// counts, as in MetalLB (a range has shorter and longer pieces; none may be shorter than the prefix).
 func checkAggregation(ref Ref, adv *BGPAdvertisement, cfg *Config, ps *Problems) {
 	for _, name := range adv.Pools {
-		for _, c := range cfg.Pools[name].CIDRs {
+		for _, r := range cfg.Pools[name].Ranges {
 			agg := adv.AggregationLength
 			field := "spec.aggregationLength"
-			if c.Addr().Is6() {
+			if r.First.Is6() {
 				agg, field = adv.AggregationLengthV6, "spec.aggregationLengthV6"
 			}
-			if agg < c.Bits() {
-				ps.addCross(ref, field, Ref{Kind: KindPool, Name: name}, "%d is shorter than the pool's CIDR %s", agg, c)
+			if widest := widestCIDR(r); agg < widest.Bits() {
+				ps.addCross(ref, field, Ref{Kind: KindPool, Name: name}, "%d is shorter than the pool's CIDR %s", agg, widest)
 			}
 		}
 	}
@@ -114,23 +166,27 @@ func buildL2Adv(a *v1beta1.L2Advertisement, pools []v1beta1.IPAddressPool, cfg *
 	before := len(*ps)
 	s := a.Spec
 	adv := &L2Advertisement{
-		Name:                   a.Name,
-		Pools:                  selectPools(ref, s.IPAddressPools, s.IPAddressPoolSelectors, pools, cfg, ps),
-		NodeSelectors:          selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
-		PreferredNodeSelectors: selectors(ps, ref, "spec.preferredNodeSelectors", s.PreferredNodeSelectors),
+		Name:             a.Name,
+		Pools:            selectPools(ref, s.IPAddressPools, s.IPAddressPoolSelectors, pools, cfg, ps),
+		NodeSelectors:    selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
+		ServiceSelectors: selectors(ps, ref, "spec.serviceSelectors", s.ServiceSelectors),
+		PreferredNodes:   preferredNodes(ps, ref, s.PreferredNodeSelectors),
 	}
+	checkDuplicates(ps, ref, "spec.ipAddressPools", s.IPAddressPools)
+	checkSelectorDuplicates(ps, ref, map[string][]metav1.LabelSelector{"spec.ipAddressPoolSelectors": s.IPAddressPoolSelectors,
+		"spec.nodeSelectors": s.NodeSelectors, "spec.serviceSelectors": s.ServiceSelectors})
 	for i, ifname := range s.Interfaces {
 		runChecks(ps, ref, []check{{indexed("spec.interfaces", i), string(ifname), "required,token,max=15", "must be an interface name without whitespace"}})
 		adv.Interfaces = append(adv.Interfaces, string(ifname))
 	}
-	if len(*ps) > before {
+	if ps.blockingSince(before) {
 		return nil
 	}
 	return adv
 }
 
 // selectPools resolves an advertisement's pools: named ones and selected ones, or every pool when it
-// names and selects none. A named pool that is missing is a problem; pools left out of the config for
+// names and selects none. A named pool that is missing is waited for (the others are announced); pools left out of the config for
 // problems of their own are skipped silently here, as they are reported on the pool.
 func selectPools(ref Ref, names []v1beta1.ObjectName, sels []metav1.LabelSelector, pools []v1beta1.IPAddressPool, cfg *Config, ps *Problems) []string {
 	set := map[string]bool{}
@@ -140,7 +196,8 @@ func selectPools(ref Ref, names []v1beta1.ObjectName, sels []metav1.LabelSelecto
 	}
 	for i, n := range names {
 		if !exists[string(n)] {
-			ps.addCross(ref, indexed("spec.ipAddressPools", i), Ref{Kind: KindPool, Name: string(n)}, "IPAddressPool %q does not exist", n)
+			ps.addWaiting(ref, indexed("spec.ipAddressPools", i), Ref{Kind: KindPool, Name: string(n)},
+				"IPAddressPool %q does not exist; the advertisement applies to it once it is created", n)
 		}
 		set[string(n)] = true
 	}

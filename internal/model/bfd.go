@@ -17,9 +17,6 @@ func buildBFDProfile(p *v1beta1.BFDProfile, ps *Problems) *BFDProfile {
 		{"spec.minimumTtl", deref(s.MinimumTTL, 0), "omitempty,min=1,max=254", "must be 1 to 254"},
 	})
 	echo, passive := s.EchoMode != nil && *s.EchoMode, s.PassiveMode != nil && *s.PassiveMode
-	if echo && s.MinimumTTL != nil {
-		ps.add(ref, "spec", "echoMode is for single-hop sessions and minimumTtl for multi-hop ones: set one of them")
-	}
 	if len(*ps) > before {
 		return nil
 	}

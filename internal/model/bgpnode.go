@@ -232,7 +232,7 @@ func (b *nodeBuilder) addService(svc *corev1.Service, vips []netip.Addr) {
 	prefixes := make([]netip.Prefix, 0, len(vips))
 	for _, vip := range vips {
 		for _, a := range b.advs {
-			if !advCovers(b.cfg, a, vip) {
+			if !advCovers(b.cfg, a, vip) || !a.SelectsService(svc) {
 				continue
 			}
 			pfx := aggregate(vip, a)

@@ -212,7 +212,8 @@ func TestBuildNodeShapeIgnoresServices(t *testing.T) {
 				s.LocalPref = 100
 				s.Peers = []v1beta1.ObjectName{"r1"}
 			}),
-			bgpAdv("plain", nil),
+			// A localPref of 0 beside tagged's 100 on r1 would be refused (MetalLB's rule): r2 only.
+			bgpAdv("plain", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []v1beta1.ObjectName{"r2"} }),
 		},
 		Nodes: []corev1.Node{node("node1", nil)},
 	}

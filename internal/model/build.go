@@ -31,8 +31,11 @@ const (
 	KindL2Adv     = "L2Advertisement"
 	KindBFD       = "BFDProfile"
 	KindCommunity = "Community"
-	KindSecret    = "Secret"
-	KindNode      = "Node"
+	// KindAlias names a community alias, which any Community object may define: the other side of
+	// a reference to an alias not defined yet.
+	KindAlias  = "CommunityAlias"
+	KindSecret = "Secret"
+	KindNode   = "Node"
 )
 
 // Build validates the objects and returns the configuration with every problem found. An object with a
@@ -67,6 +70,7 @@ func Build(in Input, lastGood *Config) (*Config, Problems) {
 			cfg.BGPAdvs[a.Name] = a
 		}
 	}
+	checkLocalPrefs(in, cfg, &ps)
 	for i := range in.L2Advs {
 		if a := buildL2Adv(&in.L2Advs[i], in.Pools, cfg, &ps); a != nil {
 			cfg.L2Advs[a.Name] = a
@@ -96,9 +100,11 @@ func keepLastGood(cfg, last *Config, ps Problems) {
 	}
 }
 
+// restore puts back what was left out for a problem; an object kept despite problems (an
+// advertisement waiting for one of its pools) stays as it is now.
 func restore[T any](cur, last map[string]*T, kind string, ps Problems) {
 	for name, old := range last {
-		if ps.Has(Ref{Kind: kind, Name: name}) {
+		if _, ok := cur[name]; !ok && ps.Has(Ref{Kind: kind, Name: name}) {
 			cur[name] = old
 		}
 	}

@@ -2,6 +2,8 @@ package model
 
 import (
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,7 @@ func TestBuild(t *testing.T) {
 		name     string
 		in       Input
 		problems []string // substrings, one per expected problem, in order
+		waits    bool     // every problem waits for another object (admission lets them in)
 		check    func(t *testing.T, c *Config)
 	}{
 		{name: "seed pool", in: Input{Pools: []v1beta1.IPAddressPool{pool("bgp-pool", 0, "192.168.1.250/32")}},
@@ -99,7 +102,24 @@ func TestBuild(t *testing.T) {
 		}},
 		{name: "advertisement naming a missing pool names both",
 			in:       Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools = []v1beta1.ObjectName{"nope"} })}},
-			problems: []string{"BGPAdvertisement adv: spec.ipAddressPools[0]: IPAddressPool \"nope\" does not exist (IPAddressPool nope)"}},
+			problems: []string{"BGPAdvertisement adv: spec.ipAddressPools[0]: IPAddressPool \"nope\" does not exist; the advertisement applies to it once it is created (IPAddressPool nope)"},
+			waits:    true,
+			check: func(t *testing.T, c *Config) {
+				if c.BGPAdvs["adv"] == nil {
+					t.Fatal("an advertisement waiting for a pool is kept")
+				}
+			}},
+		{name: "advertisement naming a present and a missing pool announces the present one",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("a", 0, "203.0.113.0/25")}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.IPAddressPools = []v1beta1.ObjectName{"later", "a"}
+			})}},
+			problems: []string{"BGPAdvertisement adv: spec.ipAddressPools[0]: IPAddressPool \"later\" does not exist"},
+			waits:    true,
+			check: func(t *testing.T, c *Config) {
+				if a := c.BGPAdvs["adv"]; a == nil || strings.Join(a.Pools, ",") != "a" {
+					t.Fatalf("got %+v", a)
+				}
+			}},
 		{name: "advertisement with no pools announces all",
 			in: Input{Pools: []v1beta1.IPAddressPool{pool("a", 0, "203.0.113.0/25"), pool("b", 0, "203.0.113.128/25")}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", nil)}},
 			check: func(t *testing.T, c *Config) {
@@ -122,7 +142,13 @@ func TestBuild(t *testing.T) {
 			}},
 		{name: "advertisement naming a missing peer",
 			in:       Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []v1beta1.ObjectName{"ghost"} })}},
-			problems: []string{"BGPAdvertisement adv: spec.peers[0]: BGPPeer \"ghost\" does not exist or is invalid (BGPPeer ghost)"}},
+			problems: []string{"BGPAdvertisement adv: spec.peers[0]: BGPPeer \"ghost\" does not exist or is invalid; the advertisement applies to it once it is valid (BGPPeer ghost)"},
+			waits:    true,
+			check: func(t *testing.T, c *Config) {
+				if a := c.BGPAdvs["adv"]; a == nil || strings.Join(a.Peers, ",") != "ghost" {
+					t.Fatalf("an advertisement waiting for a peer is kept, with the peer: %+v", a)
+				}
+			}},
 		{name: "communities and aliases resolved, duplicates dropped",
 			in: Input{Communities: []v1beta1.Community{{ObjectMeta: meta("c", 0), Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "no-adv", Value: "65535:65282"}}}}},
 				BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
@@ -135,7 +161,13 @@ func TestBuild(t *testing.T) {
 				}
 			}},
 		{name: "missing alias", in: Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []v1beta1.CommunityRef{"nope"} })}},
-			problems: []string{"spec.communities[0]: \"nope\" is neither a community"}},
+			problems: []string{"BGPAdvertisement adv: spec.communities[0]: \"nope\" is not a community value and no Community defines it as an alias; the advertisement waits for it (CommunityAlias nope)"},
+			waits:    true,
+			check: func(t *testing.T, c *Config) {
+				if c.BGPAdvs["adv"] != nil {
+					t.Fatal("an advertisement missing a community must wait as a whole")
+				}
+			}},
 		{name: "community out of range", in: Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []v1beta1.CommunityRef{"65536:1"} })}},
 			problems: []string{"spec.communities[0]"}},
 		{name: "alias defined twice names both Community objects",
@@ -145,7 +177,8 @@ func TestBuild(t *testing.T) {
 			problems: []string{"Community new: spec.communities[0].name: alias \"x\" is already defined (Community old)"}},
 		{name: "peer naming a missing BFD profile",
 			in:       Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" })}},
-			problems: []string{"BGPPeer r1: spec.bfdProfile: BFDProfile \"fast\" does not exist or is invalid (BFDProfile fast)"},
+			problems: []string{"BGPPeer r1: spec.bfdProfile: BFDProfile \"fast\" does not exist or is invalid; the session waits for it (BFDProfile fast)"},
+			waits:    true,
 			check: func(t *testing.T, c *Config) {
 				if c.Peers["r1"] != nil {
 					t.Fatal("a peer with a missing profile must be left out")
@@ -160,16 +193,21 @@ func TestBuild(t *testing.T) {
 					t.Fatalf("got %+v %+v", c.Peers["r1"], b)
 				}
 			}},
-		{name: "BFD echo and minimum TTL", in: Input{BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("b", 0), Spec: v1beta1.BFDProfileSpec{EchoMode: ptr(true), MinimumTTL: ptr(uint32(5))}}}},
-			problems: []string{"BFDProfile b: spec: echoMode"}},
+		{name: "BFD echo and minimum TTL together, as MetalLB's full profile",
+			in: Input{BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("b", 0), Spec: v1beta1.BFDProfileSpec{EchoMode: ptr(true), MinimumTTL: ptr(uint32(5))}}}},
+			check: func(t *testing.T, c *Config) {
+				if b := c.BFDProfiles["b"]; b == nil || !b.EchoMode || b.MinimumTTL != 5 {
+					t.Fatalf("got %+v", b)
+				}
+			}},
 		{name: "BFD interval out of range", in: Input{BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("b", 0), Spec: v1beta1.BFDProfileSpec{TransmitInterval: ptr(uint32(5))}}}},
 			problems: []string{"BFDProfile b: spec.transmitInterval: must be 10 to 60000 ms"}},
 		{name: "password secret missing", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })}},
-			problems: []string{"BGPPeer r1: spec.passwordSecret: Secret \"pw\" does not exist (Secret pw)"}},
+			problems: []string{"BGPPeer r1: spec.passwordSecret: Secret \"pw\" does not exist; the session waits for it (Secret pw)"}, waits: true},
 		{name: "password secret of the wrong type",
 			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })},
 				Secrets: []corev1.Secret{{ObjectMeta: meta("pw", 0), Type: corev1.SecretTypeOpaque}}},
-			problems: []string{"must be of type kubernetes.io/basic-auth"}},
+			problems: []string{"must be of type kubernetes.io/basic-auth"}, waits: true},
 		{name: "password secret read",
 			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })},
 				Secrets: []corev1.Secret{{ObjectMeta: meta("pw", 0), Type: corev1.SecretTypeBasicAuth, Data: map[string][]byte{"password": []byte("s3cr3t")}}}},
@@ -186,7 +224,7 @@ func TestBuild(t *testing.T) {
 		{name: "password secret of 81 characters",
 			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret.Name = "pw" })},
 				Secrets: []corev1.Secret{{ObjectMeta: meta("pw", 0), Type: corev1.SecretTypeBasicAuth, Data: map[string][]byte{"password": []byte(strings.Repeat("s", 81))}}}},
-			problems: []string{`BGPPeer r1: spec.passwordSecret: the "password" key of Secret "pw" is 81 characters long; at most 80`}},
+			problems: []string{`BGPPeer r1: spec.passwordSecret: the "password" key of Secret "pw" is 81 characters long; at most 80`}, waits: true},
 		{name: "vrf default is the default VRF",
 			in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0), peer("r2", 0, func(s *v1beta2.BGPPeerSpec) { s.VRFName = "default"; s.ASN = 64514; s.Address = "198.51.100.2" })}},
 			check: func(t *testing.T, c *Config) {
@@ -228,6 +266,86 @@ func TestBuild(t *testing.T) {
 		{name: "aggregation shorter than the pool's CIDR",
 			in:       Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")}, BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.AggregationLength = ptr(int32(16)) })}},
 			problems: []string{"BGPAdvertisement adv: spec.aggregationLength: 16 is shorter than the pool's CIDR 203.0.113.0/24 (IPAddressPool p)"}},
+		{name: "aggregation shorter than every CIDR of a range",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.10-203.0.113.20")},
+				BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) { s.AggregationLength = ptr(int32(29)) })}},
+			problems: []string{"BGPAdvertisement adv: spec.aggregationLength: 29 is shorter than the pool's CIDR 203.0.113.12/30 (IPAddressPool p)"}},
+		{name: "aggregation as long as the widest CIDR of a range",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.10-203.0.113.20", "2001:db8::1-2001:db8::ff")},
+				BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+					s.AggregationLength, s.AggregationLengthV6 = ptr(int32(30)), ptr(int32(121))
+				})}}},
+		{name: "different localPref for the same prefixes, peers and nodes: the newer is out",
+			in: Input{Nodes: nodes, Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")},
+				BGPAdvs: []v1beta1.BGPAdvertisement{
+					bgpAdv("new", func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 200 }),
+					func() v1beta1.BGPAdvertisement {
+						a := bgpAdv("old", func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 100 })
+						a.CreationTimestamp = meta("old", 2).CreationTimestamp
+						return a
+					}()}},
+			problems: []string{"BGPAdvertisement new: spec.localPref: localPref 200 differs from the 100 of BGPAdvertisement old"},
+			check: func(t *testing.T, c *Config) {
+				if c.BGPAdvs["new"] != nil || c.BGPAdvs["old"] == nil {
+					t.Fatalf("got %v", c.BGPAdvs)
+				}
+			}},
+		{name: "different localPref with other aggregation, peers, nodes or Service selectors is fine",
+			in: Input{Nodes: nodes, Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")},
+				BGPAdvs: []v1beta1.BGPAdvertisement{
+					bgpAdv("base", func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 100; s.Peers = []v1beta1.ObjectName{"r1"} }),
+					bgpAdv("aggr", func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 200; s.AggregationLength = ptr(int32(24)) }),
+					bgpAdv("peer", func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 300; s.Peers = []v1beta1.ObjectName{"r2"} }),
+					bgpAdv("node", func(s *v1beta1.BGPAdvertisementSpec) {
+						s.LocalPref = 400
+						s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "none"}}}
+					}),
+					bgpAdv("svc", func(s *v1beta1.BGPAdvertisementSpec) {
+						s.LocalPref = 500
+						s.ServiceSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "web"}}}
+					}),
+				}, Peers: []v1beta2.BGPPeer{peer("r1", 0), peer("r2", 0, func(s *v1beta2.BGPPeerSpec) { s.Address = "198.51.100.2" })}},
+			check: func(t *testing.T, c *Config) {
+				if len(c.BGPAdvs) != 5 {
+					t.Fatalf("got %v", c.BGPAdvs)
+				}
+			}},
+		{name: "serviceSelectors need the default aggregation",
+			in: Input{BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.AggregationLength = ptr(int32(24))
+				s.ServiceSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "web"}}}
+			})}},
+			problems: []string{"BGPAdvertisement adv: spec.serviceSelectors: serviceSelectors and aggregationLength are mutually exclusive"}},
+		{name: "a pool or selector listed twice",
+			in: Input{Pools: []v1beta1.IPAddressPool{pool("p", 0, "203.0.113.0/24")},
+				L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{
+					IPAddressPools: []v1beta1.ObjectName{"p", "p"},
+					NodeSelectors:  []metav1.LabelSelector{{MatchLabels: map[string]string{"a": "b"}}, {MatchLabels: map[string]string{"a": "b"}}},
+				}}}},
+			problems: []string{`L2Advertisement l2: spec.ipAddressPools[1]: "p" is listed twice`, "L2Advertisement l2: spec.nodeSelectors[1]: selector a=b is listed twice"}},
+		{name: "L2 preferences and service selectors",
+			in: Input{L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{
+				NodeSelectors:    []metav1.LabelSelector{{MatchLabels: map[string]string{"zone": "a"}}},
+				ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "web"}}},
+				PreferredNodeSelectors: []v1beta1.PreferredNodeSelector{
+					{Weight: 70, Preference: metav1.LabelSelector{MatchLabels: map[string]string{"ssd": "yes"}}},
+					{Weight: 20, Preference: metav1.LabelSelector{}},
+				}}}}},
+			check: func(t *testing.T, c *Config) {
+				a := c.L2Advs["l2"]
+				for _, tc := range []struct {
+					labels map[string]string
+					want   int64
+				}{{map[string]string{"zone": "a", "ssd": "yes"}, 90}, {map[string]string{"zone": "a"}, 20}, {map[string]string{"ssd": "yes"}, 0}} {
+					if got := a.Preference(tc.labels); got != tc.want {
+						t.Errorf("Preference(%v) = %d, want %d", tc.labels, got, tc.want)
+					}
+				}
+				web := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"tier": "web"}}}
+				if !a.SelectsService(web) || a.SelectsService(&corev1.Service{}) {
+					t.Error("serviceSelectors: want web selected and an unlabelled Service not")
+				}
+			}},
 		{name: "L2 interface with whitespace",
 			in:       Input{L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{Interfaces: []v1beta1.InterfaceName{"eth0 eth1"}}}}},
 			problems: []string{"L2Advertisement l2: spec.interfaces[0]"}},
@@ -251,6 +369,9 @@ func TestBuild(t *testing.T) {
 				if !strings.Contains(ps[i].Error(), want) {
 					t.Errorf("problem %d: want %q in %q", i, want, ps[i].Error())
 				}
+			}
+			if len(ps) > 0 && ps.Waiting() != tc.waits {
+				t.Errorf("problems wait for another object: %v, want %v", ps.Waiting(), tc.waits)
 			}
 			if tc.check != nil {
 				tc.check(t, cfg)
@@ -283,5 +404,57 @@ func TestBuildDoesNotModifyInput(t *testing.T) {
 	Build(in, nil)
 	if in.Communities[0].Name != "b" {
 		t.Fatal("Build reordered its input")
+	}
+}
+
+// TestBuildOrderIndependent: the configuration and its problems do not depend on the order the
+// objects are listed in (the order they arrived in), only on the objects, creation times included.
+func TestBuildOrderIndependent(t *testing.T) {
+	in := Input{
+		Nodes: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}},
+		Pools: []v1beta1.IPAddressPool{pool("a", 3, "203.0.113.0/25"), pool("b", 2, "203.0.113.64/26"), pool("c", 1, "203.0.113.128/25")},
+		Peers: []v1beta2.BGPPeer{
+			peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" }),
+			peer("r2", 1, func(s *v1beta2.BGPPeerSpec) { s.Address = "198.51.100.2"; s.PasswordSecret.Name = "later" }),
+		},
+		BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: meta("fast", 0)}},
+		Communities: []v1beta1.Community{{ObjectMeta: meta("c", 0), Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "x", Value: "1:1"}}}}},
+		BGPAdvs: []v1beta1.BGPAdvertisement{
+			bgpAdv("one", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.IPAddressPools = []v1beta1.ObjectName{"a", "missing"}
+				s.Communities = []v1beta1.CommunityRef{"x"}
+			}),
+			bgpAdv("two", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.Peers = []v1beta1.ObjectName{"r2", "ghost"}
+				s.Communities = []v1beta1.CommunityRef{"nope"}
+			}),
+		},
+		L2Advs: []v1beta1.L2Advertisement{{ObjectMeta: meta("l2", 0), Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"c"}}}},
+	}
+	want, wantPs := Build(in, nil)
+	reversed := in
+	for _, s := range []any{&reversed.Pools, &reversed.Peers, &reversed.BGPAdvs} {
+		switch l := s.(type) {
+		case *[]v1beta1.IPAddressPool:
+			*l = append([]v1beta1.IPAddressPool(nil), *l...)
+			slices.Reverse(*l)
+		case *[]v1beta2.BGPPeer:
+			*l = append([]v1beta2.BGPPeer(nil), *l...)
+			slices.Reverse(*l)
+		case *[]v1beta1.BGPAdvertisement:
+			*l = append([]v1beta1.BGPAdvertisement(nil), *l...)
+			slices.Reverse(*l)
+		}
+	}
+	got, gotPs := Build(reversed, nil)
+	if gotPs.Error() != wantPs.Error() {
+		t.Errorf("problems differ with the order:\n%v\nvs\n%v", gotPs, wantPs)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("configuration differs with the order:\n%+v\nvs\n%+v", got, want)
+	}
+	// Pool b overlaps the older a; the rest waits for objects not there yet.
+	if blocking := wantPs.Blocking(); len(blocking) != 1 || blocking[0].Object != (Ref{Kind: KindPool, Name: "b"}) {
+		t.Errorf("want only pool b's overlap to block, got %v", wantPs)
 	}
 }

@@ -55,7 +55,8 @@ func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secre
 	peer.SrcAddr, _ = netip.ParseAddr(s.SrcAddress)
 	peer.RouterID, _ = netip.ParseAddr(s.RouterID)
 	if peer.BFDProfile != "" && cfg.BFDProfiles[peer.BFDProfile] == nil {
-		ps.addCross(ref, "spec.bfdProfile", Ref{Kind: KindBFD, Name: peer.BFDProfile}, "BFDProfile %q does not exist or is invalid", peer.BFDProfile)
+		ps.addWaiting(ref, "spec.bfdProfile", Ref{Kind: KindBFD, Name: peer.BFDProfile},
+			"BFDProfile %q does not exist or is invalid; the session waits for it", peer.BFDProfile)
 	}
 	if name := s.PasswordSecret.Name; name != "" {
 		peer.Password = secretPassword(ref, name, secrets, ps)
@@ -77,7 +78,7 @@ func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
 		{"spec.password", string(s.Password), "omitempty,token", "must not contain whitespace"},
 		{"spec.password", string(s.Password), "max=80", "must be at most 80 characters, the longest TCP MD5 key Linux accepts"},
 		{"spec.vrf", string(s.VRFName), "omitempty,token,max=15", "must be a VRF name without whitespace"},
-		{"spec.bfdProfile", string(s.BFDProfile), "omitempty,dnslabel", "must be the name of a BFDProfile"},
+		{"spec.bfdProfile", string(s.BFDProfile), "omitempty,token", "must be the name of a BFDProfile, without whitespace"},
 		{"spec.dynamicASN", string(s.DynamicASN), "omitempty,oneof=internal external", "must be internal or external"},
 		{"spec.peerPort", int(s.Port), "omitempty,min=1,max=16384", "must be 1 to 16384"},
 	})
@@ -118,26 +119,29 @@ func checkTimers(s v1beta2.BGPPeerSpec, ref Ref, ps *Problems) {
 	}
 }
 
+// secretPassword reads a peer's password. Its problems all wait for the Secret to change: a Secret
+// is not checked at admission (MetalLB does not check it either), so a peer must not be refused for
+// its state.
 func secretPassword(ref Ref, name string, secrets map[string]*corev1.Secret, ps *Problems) string {
 	other := Ref{Kind: KindSecret, Name: name}
 	sec, ok := secrets[name]
 	switch {
 	case !ok:
-		ps.addCross(ref, "spec.passwordSecret", other, "Secret %q does not exist", name)
+		ps.addWaiting(ref, "spec.passwordSecret", other, "Secret %q does not exist; the session waits for it", name)
 	case sec.Type != corev1.SecretTypeBasicAuth:
-		ps.addCross(ref, "spec.passwordSecret", other, "Secret %q must be of type %s, not %q", name, corev1.SecretTypeBasicAuth, sec.Type)
+		ps.addWaiting(ref, "spec.passwordSecret", other, "Secret %q must be of type %s, not %q", name, corev1.SecretTypeBasicAuth, sec.Type)
 	default:
 		pw := string(sec.Data[corev1.BasicAuthPasswordKey])
 		if pw == "" {
 			pw = sec.StringData[corev1.BasicAuthPasswordKey]
 		}
 		if pw == "" || validate.Var(pw, "token") != nil {
-			ps.addCross(ref, "spec.passwordSecret", other, "Secret %q needs a %q key without whitespace", name, corev1.BasicAuthPasswordKey)
+			ps.addWaiting(ref, "spec.passwordSecret", other, "Secret %q needs a %q key without whitespace", name, corev1.BasicAuthPasswordKey)
 		}
 		// The API server cannot check a Secret's content against the peer: an over-long key would
 		// reach FRR, which refuses the whole config, and freeze the node.
 		if len(pw) > maxPasswordLen {
-			ps.addCross(ref, "spec.passwordSecret", other, "the %q key of Secret %q is %d characters long; at most %d are allowed (the longest TCP MD5 key Linux accepts)",
+			ps.addWaiting(ref, "spec.passwordSecret", other, "the %q key of Secret %q is %d characters long; at most %d are allowed (the longest TCP MD5 key Linux accepts)",
 				corev1.BasicAuthPasswordKey, name, len(pw), maxPasswordLen)
 		}
 		return pw

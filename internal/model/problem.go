@@ -21,6 +21,10 @@ type Problem struct {
 	Field   string
 	Message string
 	Other   *Ref
+	// Waits marks a problem that creating or fixing Other resolves: a reference to an object that
+	// does not exist yet, or a Secret not in the expected shape. Admission lets such an object in, as
+	// MetalLB does, so manifests apply in any order; it takes effect once Other is there.
+	Waits bool
 }
 
 func (p Problem) Error() string {
@@ -65,6 +69,36 @@ func (ps Problems) Has(r Ref) bool {
 		}
 	}
 	return false
+}
+
+// Blocking returns the problems admission refuses: every one but those that wait for another object.
+func (ps Problems) Blocking() Problems {
+	var out Problems
+	for _, p := range ps {
+		if !p.Waits {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Waiting reports whether every problem waits for another object.
+func (ps Problems) Waiting() bool {
+	for _, p := range ps {
+		if !p.Waits {
+			return false
+		}
+	}
+	return len(ps) > 0
+}
+
+// blockingSince reports whether a problem that does not wait was added after the first n.
+func (ps Problems) blockingSince(n int) bool {
+	return len(ps[n:].Blocking()) > 0
+}
+
+func (ps *Problems) addWaiting(obj Ref, field string, other Ref, format string, args ...any) {
+	*ps = append(*ps, Problem{Object: obj, Field: field, Message: fmt.Sprintf(format, args...), Other: &other, Waits: true})
 }
 
 func (ps *Problems) add(obj Ref, field, format string, args ...any) {

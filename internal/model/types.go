@@ -80,16 +80,24 @@ type BGPAdvertisement struct {
 	Communities         []Community
 	Pools               []string // names of the pools it announces, sorted
 	NodeSelectors       []labels.Selector
-	Peers               []string // names of the peers it announces to; empty means all
+	Peers               []string          // names of the peers it announces to; empty means all
+	ServiceSelectors    []labels.Selector // empty: every Service of its pools
 }
 
 // L2Advertisement is an L2Advertisement with its pools resolved.
 type L2Advertisement struct {
-	Name                   string
-	Pools                  []string
-	NodeSelectors          []labels.Selector
-	PreferredNodeSelectors []labels.Selector
-	Interfaces             []string
+	Name             string
+	Pools            []string
+	NodeSelectors    []labels.Selector
+	ServiceSelectors []labels.Selector // empty: every Service of its pools
+	PreferredNodes   []PreferredNodes
+	Interfaces       []string
+}
+
+// PreferredNodes is one weighted preference of an L2Advertisement.
+type PreferredNodes struct {
+	Weight   int64
+	Selector labels.Selector
 }
 
 // Peer is a BGPPeer with its password read from its Secret.

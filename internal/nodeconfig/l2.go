@@ -17,7 +17,7 @@ import (
 type L2VIP struct {
 	Services  []types.NamespacedName // sorted; several when the VIP is shared
 	Eligible  []string               // nodes that may own it, sorted
-	Preferred []string               // eligible nodes matching a preferredNodeSelector, sorted
+	Preferred []string               // eligible nodes with the highest preference score (if > 0), sorted
 	// Key is the address whose hash elects the owner: the first VIP of the first Service holding
 	// this one, so both VIPs of a dual-stack Service go to one node, as MetalLB elects per Service.
 	Key netip.Addr
@@ -87,6 +87,7 @@ func ComputeL2(in SpeakerInput, lastGood *model.Config) L2Result {
 // rules applied), of which the covering advertisements' node selectors pick.
 func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, advs []*model.L2Advertisement,
 	eligible []*corev1.Node, self *corev1.Node) {
+	advs = slices.DeleteFunc(slices.Clone(advs), func(a *model.L2Advertisement) bool { return !a.SelectsService(svc) })
 	if len(advs) == 0 {
 		return
 	}
@@ -98,20 +99,35 @@ func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, ad
 	v.Services = InsertSorted(v.Services, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}, func(a, b types.NamespacedName) int {
 		return strings.Compare(a.String(), b.String())
 	})
+	scores := map[string]int64{}
 	for _, n := range eligible {
 		for _, a := range advs {
 			if !model.MatchesAny(a.NodeSelectors, n.Labels) {
 				continue
 			}
 			v.Eligible = InsertSorted(v.Eligible, n.Name, strings.Compare)
-			if len(a.PreferredNodeSelectors) > 0 && model.MatchesAny(a.PreferredNodeSelectors, n.Labels) {
-				v.Preferred = InsertSorted(v.Preferred, n.Name, strings.Compare)
-			}
+			scores[n.Name] += a.Preference(n.Labels)
 		}
 	}
+	v.Preferred = topScored(v.Preferred, scores)
 	if self != nil {
 		v.Interfaces = mergeInterfaces(v.Interfaces, advs, self)
 	}
+}
+
+// topScored adds to preferred the nodes with the highest score, when it is above 0 (MetalLB orders
+// every candidate by score; the ownership machine knows preferred and the others).
+func topScored(preferred []string, scores map[string]int64) []string {
+	var top int64
+	for _, s := range scores {
+		top = max(top, s)
+	}
+	for n, s := range scores {
+		if top > 0 && s == top {
+			preferred = InsertSorted(preferred, n, strings.Compare)
+		}
+	}
+	return preferred
 }
 
 // mergeInterfaces is the union of the interface lists of the advertisements that select this

@@ -61,7 +61,7 @@ func TestComputeL2(t *testing.T) {
 		Pools: []v1beta1.IPAddressPool{l2Pool("p1", "203.0.113.0/28"), l2Pool("p2", "2001:db8::/120"), l2Pool("bgp-only", "203.0.113.64/28")},
 		L2Advs: []v1beta1.L2Advertisement{
 			{ObjectMeta: metav1.ObjectMeta{Name: "zone1"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"p1"},
-				NodeSelectors: l2Sel("zone", "1"), PreferredNodeSelectors: l2Sel("fast", "yes"), Interfaces: []v1beta1.InterfaceName{"eth1", "eth0"}}},
+				NodeSelectors: l2Sel("zone", "1"), PreferredNodeSelectors: []v1beta1.PreferredNodeSelector{{Weight: 50, Preference: l2Sel("fast", "yes")[0]}}, Interfaces: []v1beta1.InterfaceName{"eth1", "eth0"}}},
 			{ObjectMeta: metav1.ObjectMeta{Name: "v6"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"p2"}}},
 			{ObjectMeta: metav1.ObjectMeta{Name: "zone2"}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []v1beta1.ObjectName{"p1"},
 				NodeSelectors: l2Sel("zone", "2"), Interfaces: []v1beta1.InterfaceName{"bond0"}}},
@@ -175,3 +175,49 @@ func l2Keys(m map[netip.Addr]*L2VIP) []netip.Addr {
 }
 
 func l2Ptr(s string) *string { return &s }
+
+// TestL2PreferenceAndServiceSelectors: preference weights add up over the advertisements of a VIP and
+// the nodes with the top score are preferred; serviceSelectors keep an advertisement to its Services.
+func TestL2PreferenceAndServiceSelectors(t *testing.T) {
+	pref := func(w int32, k, v string) v1beta1.PreferredNodeSelector {
+		return v1beta1.PreferredNodeSelector{Weight: w, Preference: l2Sel(k, v)[0]}
+	}
+	web := l2Svc("web", corev1.ServiceExternalTrafficPolicyCluster, nil, "203.0.113.1")
+	web.Labels = map[string]string{"tier": "web"}
+	in := SpeakerInput{NodeName: "a", Input: model.Input{
+		Nodes: []corev1.Node{
+			l2Node("a", map[string]string{"rack": "1"}),
+			l2Node("b", map[string]string{"rack": "1", "ssd": "yes"}),
+			l2Node("c", map[string]string{"ssd": "yes", "gpu": "yes"}),
+		},
+		Pools: []v1beta1.IPAddressPool{l2Pool("p1", "203.0.113.0/28")},
+		L2Advs: []v1beta1.L2Advertisement{
+			{ObjectMeta: metav1.ObjectMeta{Name: "rack"}, Spec: v1beta1.L2AdvertisementSpec{
+				PreferredNodeSelectors: []v1beta1.PreferredNodeSelector{pref(60, "rack", "1")}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "ssd"}, Spec: v1beta1.L2AdvertisementSpec{
+				PreferredNodeSelectors: []v1beta1.PreferredNodeSelector{pref(30, "ssd", "yes")}}},
+			// Only for tier=db: must not add node c's weight to web.
+			{ObjectMeta: metav1.ObjectMeta{Name: "db"}, Spec: v1beta1.L2AdvertisementSpec{
+				ServiceSelectors:       l2Sel("tier", "db"),
+				PreferredNodeSelectors: []v1beta1.PreferredNodeSelector{pref(100, "gpu", "yes")}}},
+		},
+	}, Services: []corev1.Service{web}, EndpointSlices: []discoveryv1.EndpointSlice{l2Slice("web", "a")}}
+	res := ComputeL2(in, nil)
+	if len(res.Problems) > 0 {
+		t.Fatal(res.Problems)
+	}
+	v := res.VIPs[netip.MustParseAddr("203.0.113.1")]
+	if v == nil {
+		t.Fatalf("no VIP: %v", l2Keys(res.VIPs))
+	}
+	// a: 60, b: 60+30, c: 30 (db's 100 does not count for web).
+	if !slices.Equal(v.Preferred, []string{"b"}) || !slices.Equal(v.Eligible, []string{"a", "b", "c"}) {
+		t.Errorf("preferred %v eligible %v, want [b] and [a b c]", v.Preferred, v.Eligible)
+	}
+	// Only the db advertisement selects a db Service.
+	in.Services[0].Labels = map[string]string{"tier": "db"}
+	v = ComputeL2(in, nil).VIPs[netip.MustParseAddr("203.0.113.1")]
+	if v == nil || !slices.Equal(v.Preferred, []string{"c"}) {
+		t.Errorf("db Service: %+v, want preferred [c] (30+100 over b's 90)", v)
+	}
+}
