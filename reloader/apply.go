@@ -100,25 +100,31 @@ func (a *Applier) Forget() { a.known, a.rules = nil, nil }
 func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 	start := time.Now()
 	res = Result{Hash: Hash(target), Bytes: len(target)}
-	defer func() { res.Duration = time.Since(start) }()
+	// FRR's errors and the differences quote config lines: what leaves Apply has its passwords
+	// (the target's and the last good config's) hidden.
+	secrets := Secrets(target, a.lastGood)
+	defer func() {
+		res.Duration = time.Since(start)
+		res.Err, res.Diff = scrubErr(res.Err, secrets), scrubAll(res.Diff, secrets)
+	}()
 	want := Parse(string(target))
 	if err := a.readRules(ctx); err != nil {
 		res.Outcome, res.Err = interrupted(ctx, OutcomeFailed, err)
 		return res
 	}
 	cached := a.known != nil
-	outcome, err := a.applyDelta(ctx, want, &res)
+	outcome, err := a.applyDelta(ctx, want, &res, secrets)
 	res.ApplyDuration = time.Since(start)
 	if err == nil && outcome == OutcomeApplied {
 		err = a.verify(ctx, want, &res)
 		if err != nil && cached {
-			a.Log.Info("Running config was not what was last applied, retrying from FRR's running config", "error", err.Error())
-			if outcome, err = a.applyDelta(ctx, want, &res); err == nil && outcome == OutcomeApplied {
+			a.Log.Info("Running config was not what was last applied, retrying from FRR's running config", "error", Scrub(err.Error(), secrets))
+			if outcome, err = a.applyDelta(ctx, want, &res, secrets); err == nil && outcome == OutcomeApplied {
 				err = a.verify(ctx, want, &res)
 			}
 		}
 		if err != nil {
-			a.Log.Info("Running config differs after delta, falling back to full reload", "error", err.Error())
+			a.Log.Info("Running config differs after delta, falling back to full reload", "error", Scrub(err.Error(), secrets))
 			outcome, err = a.fullReload(ctx, target, want, &res)
 		}
 	}
@@ -141,7 +147,7 @@ func interrupted(ctx context.Context, outcome string, err error) (string, error)
 
 // applyDelta validates and applies the delta; it returns OutcomeApplied
 // when commands were sent (not yet verified).
-func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result) (string, error) {
+func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result, secrets []string) (string, error) {
 	base := a.known
 	if base == nil {
 		running, err := a.FRR.Running(ctx)
@@ -165,7 +171,7 @@ func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result) (str
 		return OutcomeInvalid, err
 	}
 	if err := a.FRR.ApplyFile(ctx, dfile); err != nil {
-		a.Log.Info("vtysh reported errors while applying the delta", "error", err.Error())
+		a.Log.Info("vtysh reported errors while applying the delta", "error", Scrub(err.Error(), secrets))
 	}
 	return OutcomeApplied, nil
 }

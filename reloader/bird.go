@@ -193,7 +193,12 @@ func (a *BIRDApplier) LastGood() []byte { return a.lastGood }
 func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res Result) {
 	start := time.Now()
 	res = Result{Hash: Hash(target), Bytes: len(target)}
-	defer func() { res.Duration = time.Since(start) }()
+	// BIRD's parser errors may quote the config: hide its passwords in what leaves Apply.
+	secrets := Secrets(target, a.lastGood)
+	defer func() {
+		res.Duration = time.Since(start)
+		res.Err = scrubErr(res.Err, secrets)
+	}()
 	if !force && a.lastGood != nil && bytes.Equal(a.lastGood, target) {
 		res.Outcome = OutcomeUnchanged
 		return res

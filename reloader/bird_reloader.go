@@ -188,7 +188,7 @@ func (r *BIRDReloader) report(reason string, res Result) {
 	}
 	if g := r.Applier.LastGood(); g != nil {
 		st.AppliedSHA256 = Hash(g)
-		if err := writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Redact(string(g)))); err != nil {
+		if err := writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Scrub(string(g), Secrets(g)))); err != nil {
 			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
 		}
 	}

@@ -168,7 +168,8 @@ func (r *Reloader) report(reason string, res Result, readErr error) {
 		running, err := r.Applier.FRR.Running(ctx)
 		cancel()
 		if err == nil {
-			err = writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Redact(running)))
+			secrets := Secrets([]byte(running), r.Applier.LastGood())
+			err = writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Scrub(running, secrets)))
 		}
 		if err != nil {
 			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)

@@ -1,0 +1,151 @@
+package reloader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+
+	"github.com/routelb/routelb/internal/netlab"
+)
+
+func TestScrubHidesSecretsInAnyShape(t *testing.T) {
+	cfg := []byte(" neighbor 198.51.100.1 password pw-one\n neighbor 198.51.100.2 password pw-one-longer\n" +
+		"protocol bgp p1 { password \"pw-bird\"; }\n")
+	secrets := Secrets(cfg)
+	for _, c := range []struct{ name, in string }{
+		{"config line", " neighbor 198.51.100.1 password pw-one"},
+		{"quoted in an error", `line 3: % Unknown command: "pw-one-longer"`},
+		{"inside a word", "x=pw-one,y=pw-bird"},
+		{"difference", "- neighbor 198.51.100.2 password pw-one-longer"},
+	} {
+		got := Scrub(c.in, secrets)
+		for _, s := range []string{"pw-one", "pw-bird"} {
+			if strings.Contains(got, s) {
+				t.Errorf("%s: %q scrubbed to %q, still holds %q", c.name, c.in, got, s)
+			}
+		}
+	}
+	err := scrubErr(fmt.Errorf("apply: %w: pw-one", context.Canceled), secrets)
+	if strings.Contains(err.Error(), "pw-one") || !errors.Is(err, context.Canceled) {
+		t.Errorf("scrubbed error %q: want no secret and the chain kept", err)
+	}
+}
+
+// syncBuffer collects a logger's lines from the reloader's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) add(prefix, args string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintln(&s.b, prefix, args)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoPasswordInStatusOrLog, on each FRR version: a reloader applies a config with a BGP
+// password, then one whose password FRR refuses (longer than FRR's 80 characters), and neither
+// password appears in any file of the status directory nor in any line the reloader logged, at
+// every verbosity. Every file there is 0600, and the reloader read the 0600 config.
+func TestNoPasswordInStatusOrLog(t *testing.T) {
+	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) {
+		tl := newTestLabOf(t, v, routerConf)
+		good := "pw-good-5b1e9c"
+		refused := "pw-refused-" + strings.Repeat("x", 70) // 81 characters
+		var logs syncBuffer
+		tl.applier.Log = funcr.New(logs.add, funcr.Options{Verbosity: 10})
+		cfgDir, statusDir := t.TempDir(), t.TempDir()
+		path := filepath.Join(cfgDir, "frr.conf")
+		results := runReloader(t, &Reloader{ConfigPath: path, StatusDir: statusDir, Debounce: 100 * time.Millisecond,
+			Poll: 200 * time.Millisecond, Applier: tl.applier, Log: tl.applier.Log})
+
+		writeSecret(t, path, passwordConfig(good))
+		waitResult(t, results, OutcomeApplied)
+		writeSecret(t, path, passwordConfig(refused))
+		res := waitResult(t, results, OutcomeInvalid, OutcomeFailed)
+		t.Logf("refused password: outcome %s, error %v", res.Outcome, res.Err)
+
+		artefacts := map[string]string{"log": logs.String()}
+		entries, err := os.ReadDir(statusDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			p := filepath.Join(statusDir, e.Name())
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			artefacts[e.Name()] = string(b)
+			assertMode(t, p, FileMode)
+		}
+		if _, ok := artefacts[StatusFile]; !ok {
+			t.Fatalf("no %s in the status directory: %v", StatusFile, entries)
+		}
+		if !strings.Contains(artefacts[RunningFile], "password "+redacted) {
+			t.Errorf("running config does not show the password redacted:\n%s", artefacts[RunningFile])
+		}
+		for name, text := range artefacts {
+			for _, pw := range []string{good, refused} {
+				if strings.Contains(text, pw) {
+					t.Errorf("%s holds the password %q:\n%s", name, pw, text)
+				}
+			}
+		}
+	})
+}
+
+func passwordConfig(pw string) string {
+	return "frr defaults traditional\nhostname node\nrouter bgp 64513\n no bgp ebgp-requires-policy\n" +
+		" bgp router-id 198.51.100.11\n neighbor 198.51.100.1 remote-as 64512\n" +
+		" neighbor 198.51.100.1 password " + pw + "\nexit\n"
+}
+
+// writeSecret writes the config as the speaker does: 0600, renamed into place.
+func writeSecret(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assertMode(t *testing.T, path string, want fs.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("%s: mode %o, want %o", path, got, want)
+	}
+}
+
+// runReloader runs r until the test ends; applies are reported on the returned channel.
+func runReloader(t *testing.T, r *Reloader) <-chan Result {
+	results := make(chan Result, 1000)
+	r.OnApply = func(res Result) { results <- res }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return results
+}
