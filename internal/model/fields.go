@@ -43,9 +43,17 @@ type check struct {
 	msg   string
 }
 
+// secretFields are never quoted in a problem: the message becomes a condition, an event and a
+// log line, which far more people and tools read than the Secret or the BGPPeer.
+var secretFields = map[string]bool{"spec.password": true}
+
 func runChecks(ps *Problems, obj Ref, checks []check) {
 	for _, c := range checks {
 		if err := validate.Var(c.value, c.tag); err != nil {
+			if secretFields[c.field] {
+				ps.add(obj, c.field, "%s", c.msg)
+				continue
+			}
 			ps.add(obj, c.field, "%s (got %q)", c.msg, fmt.Sprint(c.value))
 		}
 	}
