@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -29,7 +30,7 @@ import (
 var templateFS embed.FS
 
 var tmpl = template.Must(template.New("bird").Option("missingkey=error").
-	Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{"str": str, "sym": sym}).
+	Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{"str": str, "sym": sym, "secret": secret}).
 	ParseFS(templateFS, "templates/*.tmpl"))
 
 // str is a BIRD string literal. BIRD's strings have no escapes, so a double quote (or anything
@@ -37,6 +38,14 @@ var tmpl = template.Must(template.New("bird").Option("missingkey=error").
 func str(s string) (string, error) {
 	if s == "" || !model.SafeToken(s) || strings.ContainsRune(s, '"') {
 		return "", fmt.Errorf("refusing to render %q as a BIRD string", s)
+	}
+	return `"` + s + `"`, nil
+}
+
+// secret is str for a password: the error, which becomes an event and a log line, never quotes it.
+func secret(s string) (string, error) {
+	if _, err := str(s); err != nil {
+		return "", errors.New("refusing to render a password that is not a BIRD string of one printable word")
 	}
 	return `"` + s + `"`, nil
 }

@@ -7,6 +7,7 @@ package frrtemplates
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"text/template"
@@ -21,7 +22,7 @@ import (
 var templateFS embed.FS
 
 var tmpl = template.Must(template.New("frr").Option("missingkey=error").
-	Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{"tok": tok}).
+	Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{"tok": tok, "secret": secret}).
 	ParseFS(templateFS, "templates/*.tmpl"))
 
 // tok is the templates' last gate against injection: every string that reaches a line goes through
@@ -29,6 +30,14 @@ var tmpl = template.Must(template.New("frr").Option("missingkey=error").
 func tok(s string) (string, error) {
 	if s == "" || !model.SafeToken(s) {
 		return "", fmt.Errorf("refusing to render %q: not one printable word", s)
+	}
+	return s, nil
+}
+
+// secret is tok for a password: the error, which becomes an event and a log line, never quotes it.
+func secret(s string) (string, error) {
+	if s == "" || !model.SafeToken(s) {
+		return "", errors.New("refusing to render a password that is not one printable word")
 	}
 	return s, nil
 }
