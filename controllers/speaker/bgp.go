@@ -196,7 +196,8 @@ func nodeRef(name string) *corev1.ObjectReference {
 func WriteFileIfChanged(dir, name string, data []byte) (bool, error) {
 	path := filepath.Join(dir, name)
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return false, nil
+		// A file of an older speaker may be 0644: narrow it even when the content stays.
+		return false, restrictMode(path)
 	}
 	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
 	if err != nil {
@@ -211,7 +212,7 @@ func WriteFileIfChanged(dir, name string, data []byte) (bool, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		err = os.Chmod(tmp.Name(), ConfigFileMode)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
