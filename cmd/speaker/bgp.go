@@ -39,5 +39,19 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := setupReloaderOutcome(mgr, r); err != nil {
+		return err
+	}
 	return speaker.SetupSpeakerSessions(mgr, r)
+}
+
+// setupReloaderOutcome makes /readyz fail while the routing daemon does not run the node's config,
+// as the reloader reports it in the shared directory, and records each change on the Node.
+func setupReloaderOutcome(mgr ctrl.Manager, r *speaker.SpeakerBGPReconciler) error {
+	o := &speaker.ReloaderOutcome{ConfigDir: r.ConfigDir, Daemon: r.Daemon, NodeName: r.NodeName, Recorder: r.Recorder,
+		Log: mgr.GetLogger().WithName("reloader-outcome").WithValues("node", r.NodeName)}
+	if err := mgr.Add(o); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("routing-config", o.Check)
 }

@@ -1,0 +1,160 @@
+package speaker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+)
+
+// ReloaderStatusFile is the reloader's verdict on its last apply, written beside the rendered
+// config (reloader.StatusFile; read through its documented JSON, as the speaker does not link the
+// reloader).
+const ReloaderStatusFile = "reloader-status.json"
+
+// reloaderStatus is the part of reloader.Status the speaker acts on.
+type reloaderStatus struct {
+	Result     string `json:"result"`
+	Error      string `json:"error"`
+	Reason     string `json:"reason"`
+	FileSHA256 string `json:"fileSHA256"`
+	Diverged   bool   `json:"diverged"`
+}
+
+// ok reports whether the daemon runs the file the reloader last read.
+func (s reloaderStatus) ok() bool {
+	return s.Result == "applied" || s.Result == "unchanged" || s.Result == "full-reload"
+}
+
+// DefaultReloaderStatusInterval matches the reloader's polling of the daemon.
+const DefaultReloaderStatusInterval = 3 * time.Second
+
+// maxEventNote keeps a daemon's error within what an Event's note may hold (1 kB).
+const maxEventNote = 900
+
+// ReloaderOutcome brings the reloader's verdict into the cluster: while the routing daemon refuses
+// the node's config, runs something else, or cannot be reached, Check (a /readyz check) fails with
+// the reloader's error, and each change of verdict is an event on the Node. Without a status file
+// (the reloader has not applied yet, or Layer 2 only) there is no verdict and the check passes.
+type ReloaderOutcome struct {
+	ConfigDir string
+	Daemon    string // frr or bird, for the messages
+	NodeName  string
+	Recorder  events.EventRecorder
+	Interval  time.Duration // 0 = DefaultReloaderStatusInterval
+	Log       logr.Logger
+
+	mu      sync.Mutex
+	verdict error
+	seen    *reloaderStatus // last status acted on; nil = none yet
+}
+
+// NeedLeaderElection is false: every node's speaker reports its own reloader.
+func (o *ReloaderOutcome) NeedLeaderElection() bool { return false }
+
+// Start reads the status file every Interval until ctx ends.
+func (o *ReloaderOutcome) Start(ctx context.Context) error {
+	if o.Interval <= 0 {
+		o.Interval = DefaultReloaderStatusInterval
+	}
+	t := time.NewTicker(o.Interval)
+	defer t.Stop()
+	for {
+		o.Sync()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Check is the /readyz check: the reloader's last verdict.
+func (o *ReloaderOutcome) Check(*http.Request) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.verdict
+}
+
+// Sync reads the status file once and acts on a changed verdict.
+func (o *ReloaderOutcome) Sync() {
+	st, err := o.read()
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		// The reloader writes by rename, so this is no half-written file: say so, keep the verdict.
+		o.Log.Error(err, "Cannot read the reloader's status", "path", filepath.Join(o.ConfigDir, ReloaderStatusFile))
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	prev := o.seen
+	o.seen = &st
+	o.verdict = verdictOf(o.Daemon, st)
+	if prev != nil && sameVerdict(*prev, st) || prev == nil && st.ok() {
+		return // nothing new; a first good status is the normal start, not news
+	}
+	o.report(st)
+}
+
+func (o *ReloaderOutcome) read() (reloaderStatus, error) {
+	var st reloaderStatus
+	b, err := os.ReadFile(filepath.Join(o.ConfigDir, ReloaderStatusFile))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("parsing %s: %w", ReloaderStatusFile, err)
+	}
+	return st, nil
+}
+
+// sameVerdict: the same outcome for the same file is one verdict, however often it is retried.
+func sameVerdict(a, b reloaderStatus) bool {
+	if a.ok() && b.ok() {
+		return true
+	}
+	return a.Result == b.Result && a.Diverged == b.Diverged && a.FileSHA256 == b.FileSHA256
+}
+
+func verdictOf(daemon string, st reloaderStatus) error {
+	switch {
+	case st.ok():
+		return nil
+	case st.Result == "invalid":
+		return fmt.Errorf("%s refused the node's config, the last good one keeps running: %s", daemon, st.Error)
+	case st.Diverged:
+		return fmt.Errorf("%s runs another config than the node's, even after a full reload: %s", daemon, st.Error)
+	default:
+		return fmt.Errorf("the node's config could not be applied to %s (%s): %s", daemon, st.Result, st.Error)
+	}
+}
+
+// report logs the new verdict and records it on the Node.
+func (o *ReloaderOutcome) report(st reloaderStatus) {
+	node := nodeRef(o.NodeName)
+	if st.ok() {
+		o.Log.Info("Routing daemon runs the node's config again", "result", st.Result, "sha256", st.FileSHA256)
+		o.Recorder.Eventf(node, nil, corev1.EventTypeNormal, "RoutingConfigApplied", "ApplyRoutingConfig",
+			"%s runs the node's config again (%s)", o.Daemon, st.Result)
+		return
+	}
+	reason := "RoutingConfigNotApplied"
+	if st.Result == "invalid" {
+		reason = "RoutingConfigRefused"
+	}
+	o.Log.Error(o.verdict, "Routing daemon does not run the node's config", "result", st.Result, "reason", st.Reason,
+		"sha256", st.FileSHA256)
+	o.Recorder.Eventf(node, nil, corev1.EventTypeWarning, reason, "ApplyRoutingConfig", "%s", truncate(o.verdict.Error(), maxEventNote))
+}

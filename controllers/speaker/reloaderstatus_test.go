@@ -1,0 +1,153 @@
+package speaker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/reloader"
+)
+
+// TestReloaderOutcomeReachesReadyzAndEvents: the reloader's status file, written with the
+// reloader's own type, drives /readyz and the Node's events through a real API server: no file is
+// ready, a refused config and a diverged one fail the check with the daemon's error and each makes
+// one Warning event, the good config again passes and makes a Normal event.
+func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+	}
+	env := testenv.Start(t)
+	dir := t.TempDir()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0", Controller: config.Controller{SkipNameValidation: &skip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &ReloaderOutcome{ConfigDir: dir, Daemon: "frr", NodeName: "node-rs", Recorder: mgr.GetEventRecorder("routelb-speaker"),
+		Interval: 50 * time.Millisecond, Log: mgr.GetLogger()}
+	if err := mgr.Add(o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e := &speakerEnv{t: t, c: env.Client, dir: dir}
+
+	o.Sync()
+	if err := o.Check(nil); err != nil {
+		t.Fatalf("no status file yet: want ready, got %v", err)
+	}
+	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeApplied, FileSHA256: "a"})
+	e.eventually("ready after an apply", func() error { o.Sync(); return o.Check(nil) })
+
+	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeInvalid, FileSHA256: "b",
+		Error: "FRR refused the config: line 3: % Unknown command: router bgp 0"})
+	e.eventually("not ready after a refused config", func() error { return wantNotReady(o, "refused", "router bgp 0") })
+	waitNodeEvent(e, "node-rs", "RoutingConfigRefused", "router bgp 0")
+	// The reloader retries the same file: the same verdict, no second event.
+	refused := reloader.Status{Result: reloader.OutcomeInvalid, FileSHA256: "b", Reason: "retry",
+		Error: "FRR refused the config: line 3: % Unknown command: router bgp 0"}
+	writeReloaderStatus(t, dir, refused)
+	o.Sync()
+
+	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeFailed, FileSHA256: "c", Diverged: true,
+		Error: "after full reload: running config differs"})
+	e.eventually("not ready while diverged", func() error { return wantNotReady(o, "even after a full reload") })
+	waitNodeEvent(e, "node-rs", "RoutingConfigNotApplied", "running config differs")
+
+	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeFullReload, FileSHA256: "d"})
+	e.eventually("ready again", func() error { return o.Check(nil) })
+	waitNodeEvent(e, "node-rs", "RoutingConfigApplied", "again")
+	if n := countNodeEvents(e, "node-rs", "RoutingConfigRefused"); n != 1 {
+		t.Errorf("%d RoutingConfigRefused events for one refused file, want 1", n)
+	}
+}
+
+func wantNotReady(o *ReloaderOutcome, substrs ...string) error {
+	err := o.Check(nil)
+	if err == nil {
+		return fmt.Errorf("still ready")
+	}
+	for _, s := range substrs {
+		if !strings.Contains(err.Error(), s) {
+			return fmt.Errorf("check error %q lacks %q", err, s)
+		}
+	}
+	return nil
+}
+
+// writeReloaderStatus writes the status as the reloader does: JSON, renamed into place.
+func writeReloaderStatus(t *testing.T, dir string, st reloader.Status) {
+	t.Helper()
+	st.Time = time.Now().UTC()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".status.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, reloader.StatusFile)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func nodeEvents(e *speakerEnv, node, reason string) ([]eventsv1.Event, error) {
+	var evs eventsv1.EventList
+	if err := e.c.List(context.Background(), &evs); err != nil {
+		return nil, err
+	}
+	var out []eventsv1.Event
+	for _, ev := range evs.Items {
+		if ev.Regarding.Kind == "Node" && ev.Regarding.Name == node && ev.Reason == reason {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+func waitNodeEvent(e *speakerEnv, node, reason, substr string) {
+	e.t.Helper()
+	e.eventually(reason+" event on "+node, func() error {
+		evs, err := nodeEvents(e, node, reason)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if strings.Contains(ev.Note, substr) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d %s events, none with %q", len(evs), reason, substr)
+	})
+}
+
+func countNodeEvents(e *speakerEnv, node, reason string) int {
+	e.t.Helper()
+	evs, err := nodeEvents(e, node, reason)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		n += max(1, int(ev.DeprecatedCount)) // a repeated event may be counted in place
+		if ev.Series != nil {
+			n += int(ev.Series.Count) - 1
+		}
+	}
+	return n
+}
