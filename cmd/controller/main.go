@@ -19,6 +19,7 @@ func main() {
 	flag.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader so only one replica allocates")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
+	flag.StringVar(&o.WebhookHost, "webhook-bind-address", "", "IP address the validating webhook listens on (its port is --webhook-port); empty: every address")
 	flag.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the validating webhook")
 	flag.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with the webhook's tls.crt and tls.key")
 	flag.BoolVar(&o.DisableWebhook, "disable-webhook", false, "do not serve the validating webhook")
