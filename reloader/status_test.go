@@ -149,3 +149,61 @@ func runReloader(t *testing.T, r *Reloader) <-chan Result {
 	t.Cleanup(func() { cancel(); <-done })
 	return results
 }
+
+// TestNoPasswordInBIRDStatusOrLog: the BIRD mode of TestNoPasswordInStatusOrLog, on a real BIRD: a
+// config with a password, then one BIRD's parser refuses next to another password; neither
+// appears in the status directory or the log, and the file BIRD runs is 0600 too.
+func TestNoPasswordInBIRDStatusOrLog(t *testing.T) {
+	lab := netlab.New(t)
+	nh := lab.AddHost("node", "198.51.100.11/24")
+	node := lab.StartBIRD(nh, "node", "")
+	good, other := "pw-bird-good-41c7", "pw-bird-other-9e02"
+	var logs syncBuffer
+	log := funcr.New(logs.add, funcr.Options{Verbosity: 10})
+	cfgDir, statusDir := t.TempDir(), t.TempDir()
+	path := filepath.Join(cfgDir, "bird.conf")
+	bird := &BIRD{Bird: "bird", Birdc: "birdc", Socket: node.Socket}
+	results := make(chan Result, 100)
+	r := &BIRDReloader{ConfigPath: path, StatusDir: statusDir, Debounce: 50 * time.Millisecond, Poll: 200 * time.Millisecond,
+		Log: log, OnApply: func(res Result) { results <- res },
+		Applier: &BIRDApplier{BIRD: bird, ConfigPath: node.ConfPath, Scratch: t.TempDir(), Log: log}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	conf := func(pw, extra string) string {
+		return strings.Replace(birdNodeConf(1), "  hold time 9;\n", "  hold time 9;\n  password \""+pw+"\";\n", 1) + extra
+	}
+	writeSecret(t, path, conf(good, ""))
+	waitOutcome(t, results, OutcomeApplied)
+	writeSecret(t, path, conf(other, "protocol nonsense { password \""+other+"\" }\n"))
+	res := waitOutcome(t, results, OutcomeInvalid)
+	t.Logf("refused: %v", res.Err)
+
+	artefacts := map[string]string{"log": logs.String()}
+	entries, err := os.ReadDir(statusDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(statusDir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		artefacts[e.Name()] = string(b)
+		assertMode(t, p, FileMode)
+	}
+	assertMode(t, node.ConfPath, FileMode)
+	if !strings.Contains(artefacts[RunningFile], "password "+redacted) {
+		t.Errorf("running config does not show the password redacted:\n%s", artefacts[RunningFile])
+	}
+	for name, text := range artefacts {
+		for _, pw := range []string{good, other} {
+			if strings.Contains(text, pw) {
+				t.Errorf("%s holds the password %q:\n%s", name, pw, text)
+			}
+		}
+	}
+}
