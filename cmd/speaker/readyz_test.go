@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/reloader"
+)
+
+// TestReadyzFollowsTheReloader: the speaker as the chart runs it answers /readyz with 500 while
+// the reloader's status file in --frr-config-dir says FRR refused the config, and 200 once it
+// says the config is applied.
+func TestReadyzFollowsTheReloader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+	}
+	env := testenv.Start(t)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
+	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
+	kc.CurrentContext = "envtest"
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeStatus(t, dir, reloader.Status{Result: reloader.OutcomeInvalid, Error: "FRR refused the config: line 2: router bgp 0"})
+	health := freeAddr(t)
+	t.Setenv("NODE_NAME", "node8")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--frr-config-dir", dir,
+			"--metrics-bind-address", "0", "--health-probe-bind-address", health})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("speaker: %v", err)
+		}
+	})
+	url := "http://" + health + "/readyz?verbose=1"
+	waitReadyz(t, url, http.StatusInternalServerError, "routing-config")
+	writeStatus(t, dir, reloader.Status{Result: reloader.OutcomeApplied})
+	waitReadyz(t, url, http.StatusOK, "routing-config")
+}
+
+func writeStatus(t *testing.T, dir string, st reloader.Status) {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".st.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, reloader.StatusFile)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReadyz polls url until it answers code with a body naming check; the bound is generous, the
+// test asserts behaviour, not speed.
+func waitReadyz(t *testing.T, url string, code int, check string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == code && strings.Contains(string(b), check) {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("/readyz: want %d naming %s, last got %s", code, check, last)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
