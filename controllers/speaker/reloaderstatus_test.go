@@ -83,7 +83,7 @@ func wantNotReady(o *ReloaderOutcome, substrs ...string) error {
 	}
 	for _, s := range substrs {
 		if !strings.Contains(err.Error(), s) {
-			return fmt.Errorf("check error %q lacks %q", err, s)
+			return fmt.Errorf("check error %q lacks %q", err.Error(), s)
 		}
 	}
 	return nil
