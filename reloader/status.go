@@ -68,11 +68,18 @@ func Secrets(cfgs ...[]byte) []string {
 	return out
 }
 
+// minScrubLen is the shortest secret replaced wherever it appears: a shorter one would turn every
+// address and hash of the text into noise (and is found in any text anyway); it is still hidden
+// after its keyword.
+const minScrubLen = 4
+
 // Scrub hides secrets in free text (errors, log values, differences): every known value
 // wherever it appears, then any word after a secret keyword.
 func Scrub(s string, secrets []string) string {
 	for _, v := range secrets {
-		s = strings.ReplaceAll(s, v, redacted)
+		if len(v) >= minScrubLen {
+			s = strings.ReplaceAll(s, v, redacted)
+		}
 	}
 	return Redact(s)
 }

@@ -34,6 +34,9 @@ func TestScrubHidesSecretsInAnyShape(t *testing.T) {
 			}
 		}
 	}
+	if got := Scrub("198.51.100.1 password 1", Secrets([]byte("password 1"))); got != "198.51.100.1 password "+redacted {
+		t.Errorf("a one-character password: got %q, want only the word after the keyword hidden", got)
+	}
 	err := scrubErr(fmt.Errorf("apply: %w: pw-one", context.Canceled), secrets)
 	if strings.Contains(err.Error(), "pw-one") || !errors.Is(err, context.Canceled) {
 		t.Errorf("scrubbed error %q: want no secret and the chain kept", err)
