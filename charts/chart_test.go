@@ -396,7 +396,9 @@ func TestCustomValues(t *testing.T) {
 		{"metrics ports", slices.Contains(ctl.Args, "--metrics-bind-address=:17472") && slices.Contains(spk.Args, "--metrics-bind-address=:17473") && slices.Contains(rel.Args, "--metrics-addr=:17474")},
 		{"webhook port", slices.Contains(ctl.Args, "--webhook-port=19443")},
 		{"webhook bind address", slices.Contains(ctl.Args, "--webhook-bind-address=$(POD_IP)") &&
-			slices.ContainsFunc(ctl.Env, func(e corev1.EnvVar) bool { return e.Name == "POD_IP" && e.ValueFrom.FieldRef.FieldPath == "status.podIP" })},
+			slices.ContainsFunc(ctl.Env, func(e corev1.EnvVar) bool {
+				return e.Name == "POD_IP" && e.ValueFrom.FieldRef.FieldPath == "status.podIP"
+			})},
 		{"pull secret", len(spec.ImagePullSecrets) == 1 && spec.ImagePullSecrets[0].Name == "regcred"},
 		{"ServiceMonitors", objs.count("ServiceMonitor") == 2 && objs.find("ServiceMonitor", "lb-speaker").GetLabels()["release"] == "prometheus"},
 		{"cert-manager Certificate from the ClusterIssuer", objs.find("Certificate", "lb-webhook-cert") != nil && objs.count("Issuer") == 0},
