@@ -43,6 +43,12 @@ func NewValidator(reader client.Reader, scheme *runtime.Scheme, namespace string
 // Handle validates one admission request.
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Namespace != v.Namespace {
+		// As MetalLB: a new object where no speaker would read it is a mistake worth stopping;
+		// updates and deletes of what is already there stay possible (to clean up).
+		if req.Operation == admissionv1.Create {
+			return admission.Denied(fmt.Sprintf("%s %s/%s: resource must be created in %s namespace (routelb reads metallb.io objects there only)",
+				req.Kind.Kind, req.Namespace, req.Name, v.Namespace))
+		}
 		return admission.Allowed("routelb reads only " + v.Namespace)
 	}
 	in, err := controllers.LoadInput(ctx, v.Reader, v.Namespace)

@@ -72,7 +72,8 @@ func TestWebhook(t *testing.T) {
 	mustOK("namespace", e.c.Create(ctx, other))
 	p := pool("stray", "203.0.113.0/28")
 	p.Namespace = "elsewhere"
-	mustOK("a pool outside routelb's namespace is not routelb's", e.c.Create(ctx, p))
+	mustRefuse("a pool created outside routelb's namespace", e.c.Create(ctx, p),
+		"denied the request", "IPAddressPool elsewhere/stray", "must be created in "+ns)
 
 	// References to what does not exist yet are admitted, as MetalLB admits them, so a folder of
 	// manifests applies in any order.
