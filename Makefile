@@ -17,7 +17,7 @@ DEBIAN_PACKAGES := etcd-server frr frr-pythontools bird2 arping iproute2 iputils
 TEST_TIMEOUT ?= 35m
 GO_TEST_FLAGS ?=
 
-.PHONY: all help build generate manifests verify lint test unit demo bench deps packages kube-bin node-bin tools clean
+.PHONY: all help build generate manifests verify lint test unit demo bench deps packages kube-bin node-bin metallb tools clean
 
 all: build
 
@@ -54,7 +54,7 @@ verify: $(CONTROLLER_GEN)
 	@# Each binary links only what it runs: the CLI and the sidecar need no reconciler framework.
 	@if go list -deps ./cmd/routelb ./cmd/reloader | grep -q controller-runtime; then \
 	  echo "cmd/routelb and cmd/reloader must not link controller-runtime: go list -deps shows it" >&2; exit 1; fi
-	go vet ./...
+	go vet -tags metallbdiff ./...
 
 ## lint: golangci-lint with .golangci.yml
 lint: $(GOLANGCI)
@@ -62,8 +62,9 @@ lint: $(GOLANGCI)
 
 ## test: install what is missing, check generated files and lint, then run every test against the
 ## real kube-apiserver, etcd and routing daemons
-test: deps node-bin images verify lint
-	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
+test: deps node-bin images metallb verify lint
+	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) ROUTELB_METALLB_DIR=$$(hack/metallb-controller.sh) \
+	  go test -count=1 -tags metallbdiff -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
 
 ## unit: only the tests that need neither root nor the API server
 unit:
@@ -96,6 +97,11 @@ packages:
 
 kube-bin:
 	hack/kube-bin.sh >/dev/null
+
+## metallb: MetalLB v0.15.2's controller from the Go module proxy, cached, for the differential
+## tests (controllers/ipam, build tag metallbdiff), which make test runs
+metallb:
+	hack/metallb-controller.sh >/dev/null
 
 ## node-bin: kubelet, kube-controller-manager, kube-scheduler, kube-proxy for the real node of
 ## e2e/realnode (the chart installed on a real kubelet), cached like kube-apiserver
