@@ -12,6 +12,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -44,6 +45,10 @@ func main() {
 }
 
 // run parses the flags, builds the manager, adds each mode's reconcilers, and runs until ctx ends.
+// skipNameValidation lets the tests call run more than once in one process: controller-runtime
+// otherwise refuses a second controller with the same name. The binary runs one manager.
+var skipNameValidation = false
+
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
@@ -84,6 +89,7 @@ func run(ctx context.Context, args []string) error {
 		Cache:                  speaker.SpeakerCacheOptions(o.Namespace, o.NodeName),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		Controller:             ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
 	})
 	if err != nil {
 		return fmt.Errorf("building the manager: %w", err)

@@ -20,6 +20,9 @@ import (
 
 // TestSpeakerMain runs the speaker as a binary would (flags, --kubeconfig, $NODE_NAME) against a real
 // API server and waits for its frr.conf.
+// Several tests run the speaker's run in this one process.
+func init() { skipNameValidation = true }
+
 func TestSpeakerMain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
