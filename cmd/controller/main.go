@@ -28,6 +28,7 @@ func main() {
 	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
 	flag.StringVar(&o.PodName, "pod-name", "", "this pod's name (downward API): the leader owns the leader Lease, so it goes with the chart")
 	flag.StringVar(&o.PodUID, "pod-uid", "", "this pod's UID (downward API), with --pod-name")
+	flag.BoolVar(&o.MetalLBMetrics, "metallb-metrics", true, "also serve MetalLB's metallb_* metrics (names, types and labels), for existing dashboards and alerts")
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse() // --kubeconfig is registered by controller-runtime's config package

@@ -110,6 +110,7 @@ func TestBinary(t *testing.T) {
 		return strings.Contains(body, `routelb_allocator_addresses_in_use_total{pool="demo"} 1`) &&
 			strings.Contains(body, `routelb_allocator_addresses_total{pool="demo"} 10`), "metrics not there yet"
 	})
+	checkMetalLBMetrics(t, c, metricsAddr, svc)
 	// The speaker's series belong to the speaker's pods: here they would be gauges stuck at 0.
 	body, _ := get("http://" + metricsAddr + "/metrics")
 	for _, l := range strings.Split(body, "\n") {

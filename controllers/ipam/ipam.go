@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/allocator"
 	"github.com/routelb/routelb/internal/model"
 )
@@ -77,7 +78,7 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesRawSource(&r.services).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers, SkipNameValidation: &r.SkipNameValidation}).
-		Complete(r)
+		Complete(controllers.CountUpdates(r))
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	err = ctrl.NewControllerManagedBy(mgr).Named("ipam-pools").
 		For(&v1beta1.IPAddressPool{}, builder.WithPredicates(inNS, predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{SkipNameValidation: &r.SkipNameValidation}).
-		Complete(reconcile.Func(r.reconcilePools))
+		Complete(controllers.CountUpdates(reconcile.Func(r.reconcilePools)))
 	if err != nil {
 		return err
 	}
@@ -161,6 +162,7 @@ func (r *IPAM) loadPools(ctx context.Context) error {
 	}
 	cfg, ps := model.Build(model.Input{Pools: list.Items}, r.lastGood)
 	r.lastGood, r.problems = cfg, ps
+	controllers.ObserveConfig(len(ps))
 	lost := r.alloc.SetPools(cfg.Pools)
 	if len(lost) > 0 {
 		log.FromContext(ctx).Info("Services lost their addresses to a pool change", "services", lost)

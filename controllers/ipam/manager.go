@@ -44,6 +44,8 @@ type ControllerOptions struct {
 	// ConversionService, when its Name is set, is written into the BGPPeer CRD as its conversion
 	// webhook at start (see EnsureConversionWebhook). Empty: the CRD is left as installed.
 	ConversionService ConversionService
+	// MetalLBMetrics serves MetalLB's metallb_* series beside routelb's own (--metallb-metrics).
+	MetalLBMetrics bool
 }
 
 // NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
@@ -74,6 +76,11 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	}
 	if err := RegisterMetrics(metrics.Registry); err != nil {
 		return nil, fmt.Errorf("registering the allocator's metrics: %w", err)
+	}
+	if o.MetalLBMetrics {
+		if err := RegisterMetalLBMetrics(metrics.Registry); err != nil {
+			return nil, fmt.Errorf("registering MetalLB's metrics: %w", err)
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {

@@ -52,6 +52,7 @@ func (p *PoolStatus) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if apierrors.IsNotFound(err) {
 			addressesTotal.DeleteLabelValues(req.Name)
 			addressesInUse.DeleteLabelValues(req.Name)
+			deleteMetalLBPool(req.Name)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
@@ -81,6 +82,7 @@ func (p *PoolStatus) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	addressesTotal.WithLabelValues(pool.Name).Set(float64(counts.Total()))
 	addressesInUse.WithLabelValues(pool.Name).Set(float64(counts.InUse()))
+	observeMetalLBPool(pool.Name, counts)
 	st := pool.Status.DeepCopy()
 	st.AssignedIPv4, st.AssignedIPv6 = counts.AssignedIPv4, counts.AssignedIPv6
 	st.AvailableIPv4, st.AvailableIPv6 = counts.AvailableIPv4, counts.AvailableIPv6
