@@ -108,6 +108,7 @@ func (a *arpResponder) classify(frame []byte) (*arp.Packet, string) {
 // IP 0.0.0.0): the reply is unicast to the asker, so a host probing for our VIP
 // learns it is taken.
 func (a *arpResponder) reply(req *arp.Packet) {
+	metallbRequest(req.TargetIP)
 	p, err := arp.NewPacket(arp.OperationReply, a.ifi.HardwareAddr, req.TargetIP, req.SenderHardwareAddr, req.SenderIP)
 	if err == nil {
 		err = a.write(p, req.SenderHardwareAddr)
@@ -118,6 +119,7 @@ func (a *arpResponder) reply(req *arp.Packet) {
 		return
 	}
 	responsesSent.WithLabelValues(a.counterLabels()...).Inc()
+	metallbResponse(req.TargetIP)
 	a.log.V(1).Info("Sent ARP reply", "ip", req.TargetIP, "to", req.SenderIP, "mac", req.SenderHardwareAddr.String())
 }
 
@@ -139,6 +141,7 @@ func (a *arpResponder) announce(vip netip.Addr) error {
 			return err
 		}
 		gratuitousSent.WithLabelValues(a.counterLabels()...).Inc()
+		metallbGratuitous(vip)
 	}
 	a.log.Info("Sent gratuitous ARP", "ip", vip)
 	return nil

@@ -154,6 +154,7 @@ func sourceLLA(ns *ndp.NeighborSolicitation) net.HardwareAddr {
 // ::) is answered to all-nodes, unsolicited, which is how RFC 4861 7.2.4
 // defends an address.
 func (n *ndpResponder) reply(ns *ndp.NeighborSolicitation, src netip.Addr) {
+	metallbRequest(ns.TargetAddress)
 	dst, solicited := src, true
 	if src.IsUnspecified() {
 		dst, solicited = allNodes, false
@@ -164,6 +165,7 @@ func (n *ndpResponder) reply(ns *ndp.NeighborSolicitation, src netip.Addr) {
 		return
 	}
 	responsesSent.WithLabelValues(n.counterLabels()...).Inc()
+	metallbResponse(ns.TargetAddress)
 	n.log.V(1).Info("Sent neighbor advertisement", "ip", ns.TargetAddress, "to", src)
 }
 
@@ -175,6 +177,7 @@ func (n *ndpResponder) announce(vip netip.Addr) error {
 		return err
 	}
 	gratuitousSent.WithLabelValues(n.counterLabels()...).Inc()
+	metallbGratuitous(vip)
 	n.log.Info("Sent unsolicited neighbor advertisement", "ip", vip)
 	return nil
 }

@@ -32,6 +32,7 @@ type options struct {
 	HealthProbeBindAddress string
 	PodName, PodUID        string // the speaker's pod, owner of the objects it writes
 	IgnoreExcludeLB        bool
+	MetalLBMetrics         bool // serve metallb_* beside routelb_*
 }
 
 func main() {
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.FRRConfigDir, "frr-config-dir", "/etc/frr-rendered", "directory shared with the FRR sidecar, where frr.conf is written")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7473", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
+	fs.BoolVar(&o.MetalLBMetrics, "metallb-metrics", true, "also serve MetalLB's metallb_* metrics (names, types and labels), for existing dashboards and alerts")
 	if fs.Lookup(config.KubeconfigFlagName) == nil {
 		config.RegisterFlags(fs) // --kubeconfig; ctrl.GetConfig also honours $KUBECONFIG and in-cluster config
 	}
@@ -83,6 +85,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	if err := speaker.RegisterMetrics(metrics.Registry); err != nil {
 		return fmt.Errorf("registering the speaker's metrics: %w", err)
+	}
+	if o.MetalLBMetrics {
+		if err := speaker.RegisterMetalLBMetrics(metrics.Registry); err != nil {
+			return fmt.Errorf("registering MetalLB's metrics: %w", err)
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 controllers.Scheme(),

@@ -52,6 +52,7 @@ func TestSpeakerMain(t *testing.T) {
 	must(c.Create(ctx, &v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor", Namespace: ns},
 		Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1"}}))
 
+	metricsAddr := freeAddr(t)
 	dir := filepath.Join(t.TempDir(), "frr")
 	t.Setenv("NODE_NAME", "node7")
 	runCtx, cancel := context.WithCancel(ctx)
@@ -59,7 +60,7 @@ func TestSpeakerMain(t *testing.T) {
 	go func() {
 		// Layer 2 mode would answer ARP on this machine's interfaces: not in a BGP test.
 		done <- run(runCtx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--frr-config-dir", dir,
-			"--metrics-bind-address", "0", "--health-probe-bind-address", "0"})
+			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0"})
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -77,6 +78,7 @@ func TestSpeakerMain(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	checkMetalLBBGPMetrics(t, c, metricsAddr)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("speaker: %v", err)

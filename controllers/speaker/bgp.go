@@ -93,7 +93,7 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		&v1beta1.BFDProfile{}, &v1beta1.Community{}, &v1beta1.L2Advertisement{}} {
 		b = b.Watches(obj, one, specOnly)
 	}
-	return b.Complete(r)
+	return b.Complete(controllers.CountUpdates(r))
 }
 
 // SpeakerCacheOptions limits the manager's cache to what the speaker reads: metallb.io objects and

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/model"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
@@ -72,4 +73,6 @@ func observe(res nodeconfig.NodeBGPResult) {
 	prefixesRendered.WithLabelValues("ipv6").Set(float64(v6))
 	servicesAnnounced.Set(float64(len(res.Node.Services)))
 	configProblems.Set(float64(len(res.Problems)))
+	controllers.ObserveConfig(len(res.Problems))
+	observeBGPAnnounced(res.Node)
 }

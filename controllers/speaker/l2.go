@@ -99,7 +99,7 @@ func (r *SpeakerL2Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1beta1.IPAddressPool{}, one, specOnly).
 		Watches(&v1beta1.L2Advertisement{}, one, specOnly).
 		WatchesRawSource(source.Channel(r.wake, one)).
-		Complete(r)
+		Complete(controllers.CountUpdates(r))
 }
 
 // networkChanged passes Node updates that flip NetworkUnavailable, which decides eligibility.
@@ -174,6 +174,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 	}
 	r.retries.reset()
 	l2VIPs.Set(float64(len(res.VIPs)))
+	observeL2Announced(r.NodeName, res.VIPs, answering)
 	if pending {
 		// The responder opens interfaces asynchronously: report them once it has.
 		log.V(1).Info("Waiting for the responder to report interfaces")
