@@ -49,6 +49,9 @@ func observe(res Result) {
 type FRRCollector struct {
 	FRR     *FRR
 	Timeout time.Duration
+	// NoMetalLB leaves out MetalLB's metallb_bgp_* and metallb_bfd_* series (metallb_metrics.go),
+	// which are served by default like the other binaries' metallb_* series.
+	NoMetalLB bool
 }
 
 var (
@@ -68,6 +71,9 @@ var (
 func (c *FRRCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{bgpStateDesc, bgpRcvdDesc, bgpSentDesc, bfdUpDesc} {
 		ch <- d
+	}
+	if !c.NoMetalLB {
+		describeMetalLB(ch)
 	}
 }
 
@@ -111,6 +117,9 @@ func (c *FRRCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(bfdUpDesc, prometheus.GaugeValue, boolFloat(p.Status == "up"),
 				p.VRF, p.Peer, p.Local, p.Interface, p.Status)
 		}
+	}
+	if !c.NoMetalLB {
+		c.collectMetalLB(ctx, ch)
 	}
 }
 

@@ -1,0 +1,157 @@
+package reloader
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/routelb/routelb/internal/netlab"
+)
+
+// mlbFamilies is every MetalLB FRR-mode family the collector serves, with MetalLB's type.
+var mlbFamilies = map[string]dto.MetricType{
+	"metallb_bgp_session_up": dto.MetricType_GAUGE, "metallb_bgp_announced_prefixes_total": dto.MetricType_GAUGE,
+	"metallb_bgp_opens_sent": dto.MetricType_COUNTER, "metallb_bgp_opens_received": dto.MetricType_COUNTER,
+	"metallb_bgp_notifications_sent": dto.MetricType_COUNTER, "metallb_bgp_updates_total": dto.MetricType_COUNTER,
+	"metallb_bgp_updates_total_received": dto.MetricType_COUNTER, "metallb_bgp_keepalives_sent": dto.MetricType_COUNTER,
+	"metallb_bgp_keepalives_received": dto.MetricType_COUNTER, "metallb_bgp_route_refresh_sent": dto.MetricType_COUNTER,
+	"metallb_bgp_total_sent": dto.MetricType_COUNTER, "metallb_bgp_total_received": dto.MetricType_COUNTER,
+	"metallb_bfd_session_up": dto.MetricType_GAUGE, "metallb_bfd_control_packet_input": dto.MetricType_COUNTER,
+	"metallb_bfd_control_packet_output": dto.MetricType_COUNTER, "metallb_bfd_echo_packet_input": dto.MetricType_COUNTER,
+	"metallb_bfd_echo_packet_output": dto.MetricType_COUNTER, "metallb_bfd_session_up_events": dto.MetricType_COUNTER,
+	"metallb_bfd_session_down_events": dto.MetricType_COUNTER, "metallb_bfd_zebra_notifications": dto.MetricType_COUNTER,
+}
+
+// mlbSamples gathers reg into name -> `peer|vrf` -> value, failing on a wrong type or label set.
+func mlbSamples(t *testing.T, reg *prometheus.Registry) map[string]map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	out := map[string]map[string]float64{}
+	for _, mf := range mfs {
+		typ, ok := mlbFamilies[mf.GetName()]
+		if !ok {
+			continue
+		}
+		if mf.GetType() != typ {
+			t.Errorf("%s is a %v, MetalLB's is a %v", mf.GetName(), mf.GetType(), typ)
+		}
+		out[mf.GetName()] = map[string]float64{}
+		for _, m := range mf.GetMetric() {
+			var names []string
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				names = append(names, lp.GetName())
+				l[lp.GetName()] = lp.GetValue()
+			}
+			sort.Strings(names)
+			if strings.Join(names, ",") != "peer,vrf" {
+				t.Errorf("%s has labels %v, MetalLB's are peer,vrf", mf.GetName(), names)
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			out[mf.GetName()][l["peer"]+"|"+l["vrf"]] = v
+		}
+	}
+	return out
+}
+
+// TestMetalLBFRRMetrics scrapes the collector against a real FRR: the good session up with BFD and
+// its one prefix, the wrong-AS one down, each in MetalLB's peer format; then the router shuts the
+// good session and it reads down, and a neighbour removed from the config loses its series.
+func TestMetalLBFRRMetrics(t *testing.T) {
+	netlab.ForEachFRR(t, metallbFRRMetrics)
+}
+
+func metallbFRRMetrics(t *testing.T, v *netlab.FRRVersion) {
+	lab := netlab.New(t)
+	lab.Reserve("203.0.113.0/24", "198.18.0.0/15")
+	rh := lab.AddHost("router", "198.51.100.1/24", "2001:db8::1/64")
+	nh := lab.AddHost("node", "198.51.100.11/24", "2001:db8::11/64")
+	router := lab.StartFRR(rh, "router", sessionsRouterConf)
+	node := lab.StartFRRVersion(v, nh, "node", "")
+	frr := reloaderFRR(node)
+	ap := &Applier{FRR: frr, Scratch: node.ScratchDir(), Log: testr.New(t)}
+	apply := func(cfg string) {
+		t.Helper()
+		if res := ap.Apply(context.Background(), []byte(cfg)); res.Err != nil {
+			t.Fatalf("apply: %s: %v", res.Outcome, res.Err)
+		}
+	}
+	apply(sessionsNodeConf(true))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&FRRCollector{FRR: frr, Timeout: 10 * time.Second})
+
+	const good, bfdPeer = "198.51.100.1:179|default", "198.51.100.1|default"
+	var s map[string]map[string]float64
+	lab.Eventually(60*time.Second, func() error {
+		s = mlbSamples(t, reg)
+		for name := range mlbFamilies {
+			if len(s[name]) == 0 {
+				return fmt.Errorf("no %s series yet", name)
+			}
+		}
+		if s["metallb_bgp_session_up"][good] != 1 || s["metallb_bgp_announced_prefixes_total"][good] != 1 ||
+			s["metallb_bfd_session_up"][bfdPeer] != 1 {
+			return fmt.Errorf("good session not up with BFD and 1 prefix: %v %v %v", s["metallb_bgp_session_up"],
+				s["metallb_bgp_announced_prefixes_total"], s["metallb_bfd_session_up"])
+		}
+		if v, ok := downV6(s["metallb_bgp_session_up"]); !ok || v != 0 {
+			return fmt.Errorf("wrong-AS session not reported down: %v", s["metallb_bgp_session_up"])
+		}
+		return nil
+	})
+	for _, name := range []string{"metallb_bgp_opens_sent", "metallb_bgp_opens_received", "metallb_bgp_updates_total",
+		"metallb_bgp_keepalives_sent", "metallb_bgp_keepalives_received", "metallb_bgp_total_sent", "metallb_bgp_total_received"} {
+		if s[name][good] < 1 {
+			t.Errorf("%s of the established session is %v", name, s[name][good])
+		}
+	}
+	if s["metallb_bfd_control_packet_input"][bfdPeer] < 1 || s["metallb_bfd_session_up_events"][bfdPeer] < 1 {
+		t.Errorf("BFD counters of an up session: in %v, up events %v", s["metallb_bfd_control_packet_input"][bfdPeer],
+			s["metallb_bfd_session_up_events"][bfdPeer])
+	}
+	t.Logf("metallb_bgp_session_up: %v", s["metallb_bgp_session_up"])
+
+	if out, err := router.Vtysh("-c", "configure terminal", "-c", "router bgp 64512", "-c", "neighbor 198.51.100.11 shutdown"); err != nil {
+		t.Fatalf("shutting the router's side: %v\n%s", err, out)
+	}
+	lab.Eventually(60*time.Second, func() error {
+		s = mlbSamples(t, reg)
+		up := s["metallb_bgp_session_up"]
+		for k, v := range up {
+			if strings.HasPrefix(k, "198.51.100.1:") && v == 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("session still up after the router shut it: %v", up)
+	})
+
+	apply(sessionsNodeConf(false))
+	lab.Eventually(60*time.Second, func() error {
+		s = mlbSamples(t, reg)
+		if _, ok := downV6(s["metallb_bgp_session_up"]); ok {
+			return fmt.Errorf("removed neighbour still has a series: %v", s["metallb_bgp_session_up"])
+		}
+		return nil
+	})
+}
+
+// downV6 is the wrong-AS IPv6 neighbour's value, whatever port FRR knows for it.
+func downV6(up map[string]float64) (float64, bool) {
+	for k, v := range up {
+		if strings.HasPrefix(k, "2001:db8::1:") && strings.HasSuffix(k, "|default") {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
