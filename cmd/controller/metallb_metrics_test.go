@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -111,4 +113,42 @@ func grepMetalLB(body string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestBinaryWithoutMetalLBMetrics: --metallb-metrics=false leaves only routelb's own series.
+func TestBinaryWithoutMetalLBMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an API server and the binary")
+	}
+	env := testenv.Start(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "controller")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, env.Config, kubeconfig)
+	metricsAddr := freeAddr(t)
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--disable-webhook", "--metallb-metrics=false",
+		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // only the process this test started
+		_ = cmd.Wait()
+	})
+	pool := &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: testenv.Namespace},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []v1beta1.PoolAddress{"203.0.113.10-203.0.113.19"}}}
+	if err := env.Client.Create(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, "routelb's pool series", func() (bool, string) {
+		body, _ := get("http://" + metricsAddr + "/metrics")
+		return strings.Contains(body, `routelb_allocator_addresses_total{pool="demo"} 10`), "not yet"
+	})
+	body, _ := get("http://" + metricsAddr + "/metrics")
+	if s := grepMetalLB(body); s != "" {
+		t.Errorf("--metallb-metrics=false still serves:\n%s", s)
+	}
 }
