@@ -154,4 +154,3 @@ func downV6(up map[string]float64) (float64, bool) {
 	}
 	return 0, false
 }
-
