@@ -48,7 +48,9 @@ type metallbSide struct {
 	env *envtest.Environment
 }
 
-func startMetalLB(t *testing.T) *metallbSide {
+// startMetalLB runs MetalLB's controller against a second API server; extra flags override the
+// defaults (a later flag wins).
+func startMetalLB(t *testing.T, extra ...string) *metallbSide {
 	t.Helper()
 	dir := metallbDir(t)
 	assets, err := testenv.Assets()
@@ -83,6 +85,7 @@ func startMetalLB(t *testing.T) *metallbSide {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(dir, "controller"), "--namespace", testenv.Namespace, "--webhook-mode", "disabled", "--port", "0", "--log-level", "info")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
