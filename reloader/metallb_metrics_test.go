@@ -154,3 +154,65 @@ func downV6(up map[string]float64) (float64, bool) {
 	}
 	return 0, false
 }
+
+// TestParseMetalLBNeighbors: a VRF's own vrfId and vrfName are not neighbours, every VRF's
+// neighbours are, and the prefixes sent add up over the address families.
+func TestParseMetalLBNeighbors(t *testing.T) {
+	out := `{"default":{"vrfId":0,"vrfName":"default",
+	  "198.51.100.1":{"bgpState":"Established","portForeign":179,"messageStats":{"opensSent":1,"updatesSent":3},
+	    "addressFamilyInfo":{"ipv4Unicast":{"sentPrefixCounter":2},"ipv6Unicast":{"sentPrefixCounter":1}}}},
+	 "red":{"vrfId":5,"vrfName":"red","2001:db8::1":{"bgpState":"Active"}}}`
+	ps, err := parseMetalLBNeighbors([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].peer < ps[j].peer })
+	if len(ps) != 2 {
+		t.Fatalf("neighbours %+v, want 2", ps)
+	}
+	if ps[0].peer != "198.51.100.1:179" || ps[0].vrf != "default" || ps[0].n.MsgStats.UpdatesSent != 3 {
+		t.Errorf("first: %+v", ps[0])
+	}
+	if ps[1].peer != "2001:db8::1:0" || ps[1].vrf != "red" || ps[1].n.BGPState != "Active" {
+		t.Errorf("second: %+v", ps[1])
+	}
+	ch := make(chan prometheus.Metric, 20)
+	emitMetalLBNeighbor(ch, ps[0])
+	close(ch)
+	var m dto.Metric
+	for mt := range ch {
+		if strings.Contains(mt.Desc().String(), `"metallb_bgp_announced_prefixes_total"`) {
+			if err := mt.Write(&m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if m.GetGauge().GetValue() != 3 {
+		t.Errorf("announced prefixes %v, want 2+1", m.GetGauge().GetValue())
+	}
+	if _, err := parseMetalLBNeighbors([]byte("% BGP is not running")); err == nil {
+		t.Error("vtysh's text refusal parsed as neighbours")
+	}
+}
+
+// TestNoMetalLB: the option leaves MetalLB's families out of the collector entirely.
+func TestNoMetalLB(t *testing.T) {
+	count := func(c *FRRCollector) int {
+		ch := make(chan *prometheus.Desc, 100)
+		c.Describe(ch)
+		close(ch)
+		n := 0
+		for d := range ch {
+			if strings.Contains(d.String(), `"metallb_`) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(&FRRCollector{}); n != len(mlbFamilies) {
+		t.Errorf("by default %d metallb_ families described, want %d", n, len(mlbFamilies))
+	}
+	if n := count(&FRRCollector{NoMetalLB: true}); n != 0 {
+		t.Errorf("NoMetalLB still describes %d metallb_ families", n)
+	}
+}
