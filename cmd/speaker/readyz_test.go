@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -95,14 +94,4 @@ func waitReadyz(t *testing.T, url string, code int, check string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("/readyz: want %d naming %s, last got %s", code, check, last)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }
