@@ -97,10 +97,11 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // SpeakerCacheOptions limits the manager's cache to what the speaker reads: metallb.io objects and
-// Secrets of its namespace only, and only this node's ServiceBGPStatus objects.
+// Secrets of its namespace only, and only this node's ServiceBGPStatus objects; what it stores is
+// trimmed to what the speaker reads (cachetransform.go).
 func SpeakerCacheOptions(namespace, node string) cache.Options {
 	ns := map[string]cache.Config{namespace: {}}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+	return withTransforms(cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}:            {Namespaces: ns},
 		&v1beta1.IPAddressPool{}:    {Namespaces: ns},
 		&v1beta2.BGPPeer{}:          {Namespaces: ns},
@@ -113,7 +114,7 @@ func SpeakerCacheOptions(namespace, node string) cache.Options {
 		&v1beta1.ConfigurationState{}: {Namespaces: ns, Label: labels.SelectorFromSet(labels.Set{v1beta1.LabelNodeName: node})},
 		// Every node's, not only ours: a live speaker deletes the objects of a dead node.
 		&v1beta1.ServiceL2Status{}: {Namespaces: ns},
-	}}
+	}})
 }
 
 // Reconcile recomputes and writes the node's configuration.
@@ -181,7 +182,7 @@ func (r *SpeakerBGPReconciler) writeConfigState(ctx context.Context, ps model.Pr
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	in, err := controllers.LoadSpeakerInput(ctx, r.Client, r.Namespace, r.NodeName, r.LBClass)
+	in, err := controllers.LoadSpeakerInput(ctx, sharedLists{r.Client}, r.Namespace, r.NodeName, r.LBClass)
 	in.IgnoreExcludeLB = r.IgnoreExcludeLB
 	return in, err
 }

@@ -1,0 +1,86 @@
+package speaker
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// The speaker caches every Service, EndpointSlice and Node of the cluster and each reconcile lists
+// them: at 10,000 Services the cache is most of its memory. The transforms below drop, before an
+// object is stored, what no speaker code reads (docs/benchmarks.md, "Speaker at 10,000 Services").
+// The speaker never updates these three kinds, so a trimmed copy is never written back; the objects
+// it does update (its status objects, the conditions of metallb.io objects) only lose managedFields,
+// which an update without them leaves as they are on the server.
+
+// trimService drops managedFields and annotations: the speaker reads a Service's spec, status and
+// identity (events name the Service by it), never its annotations (the controller's business).
+func trimService(obj any) (any, error) {
+	if s, ok := obj.(*corev1.Service); ok {
+		s.ManagedFields, s.Annotations = nil, nil
+	}
+	return obj, nil
+}
+
+// trimEndpointSlice keeps what model.IndexServing reads: the service-name label and, per endpoint,
+// whether it has an address, its conditions and its node. Ports, hints, targetRefs and the
+// addresses themselves are most of a slice and are not part of the decision.
+func trimEndpointSlice(obj any) (any, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	s.ManagedFields, s.Annotations, s.OwnerReferences = nil, nil, nil
+	if name, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
+		s.Labels = map[string]string{discoveryv1.LabelServiceName: name}
+	} else {
+		s.Labels = nil
+	}
+	s.Ports = nil
+	for i := range s.Endpoints {
+		ep := &s.Endpoints[i]
+		*ep = discoveryv1.Endpoint{Addresses: ep.Addresses[:min(len(ep.Addresses), 1)], Conditions: ep.Conditions, NodeName: ep.NodeName}
+	}
+	return s, nil
+}
+
+// trimNode drops managedFields, annotations and the image list (often the largest part of a Node);
+// labels, addresses and conditions stay.
+func trimNode(obj any) (any, error) {
+	if n, ok := obj.(*corev1.Node); ok {
+		n.ManagedFields, n.Annotations = nil, nil
+		n.Status.Images = nil
+	}
+	return obj, nil
+}
+
+// withTransforms sets the trimming transforms on opts: trimX for the kinds above, managedFields
+// stripped from every other kind (a ByObject transform replaces the default one).
+func withTransforms(opts cache.Options) cache.Options {
+	opts.DefaultTransform = cache.TransformStripManagedFields()
+	for obj, fn := range map[client.Object]func(any) (any, error){
+		&corev1.Service{}: trimService, &discoveryv1.EndpointSlice{}: trimEndpointSlice, &corev1.Node{}: trimNode,
+	} {
+		bo := opts.ByObject[obj]
+		bo.Transform = fn
+		opts.ByObject[obj] = bo
+	}
+	return opts
+}
+
+// sharedLists is the reader the speaker computes from: Service and EndpointSlice lists come straight
+// from the cache, without the deep copy the cached client makes of each object. At 10,000 Services
+// that copy is tens of MB per reconcile, and the computation (nodeconfig, model) only reads its
+// input; nothing that holds these objects may modify them.
+type sharedLists struct{ client.Reader }
+
+func (r sharedLists) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	switch list.(type) {
+	case *corev1.ServiceList, *discoveryv1.EndpointSliceList:
+		opts = append(opts, client.UnsafeDisableDeepCopy)
+	}
+	return r.Reader.List(ctx, list, opts...)
+}
