@@ -63,6 +63,7 @@ type SpeakerBGPReconciler struct {
 	reported  map[string]bool               // problems already sent as events, so each is reported once
 	announced map[string]bool               // Services announced at the last reconcile, for events
 	lastNode  atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
+	events    *pacedEvents                  // per-Service events, paced (pacedevents.go)
 }
 
 var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-bgp"}}
@@ -71,6 +72,10 @@ var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "n
 func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.NodeName == "" || r.ConfigDir == "" {
 		return errors.New("the BGP speaker needs a node name and an FRR config directory")
+	}
+	r.events = newPacedEvents(r.Recorder)
+	if err := mgr.Add(r.events); err != nil {
+		return err
 	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{speakerKey}

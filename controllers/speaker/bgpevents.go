@@ -38,7 +38,7 @@ func (r *SpeakerBGPReconciler) reportAnnouncements(in nodeconfig.SpeakerInput, n
 		key := svc.Namespace + "/" + svc.Name
 		switch {
 		case now[key] && !prev[key]:
-			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventNodeAssigned, "AnnounceBGP",
+			r.events.serviceEventf(svc, corev1.EventTypeNormal, EventNodeAssigned, "AnnounceBGP",
 				"announcing from node %q with protocol %q", r.NodeName, "bgp")
 		case prev[key] && !now[key]:
 			if serving == nil {
@@ -47,7 +47,7 @@ func (r *SpeakerBGPReconciler) reportAnnouncements(in nodeconfig.SpeakerInput, n
 			why := withdrawReason(self, r.IgnoreExcludeLB, svc, serving)
 			// The recorder folds events of one action into a series keeping the first note: the
 			// action names the cause, so a withdrawal for a new cause shows its own note.
-			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventNodeReleased, "WithdrawBGP:"+why,
+			r.events.serviceEventf(svc, corev1.EventTypeNormal, EventNodeReleased, "WithdrawBGP:"+why,
 				"node %q stopped announcing over BGP: %s", r.NodeName, why)
 		}
 	}
