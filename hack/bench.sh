@@ -16,6 +16,10 @@ run go test -run '^$' -bench Bulk -benchtime 1x -timeout 60m ./frrtemplates/
 # frr.conf rendering: 10,000 VIPs x 4 peers (docs/benchmarks.md, "BGP rendering").
 run go test -run '^$' -bench 'Render|Compute|BuildNode' -benchtime 10x -count 3 ./frrtemplates/
 
+# The speaker binary at 10,000 Services: RSS, CPU, cold start to a complete frr.conf (docs/benchmarks.md,
+# "Speaker at 10,000 Services").
+run go test -tags bench -run '^$' -bench BenchmarkSpeakerBGP10k -benchtime 1x -timeout 30m ./controllers/speaker/
+
 # bird.conf rendering and BIRD applies at 1,000 and 10,000 VIPs (docs/benchmarks.md, "BIRD").
 run go test -run '^$' -bench 'Render|Apply' -benchtime 10x -count 3 ./birdtemplates/
 run go test -run '^$' -bench Bulk -benchtime 1x -count 2 -timeout 30m ./birdtemplates/
