@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/internal/testenv"
@@ -99,13 +100,17 @@ func applyObject(ctx context.Context, c client.Client, obj *unstructured.Unstruc
 	if !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	cur := &unstructured.Unstructured{}
-	cur.SetGroupVersionKind(o.GroupVersionKind())
-	if err := c.Get(ctx, client.ObjectKeyFromObject(o), cur); err != nil {
-		return err
-	}
-	o.SetResourceVersion(cur.GetResourceVersion())
-	return c.Update(ctx, o, client.FieldValidation("Strict"))
+	// The controller writes pool status meanwhile; kubectl apply patches and never conflicts, so a
+	// conflict here is retried rather than counted as a refusal.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &unstructured.Unstructured{}
+		cur.SetGroupVersionKind(o.GroupVersionKind())
+		if err := c.Get(ctx, client.ObjectKeyFromObject(o), cur); err != nil {
+			return err
+		}
+		o.SetResourceVersion(cur.GetResourceVersion())
+		return c.Update(ctx, o, client.FieldValidation("Strict"))
+	})
 }
 
 // clearNamespace deletes every metallb.io object of routelb's namespace, peers first (a BFD profile
