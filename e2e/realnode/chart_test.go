@@ -73,6 +73,7 @@ func TestChartOnRealNode(t *testing.T) {
 			c.install()
 			c.checkWebhook()
 			c.applyObjects()
+			c.checkMetalLBViews()
 			c.checkVtysh()
 			c.checkBGP()
 			c.checkL2()
@@ -236,7 +237,8 @@ func (c *chartRun) install() {
 	start := time.Now()
 	out, err := c.helm(c.installArgs()...)
 	if err != nil {
-		c.t.Fatalf("helm install: %v\n%s\n%s", err, out, c.node.describe(chartNS, "pods"))
+		c.t.Fatalf("helm install: %v\n%s\n%s\n%s\n%s", err, out, c.node.describe(chartNS, "pods"),
+			c.logs("app.kubernetes.io/component=controller"), c.logs("app.kubernetes.io/component=speaker"))
 	}
 	c.t.Logf("helm install --wait returned after %v", time.Since(start).Round(time.Millisecond))
 	for _, sel := range []string{"app.kubernetes.io/component=controller", "app.kubernetes.io/component=speaker"} {
@@ -347,6 +349,29 @@ spec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80, targetPort: 
 `, chartNS, nodeASN, routerASN, routerIP, bgpPool, l2Pool)
 	if out, err := c.node.KubectlStdin(objs, "apply", "-f", "-"); err != nil {
 		c.t.Fatalf("applying pools, peer and Services: %v\n%s", err, out)
+	}
+}
+
+// checkMetalLBViews: what MetalLB users type works against the installed chart: BGPPeers read as
+// v1beta1 (through the controller's conversion webhook) and the ConfigurationStates.
+func (c *chartRun) checkMetalLBViews() {
+	var out string
+	err := waitFor(60*time.Second, func() bool {
+		var err error
+		out, err = c.node.Kubectl("-n", chartNS, "get", "bgppeers.v1beta1.metallb.io", "router", "-o", "jsonpath={.spec.peerAddress}")
+		// kubectl prints the deprecation warning of v1beta1 first.
+		return err == nil && strings.HasSuffix(strings.TrimSpace(out), routerIP)
+	})
+	if err != nil {
+		c.t.Fatalf("kubectl get bgppeers.v1beta1.metallb.io: %q", out)
+	}
+	err = waitFor(60*time.Second, func() bool {
+		var err error
+		out, err = c.node.Kubectl("-n", chartNS, "get", "configurationstates", "-o", "name")
+		return err == nil && strings.Contains(out, "controller") && strings.Contains(out, "speaker-"+c.node.Name)
+	})
+	if err != nil {
+		c.t.Fatalf("kubectl get configurationstates: want the controller's and each speaker's, got %q", out)
 	}
 }
 
