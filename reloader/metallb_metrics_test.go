@@ -90,10 +90,14 @@ func metallbFRRMetrics(t *testing.T, v *netlab.FRRVersion) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&FRRCollector{FRR: frr, Timeout: 10 * time.Second})
 
-	const good, bfdPeer = "198.51.100.1:179|default", "198.51.100.1|default"
+	// The port in MetalLB's peer label is the connection's remote port (portForeign): 179 when the
+	// node connected, the router's ephemeral port when the router did. Either may win the race.
+	const bfdPeer = "198.51.100.1|default"
+	var good string
 	var s map[string]map[string]float64
 	lab.Eventually(60*time.Second, func() error {
 		s = mlbSamples(t, reg)
+		good = peerKey(s["metallb_bgp_session_up"], "198.51.100.1:")
 		for name := range mlbFamilies {
 			if len(s[name]) == 0 {
 				return fmt.Errorf("no %s series yet", name)
@@ -143,6 +147,16 @@ func metallbFRRMetrics(t *testing.T, v *netlab.FRRVersion) {
 		}
 		return nil
 	})
+}
+
+// peerKey is the series key of the neighbour whose peer label starts with prefix ("" if none).
+func peerKey(up map[string]float64, prefix string) string {
+	for k := range up {
+		if strings.HasPrefix(k, prefix) {
+			return k
+		}
+	}
+	return ""
 }
 
 // downV6 is the wrong-AS IPv6 neighbour's value, whatever port FRR knows for it.
