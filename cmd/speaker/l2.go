@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
 	"github.com/routelb/routelb/controllers/speaker"
@@ -107,8 +108,17 @@ func setupL2(mgr ctrl.Manager, o options) error {
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
 		APIReader:       mgr.GetAPIReader(),
 	}
-	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing, Owner: r.Owner,
-		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")})
+	cfg := ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing, Owner: r.Owner,
+		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")}
+	lan, err := newLAN(mlflags, &cfg, metrics.Registry, ctrl.Log.WithName("l2-memberlist"))
+	if err != nil {
+		return err
+	}
+	eng := ownership.New(cfg)
+	runEngine := eng.Run
+	if lan != nil {
+		runEngine = lan.run(eng)
+	}
 	exclude, err := excludeInterfaces(l2flags)
 	if err != nil {
 		return err
@@ -120,7 +130,7 @@ func setupL2(mgr ctrl.Manager, o options) error {
 	resp := l2responder.New(l2responder.Config{NodeAddresses: nodeAddrs, ExcludeInterfaces: exclude,
 		StillOwned: eng.Owns, Logger: ctrl.Log.WithName("l2responder")})
 	r.Ownership, r.Responder = eng, resp
-	for _, run := range []func(context.Context) error{resp.Run, eng.Run} {
+	for _, run := range []func(context.Context) error{resp.Run, runEngine} {
 		if err := mgr.Add(manager.RunnableFunc(ignoreCancel(run))); err != nil {
 			return err
 		}
