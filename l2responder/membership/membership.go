@@ -81,6 +81,7 @@ type Membership struct {
 	heard     map[runKey]time.Time // when we last received a heartbeat of each run
 	convicted map[runKey]bool      // runs we no longer ack
 	latest    map[string]string    // node -> its newest run, from memberlist metadata
+	left      map[runKey]bool      // runs that said goodbye (their engine had stopped)
 }
 
 // sentAtKeep is how many recent heartbeats are remembered to match acks: acks older than that are
@@ -112,7 +113,8 @@ func New(cfg Config) (*Membership, error) {
 	}
 	m := &Membership{cfg: cfg, log: cfg.Logger.WithValues("node", cfg.Node, "run", cfg.Run),
 		sentAt: map[uint64]time.Time{}, sentTo: map[runKey]time.Time{}, acked: map[runKey]time.Time{},
-		heard: map[runKey]time.Time{}, convicted: map[runKey]bool{}, latest: map[string]string{}}
+		heard: map[runKey]time.Time{}, convicted: map[runKey]bool{}, latest: map[string]string{},
+		left: map[runKey]bool{}}
 	var err error
 	if m.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
@@ -173,6 +175,7 @@ func (m *Membership) Stop(leave bool) {
 		return
 	}
 	if leave {
+		m.sayGoodbye()
 		_ = m.list.Leave(time.Second)
 	}
 	_ = m.list.Shutdown()
@@ -211,6 +214,9 @@ func (m *Membership) beat() {
 			continue // not a routelb speaker run yet (metadata not gossiped)
 		}
 		m.noteRunLocked(n.Name, run)
+		if m.left[runKey{n.Name, run}] {
+			continue
+		}
 		m.sentTo[runKey{n.Name, run}] = now
 		targets = append(targets, target{n, run})
 	}
@@ -271,6 +277,15 @@ func (m *Membership) receive(b []byte) {
 		if ack {
 			m.sendAck(msg)
 		}
+	case "bye":
+		// Sent only after the run's engine stopped: it fences nobody any more, so it leaves the
+		// required set. (memberlist's own leave event does not tell a leave from a death.)
+		m.mu.Lock()
+		m.left[k] = true
+		delete(m.sentTo, k)
+		delete(m.acked, k)
+		m.mu.Unlock()
+		m.log.Info("Member run left", "member", msg.Node, "memberRun", msg.Run)
 	case "ack":
 		if msg.To != m.cfg.Run {
 			return
@@ -406,19 +421,10 @@ type events struct{ m *Membership }
 func (e events) NotifyJoin(n *memberlist.Node)   { e.note(n, "joined") }
 func (e events) NotifyUpdate(n *memberlist.Node) { e.note(n, "updated") }
 
-// NotifyLeave drops a run that left gracefully from the required set: a speaker leaves only after
-// its ownership engine stopped (so it fences nobody any more). A dead member stays required: it may
-// be a live one cut from the LAN.
+// NotifyLeave only logs: memberlist reports a death and a leave alike here, and a dead member
+// stays required (it may be a live one cut from the LAN). A leaving run says "bye" itself.
 func (e events) NotifyLeave(n *memberlist.Node) {
-	e.m.log.Info("Memberlist member gone", "member", n.Name, "memberRun", string(n.Meta), "state", stateName(n.State))
-	if n.State != memberlist.StateLeft || len(n.Meta) == 0 {
-		return
-	}
-	k := runKey{n.Name, string(n.Meta)}
-	e.m.mu.Lock()
-	delete(e.m.sentTo, k)
-	delete(e.m.acked, k)
-	e.m.mu.Unlock()
+	e.m.log.Info("Memberlist member gone", "member", n.Name, "memberRun", string(n.Meta))
 }
 
 func (e events) note(n *memberlist.Node, what string) {
@@ -431,20 +437,6 @@ func (e events) note(n *memberlist.Node, what string) {
 	e.m.log.V(1).Info("Memberlist member "+what, "member", n.Name, "memberRun", string(n.Meta))
 }
 
-func stateName(s memberlist.NodeStateType) string {
-	switch s {
-	case memberlist.StateAlive:
-		return "alive"
-	case memberlist.StateSuspect:
-		return "suspect"
-	case memberlist.StateDead:
-		return "dead"
-	case memberlist.StateLeft:
-		return "left"
-	}
-	return "unknown"
-}
-
 // logWriter turns memberlist's log lines into logr lines (memberlist takes an io.Writer).
 type logWriter struct{ log logr.Logger }
 
@@ -453,4 +445,17 @@ var _ io.Writer = logWriter{}
 func (w logWriter) Write(p []byte) (int, error) {
 	w.log.Info(strings.TrimSpace(string(p)), "source", "memberlist")
 	return len(p), nil
+}
+
+// sayGoodbye tells every member this run leaves (best effort: a lost one only keeps us in their
+// required set until the window passes, the safe side).
+func (m *Membership) sayGoodbye() {
+	b, _ := json.Marshal(message{Type: "bye", Node: m.cfg.Node, Run: m.cfg.Run})
+	for _, n := range m.list.Members() {
+		if n.Name != m.cfg.Node {
+			for range 3 {
+				_ = m.list.SendBestEffort(n, b)
+			}
+		}
+	}
 }
