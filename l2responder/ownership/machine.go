@@ -206,18 +206,6 @@ func (m *machine) inOutage(now time.Time) bool {
 	return !m.fresh(now) && now.Before(m.outageDeadline())
 }
 
-// requiredRuns are the runs of the nodes whose Lease we last saw alive, node -> run: with the runs
-// we sent heartbeats to, those whose promises rule O needs.
-func (m *machine) requiredRuns(now time.Time) map[string]string {
-	out := map[string]string{}
-	for n, o := range m.others {
-		if o.FencedBy == "" && !m.expired(o, now) {
-			out[n] = o.Incarnation
-		}
-	}
-	return out
-}
-
 // answering is the set of VIPs to answer for at now.
 func (m *machine) answering(now time.Time) map[netip.Addr]bool {
 	out := map[netip.Addr]bool{}
