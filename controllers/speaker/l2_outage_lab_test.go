@@ -95,21 +95,31 @@ func (l *l2Lab) startLAN(node, kcfg, secret string, i int) {
 	l.mu.Unlock()
 }
 
-var arpingSummaryRe = regexp.MustCompile(`(\d+) packets transmitted`)
+var (
+	arpingSummaryRe = regexp.MustCompile(`(\d+) packets transmitted`)
+	// arping (Habets') numbers the probes: two replies to one probe share an index.
+	arpingReplyRe = regexp.MustCompile(`from ([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}) \(\S+\): index=(\d+)`)
+)
 
 // probe runs arping for the VIP once a second, count times, and returns how many probes were
-// answered and by which MACs (one entry per reply: two nodes answering one probe give two).
-func (l *l2Lab) probe(count int) (sent int, replies []string) {
+// sent, the MAC of every reply, and the probes that got more than one reply.
+func (l *l2Lab) probe(count int) (sent int, replies []string, doubled []int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(count+10)*time.Second)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, "ip", "netns", "exec", l.client.NS, "arping", "-c", strconv.Itoa(count), "-i", "eth0", labVIP).CombinedOutput()
-	for _, m := range l2MACRe.FindAllStringSubmatch(string(out), -1) {
+	seen := map[int]bool{}
+	for _, m := range arpingReplyRe.FindAllStringSubmatch(string(out), -1) {
 		replies = append(replies, m[1])
+		i, _ := strconv.Atoi(m[2])
+		if seen[i] {
+			doubled = append(doubled, i)
+		}
+		seen[i] = true
 	}
 	if m := arpingSummaryRe.FindStringSubmatch(string(out)); m != nil {
 		sent, _ = strconv.Atoi(m[1])
 	}
-	return sent, replies
+	return sent, replies, doubled
 }
 
 // TestL2LabOutage: three real speakers with --l2-memberlist in their namespaces and a client
@@ -139,8 +149,9 @@ func TestL2LabOutage(t *testing.T) {
 		t.Helper()
 		var sent int
 		var replies []string
+		var doubled []int
 		done := make(chan struct{})
-		go func() { defer close(done); sent, replies = l.probe(44) }()
+		go func() { defer close(done); sent, replies, doubled = l.probe(44) }()
 		time.Sleep(2 * time.Second)
 		t.Logf("%s: cutting %v from the API server for 40 s", what, cut)
 		for _, n := range cut {
@@ -159,8 +170,8 @@ func TestL2LabOutage(t *testing.T) {
 		if sent < 40 {
 			t.Fatalf("%s: arping sent only %d probes", what, sent)
 		}
-		if len(replies) > sent || len(from) != 1 || from[owner] != len(replies) {
-			t.Errorf("%s: replies from %v, want only %s, at most one per probe", what, from, owner)
+		if len(doubled) > 0 || len(from) != 1 || from[owner] != len(replies) {
+			t.Errorf("%s: replies from %v (probes answered twice: %v), want only %s, one per probe", what, from, doubled, owner)
 		}
 		if float64(len(replies)) < 0.95*float64(sent) {
 			t.Errorf("%s: %d of %d probes answered, want at least 95%%", what, len(replies), sent)
@@ -169,6 +180,38 @@ func TestL2LabOutage(t *testing.T) {
 	through("whole-cluster outage", l2NodeNames)
 	through("owner cut from the API", []string{owner})
 	if now := l.owner(20 * time.Second); now != owner {
-		t.Errorf("owner moved from %s to %s though it never stopped answering", owner, now)
+		t.Fatalf("owner moved from %s to %s though it never stopped answering", owner, now)
+	}
+
+	// Owner SIGKILLed during a whole-cluster outage. Not replaced without the API server yet
+	// (docs/layer2.md, "Not yet done"): the survivors go silent and a new owner comes when the
+	// API server is back. What must hold is that no probe gets two answers.
+	var sent int
+	var replies []string
+	var doubled []int
+	done := make(chan struct{})
+	go func() { defer close(done); sent, replies, doubled = l.probe(30) }()
+	time.Sleep(2 * time.Second)
+	for _, n := range l2NodeNames {
+		apis[n].setCut(true)
+	}
+	time.Sleep(3 * time.Second)
+	t.Logf("SIGKILL %s during the outage", owner)
+	l.signal(owner, syscall.SIGKILL)
+	time.Sleep(10 * time.Second)
+	back := time.Now()
+	for _, n := range l2NodeNames {
+		apis[n].setCut(false)
+	}
+	next := l.owner(30 * time.Second)
+	t.Logf("new owner %s answers %v after the API server is back", next, time.Since(back).Round(100*time.Millisecond))
+	<-done
+	from := map[string]int{}
+	for _, m := range replies {
+		from[l.nodeOfMAC(strings.ToLower(m))]++
+	}
+	t.Logf("owner killed during the outage: %d probes, %d replies, by node %v", sent, len(replies), from)
+	if next == owner || len(doubled) > 0 || len(replies) == 0 {
+		t.Errorf("new owner %s (killed: %s); %d replies to %d probes, answered twice: %v", next, owner, len(replies), sent, doubled)
 	}
 }
