@@ -169,4 +169,3 @@ func (e *speakerEnv) wantNotReady(cause string) error {
 	}
 	return nil
 }
-
