@@ -165,7 +165,7 @@ func (e *speakerEnv) wantLine(l string) error {
 func (e *speakerEnv) wantNotReady(cause string) error {
 	err := e.r.ConfigFileCheck(nil)
 	if err == nil || !strings.Contains(err.Error(), cause) || !strings.Contains(err.Error(), "frr.conf") {
-		return fmt.Errorf("readyz check: %v, want a failure naming frr.conf and %q", err, cause)
+		return fmt.Errorf("readyz check returned %q, want a failure naming frr.conf and %q", fmt.Sprint(err), cause)
 	}
 	return nil
 }
