@@ -41,13 +41,8 @@ func main() {
 		log.Error(err, "Loading kubeconfig")
 		os.Exit(1)
 	}
-	mgr, err := ipam.NewControllerManager(cfg, o)
-	if err != nil {
-		log.Error(err, "Building the manager")
-		os.Exit(1)
-	}
 	log.Info("Starting controller", "namespace", o.Namespace, "lbClass", o.LBClass, "leaderElect", o.LeaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := ipam.RunController(ctrl.SetupSignalHandler(), cfg, o, log); err != nil {
 		log.Error(err, "Manager stopped")
 		os.Exit(1)
 	}

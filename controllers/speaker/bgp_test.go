@@ -45,8 +45,13 @@ type speakerEnv struct {
 
 func startSpeaker(t *testing.T, daemon string) *speakerEnv {
 	t.Helper()
+	return startSpeakerIn(t, daemon, t.TempDir())
+}
+
+// startSpeakerIn is startSpeaker writing its config into dir.
+func startSpeakerIn(t *testing.T, daemon, dir string) *speakerEnv {
+	t.Helper()
 	env := testenv.Start(t)
-	dir := t.TempDir()
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
