@@ -12,15 +12,17 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
-// Outcomes of one apply, as reported in the status file and metrics.
+// Outcomes of one apply, as reported in the status file and metrics (the contract's names).
 const (
-	OutcomeApplied    = "applied"     // delta applied, running config matches
-	OutcomeUnchanged  = "unchanged"   // running config already matched
-	OutcomeFullReload = "full-reload" // delta left a mismatch; frr-reload.py fixed it
-	OutcomeInvalid    = "invalid"     // FRR's parser refused the file; nothing applied
-	OutcomeFailed     = "failed"      // FRR unreachable, or no way to reach the target
+	OutcomeApplied    = daemonfile.OutcomeApplied
+	OutcomeUnchanged  = daemonfile.OutcomeUnchanged
+	OutcomeFullReload = daemonfile.OutcomeFullReload
+	OutcomeInvalid    = daemonfile.OutcomeInvalid
+	OutcomeFailed     = daemonfile.OutcomeFailed
 )
 
 // Result describes one apply.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
 // BIRD is how the reloader reaches one BIRD 2 daemon: birdc over its control socket, and the bird
@@ -218,7 +220,7 @@ func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res
 		return res
 	}
 	res.Commands = changedLines(prev, target)
-	if err := writeAtomic(a.ConfigPath, target); err != nil {
+	if err := daemonfile.WriteFile(a.ConfigPath, target); err != nil {
 		res.Outcome, res.Err = OutcomeFailed, err
 		return res
 	}
@@ -227,7 +229,7 @@ func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res
 	if err != nil {
 		res.Outcome, res.Err = OutcomeFailed, err
 		if prev != nil {
-			if rerr := writeAtomic(a.ConfigPath, prev); rerr != nil {
+			if rerr := daemonfile.WriteFile(a.ConfigPath, prev); rerr != nil {
 				res.Err = fmt.Errorf("%w; restoring %s: %w", err, a.ConfigPath, rerr)
 			}
 		}

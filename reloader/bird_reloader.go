@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
 // BIRDReloader keeps one BIRD running the config in one file: the BIRD mode of the reloader. It
@@ -21,7 +23,7 @@ type BIRDReloader struct {
 	Applier    *BIRDApplier
 	Log        logr.Logger
 	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
-	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
+	Sessions   *SessionReporter // writes daemonfile.SessionsFile into StatusDir while Run runs; nil = none
 
 	seen       birdReading // BIRD's status since our last successful apply; zero = none yet
 	lastTried  string      // hash of the last file content tried
@@ -181,18 +183,18 @@ func (r *BIRDReloader) finish(reason string, res Result) {
 // report writes the running config (BIRD runs exactly the last good file; it has no command to
 // print its configuration), then the status file.
 func (r *BIRDReloader) report(reason string, res Result) {
-	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
+	st := daemonfile.Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
 		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds()}
 	if res.Err != nil {
 		st.Error = res.Err.Error()
 	}
 	if g := r.Applier.LastGood(); g != nil {
 		st.AppliedSHA256 = Hash(g)
-		if err := writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Scrub(string(g), Secrets(g)))); err != nil {
+		if err := daemonfile.WriteFile(filepath.Join(r.StatusDir, daemonfile.RunningFile), []byte(Scrub(string(g), Secrets(g)))); err != nil {
 			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
 		}
 	}
-	if err := writeStatus(r.StatusDir, st); err != nil {
+	if err := daemonfile.WriteJSON(r.StatusDir, daemonfile.StatusFile, st); err != nil {
 		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/netlab"
 )
 
@@ -73,7 +74,7 @@ func TestBIRDReloader(t *testing.T) {
 	rendered := filepath.Join(dir, "bird.conf")
 	write := func(s string) {
 		t.Helper()
-		if err := writeAtomic(rendered, []byte(s)); err != nil {
+		if err := daemonfile.WriteFile(rendered, []byte(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,8 +85,8 @@ func TestBIRDReloader(t *testing.T) {
 	var reasons []string // why each apply happened, from the status file written just before OnApply
 	r := &BIRDReloader{ConfigPath: rendered, Debounce: 50 * time.Millisecond, Poll: 200 * time.Millisecond,
 		Log: testr.New(t), OnApply: func(res Result) {
-			var st Status
-			b, _ := os.ReadFile(filepath.Join(dir, StatusFile))
+			var st daemonfile.Status
+			b, _ := os.ReadFile(filepath.Join(dir, daemonfile.StatusFile))
 			_ = json.Unmarshal(b, &st)
 			reasonsMu.Lock()
 			reasons = append(reasons, st.Reason)
@@ -108,11 +109,11 @@ func TestBIRDReloader(t *testing.T) {
 	established := connectionsEstablished(t, router)
 	// sessions.json, which the speaker publishes in the BGPPeer's status, as in FRR mode.
 	lab.Eventually(30*time.Second, func() error {
-		b, err := os.ReadFile(filepath.Join(dir, SessionsFile))
+		b, err := os.ReadFile(filepath.Join(dir, daemonfile.SessionsFile))
 		if err != nil {
 			return err
 		}
-		var doc Sessions
+		var doc daemonfile.Sessions
 		if err := json.Unmarshal(b, &doc); err != nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func TestBIRDReloader(t *testing.T) {
 	if st := readStatus(t, dir); st.Result != OutcomeInvalid || st.AppliedSHA256 != Hash([]byte(birdNodeConf(2))) {
 		t.Errorf("status after an invalid file: %+v", st)
 	}
-	running, _ := os.ReadFile(filepath.Join(dir, RunningFile))
+	running, _ := os.ReadFile(filepath.Join(dir, daemonfile.RunningFile))
 	if string(running) != birdNodeConf(2) {
 		t.Errorf("running.conf is not the last good config:\n%s", running)
 	}
@@ -319,7 +320,7 @@ rlb_tor-a  BGP        ---        up     12:40:52.344  Established
 	}
 	now := time.Unix(1000, 0)
 	ss := BIRDSessions(protos, bfd, now)
-	want := Session{Neighbor: "198.51.100.1", State: "Established", BFDState: "up", PrefixesSent: 3, LastError: "Error: BFD session down", Since: now}
+	want := daemonfile.Session{Neighbor: "198.51.100.1", State: "Established", BFDState: "up", PrefixesSent: 3, LastError: "Error: BFD session down", Since: now}
 	if len(ss) != 1 || ss[0] != want {
 		t.Errorf("BIRDSessions: %+v, want %+v", ss, want)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
 // Reloader keeps one FRR instance running the config in one file.
@@ -21,7 +23,7 @@ type Reloader struct {
 	Applier    *Applier
 	Log        logr.Logger
 	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
-	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
+	Sessions   *SessionReporter // writes daemonfile.SessionsFile into StatusDir while Run runs; nil = none
 
 	pids        map[string]int // daemon pids at the last attempt that reached FRR
 	lastTried   string         // hash of the last file content tried
@@ -169,13 +171,13 @@ func (r *Reloader) report(reason string, res Result, readErr error) {
 		cancel()
 		if err == nil {
 			secrets := Secrets([]byte(running), r.Applier.LastGood())
-			err = writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Scrub(running, secrets)))
+			err = daemonfile.WriteFile(filepath.Join(r.StatusDir, daemonfile.RunningFile), []byte(Scrub(running, secrets)))
 		}
 		if err != nil {
 			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
 		}
 	}
-	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
+	st := daemonfile.Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
 		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds(),
 		Differences: res.Diff, Diverged: res.Diverged, FRRVersion: r.Applier.Rules().Version.String()}
 	if res.Diverged {
@@ -187,7 +189,7 @@ func (r *Reloader) report(reason string, res Result, readErr error) {
 	if g := r.Applier.LastGood(); g != nil {
 		st.AppliedSHA256 = Hash(g)
 	}
-	if err := writeStatus(r.StatusDir, st); err != nil {
+	if err := daemonfile.WriteJSON(r.StatusDir, daemonfile.StatusFile, st); err != nil {
 		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/model"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
@@ -196,35 +197,17 @@ func nodeRef(name string) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name), APIVersion: "v1"}
 }
 
-// WriteFileIfChanged replaces dir/name with data atomically (a temporary file in the same directory,
-// synced, then renamed over it), and only when the content differs, so the FRR sidecar's watcher
-// never sees a half-written file nor a rewrite of the same bytes. It reports whether it wrote.
+// WriteFileIfChanged replaces dir/name with data atomically (daemonfile.WriteFile: a unique
+// temporary file in the same directory, synced, renamed over it), and only when the content
+// differs, so the reloader's watcher never sees a half-written file nor a rewrite of the same bytes. It reports whether it wrote.
 func WriteFileIfChanged(dir, name string, data []byte) (bool, error) {
 	path := filepath.Join(dir, name)
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		// A file of an older speaker may be 0644: narrow it even when the content stays.
 		return false, restrictMode(path)
 	}
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // fails harmlessly once renamed
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), ConfigFileMode)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return false, fmt.Errorf("writing %s: %w", path, err)
+	if err := daemonfile.WriteFile(path, data); err != nil {
+		return false, err
 	}
 	return true, nil
 }
