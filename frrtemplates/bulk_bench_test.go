@@ -18,6 +18,7 @@ import (
 	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 	"github.com/routelb/routelb/reloader"
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // bulkRouter is the router of the bulk benchmark: it accepts whatever the node announces.
@@ -178,7 +179,7 @@ func waitReceived(b testing.TB, router *netlab.FRR, want int, timeout time.Durat
 // calls of n lines each, every call re-entering the BGP instance and address family.
 func batchedApply(b *testing.B, a *reloader.Applier, from, to string, n int) reloader.Result {
 	start := time.Now()
-	delta := a.Rules().Delta(reloader.Parse(from), reloader.Parse(to))
+	delta := a.Rules().Delta(frr.Parse(from), frr.Parse(to))
 	var head, nets []string
 	for _, l := range delta {
 		if strings.HasPrefix(strings.TrimSpace(l), "network ") || strings.HasPrefix(strings.TrimSpace(l), "no network ") {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/routelb/routelb/internal/daemonfile"
+	"github.com/routelb/routelb/reloader/bird"
 )
 
 // BIRDReloader keeps one BIRD running the config in one file: the BIRD mode of the reloader. It
@@ -25,10 +26,10 @@ type BIRDReloader struct {
 	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
 	Sessions   *SessionReporter // writes daemonfile.SessionsFile into StatusDir while Run runs; nil = none
 
-	seen       birdReading // BIRD's status since our last successful apply; zero = none yet
-	lastTried  string      // hash of the last file content tried
-	waitLogged bool        // "waiting for the first config" was logged
-	retry      bool        // last attempt could not reach BIRD
+	seen       bird.Reading // BIRD's status since our last successful apply; zero = none yet
+	lastTried  string       // hash of the last file content tried
+	waitLogged bool         // "waiting for the first config" was logged
+	retry      bool         // last attempt could not reach BIRD
 }
 
 // Run applies the config at start and then on every change, BIRD restart or foreign
@@ -57,7 +58,7 @@ func (r *BIRDReloader) check(ctx context.Context) {
 		r.sync(ctx, "retry", true)
 		return
 	}
-	if r.seen.at.IsZero() {
+	if r.seen.At.IsZero() {
 		return
 	}
 	cur, err := r.read(ctx)
@@ -66,40 +67,24 @@ func (r *BIRDReloader) check(ctx context.Context) {
 		r.Log.V(1).Info("BIRD not answering", "error", err.Error())
 		return
 	}
-	switch restarted, reconfigured := changes(r.seen, cur); {
+	switch restarted, reconfigured := bird.Changes(r.seen, cur); {
 	case restarted:
 		restartsTotal.Inc()
-		r.Log.Info("BIRD restarted, re-applying config", "lastReboot", cur.st.LastReboot)
+		r.Log.Info("BIRD restarted, re-applying config", "lastReboot", cur.St.LastReboot)
 		r.sync(ctx, "bird-restart", true)
 	case reconfigured:
-		r.Log.Info("BIRD was reconfigured by someone else, re-applying config", "lastReconfiguration", cur.st.LastReconfig)
+		r.Log.Info("BIRD was reconfigured by someone else, re-applying config", "lastReconfiguration", cur.St.LastReconfig)
 		r.sync(ctx, "drift", true)
 	default:
 		r.seen = cur
 	}
 }
 
-// birdReading is one `show status`, with when it was taken on our own monotonic clock.
-type birdReading struct {
-	st  BIRDStatus
-	at  time.Time     // the middle of the birdc call
-	unc time.Duration // how far BIRD's "now" may be from at: half the call, plus BIRD's rounding
-}
-
-func (r *BIRDReloader) read(ctx context.Context) (birdReading, error) {
+func (r *BIRDReloader) read(ctx context.Context) (bird.Reading, error) {
 	start := time.Now()
 	st, err := r.Applier.BIRD.Status(ctx)
 	d := time.Since(start)
-	return birdReading{st: st, at: start.Add(d / 2), unc: d/2 + 2*time.Millisecond}, err
-}
-
-// changes compares two readings: between them BIRD's uptime, and the age of its config, must have
-// grown by the time that passed on our clock; less means BIRD restarted, or loaded a config.
-func changes(before, after birdReading) (restarted, reconfigured bool) {
-	grown := after.at.Sub(before.at) - before.unc - after.unc
-	restarted = after.st.Uptime() < before.st.Uptime()+grown
-	reconfigured = after.st.ConfigAge() < before.st.ConfigAge()+grown
-	return restarted, reconfigured
+	return bird.Reading{St: st, At: start.Add(d / 2), Unc: d/2 + 2*time.Millisecond}, err
 }
 
 // sync applies the file when its content changed (or force is set). A file that is missing or that
@@ -126,7 +111,7 @@ func (r *BIRDReloader) sync(ctx context.Context, reason string, force bool) {
 	r.lastTried = h
 	before, err := r.read(ctx)
 	if err != nil {
-		before = birdReading{} // BIRD not up yet: whatever it shows next is after our configure
+		before = bird.Reading{} // BIRD not up yet: whatever it shows next is after our configure
 	}
 	res := r.Applier.Apply(ctx, target, force)
 	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
@@ -145,13 +130,13 @@ const settleTimeout = 10 * time.Second
 // settled waits until BIRD shows the configure we just made as its last one: a configure made while
 // an earlier one is still in progress is queued, and a reading taken before BIRD switches would make
 // our own configure look like someone else's a moment later.
-func (r *BIRDReloader) settled(ctx context.Context, before birdReading, configured bool) (birdReading, bool) {
+func (r *BIRDReloader) settled(ctx context.Context, before bird.Reading, configured bool) (bird.Reading, bool) {
 	deadline := time.Now().Add(settleTimeout)
 	for {
 		cur, err := r.read(ctx)
-		_, reconfigured := changes(before, cur)
-		switched := !configured || before.at.IsZero() || reconfigured
-		if err == nil && !cur.st.Reconfiguring && switched || time.Now().After(deadline) {
+		_, reconfigured := bird.Changes(before, cur)
+		switched := !configured || before.At.IsZero() || reconfigured
+		if err == nil && !cur.St.Reconfiguring && switched || time.Now().After(deadline) {
 			return cur, err == nil
 		}
 		select {

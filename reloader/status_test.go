@@ -211,3 +211,11 @@ func TestNoPasswordInBIRDStatusOrLog(t *testing.T) {
 		}
 	}
 }
+
+func TestRedact(t *testing.T) {
+	in := " neighbor 198.51.100.1 password s3cret\nenable password 8 abc\n neighbor 198.51.100.2 remote-as 1\n"
+	out := Redact(in)
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "abc") || !strings.Contains(out, "remote-as 1") {
+		t.Errorf("redacted:\n%s", out)
+	}
+}
