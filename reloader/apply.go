@@ -41,6 +41,8 @@ type Result struct {
 	// Diverged: FRR accepted the target but still runs something else after a full reload (a
 	// difference no rule explains); the reloader reports it and retries with backoff.
 	Diverged bool
+	// RetryIn: diverged, the wait before the next attempt (the reloader's backoff).
+	RetryIn time.Duration
 }
 
 // Applier applies whole target configs to one FRR instance.
