@@ -41,7 +41,7 @@ var bulkChanges = []struct{ from, to int }{{0, 1000}, {0, 2000}, {0, 10000}, {10
 func bulkConfig(tb testing.TB, n int) string {
 	in := templatetest.ScaleInput(n)
 	in.Peers = in.Peers[:1]
-	return string(templatetest.MustCompute(tb, in, nodeconfig.DaemonFRR).FRRConfig)
+	return string(templatetest.MustCompute(tb, in, nodeconfig.DaemonFRR).Rendered)
 }
 
 var bareDrop = regexp.MustCompile(`(?m)^(ip|ipv6) prefix-list .*\n|^bgp (large-)?community-list .*\n|^  neighbor \S+ route-map .*\n| route-map \S+$`)

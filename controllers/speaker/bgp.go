@@ -132,7 +132,11 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	res, err := nodeconfig.ComputeNodeConfig(in, r.lastGood, r.Daemon)
+	d, err := nodeconfig.DaemonFor(r.Daemon)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	res, err := nodeconfig.ComputeFor(in, r.lastGood, d)
 	if errors.Is(err, nodeconfig.ErrNodeNotFound) {
 		// The Node's creation is an event of its own; until then there is nothing to compute.
 		log.Info("Node not found, waiting for it")
@@ -144,8 +148,8 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigRenderFailed", "RenderFRRConfig", "%v", err)
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
 	}
-	file := nodeconfig.ConfigFileName(r.Daemon)
-	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.FRRConfig)
+	file := d.File
+	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.Rendered)
 	if err != nil {
 		writeErrors.Inc()
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigWriteFailed", "WriteFRRConfig", "%v", err)
@@ -153,7 +157,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	if changed {
 		configWrites.Inc()
-		log.Info("Wrote routing daemon config", "daemon", nodeconfig.ConfigFileName(r.Daemon), "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.FRRConfig),
+		log.Info("Wrote routing daemon config", "daemon", d.File, "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.Rendered),
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config
