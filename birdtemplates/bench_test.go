@@ -41,5 +41,5 @@ func BenchmarkApply(b *testing.B) {
 
 func scaleConfig(b *testing.B, vips int) []byte {
 	b.Helper()
-	return templatetest.MustCompute(b, templatetest.ScaleInput(vips), nodeconfig.DaemonBIRD).FRRConfig
+	return templatetest.MustCompute(b, templatetest.ScaleInput(vips), nodeconfig.DaemonBIRD).Rendered
 }

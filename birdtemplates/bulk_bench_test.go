@@ -68,7 +68,7 @@ func BenchmarkBulk(b *testing.B) {
 func bulkConfig(b *testing.B, n int) []byte {
 	in := templatetest.ScaleInput(n)
 	in.Peers = in.Peers[:1]
-	return templatetest.MustCompute(b, in, nodeconfig.DaemonBIRD).FRRConfig
+	return templatetest.MustCompute(b, in, nodeconfig.DaemonBIRD).Rendered
 }
 
 // waitReceived polls the router (every 20 ms) until it has want prefixes from the node.

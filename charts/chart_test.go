@@ -394,7 +394,7 @@ func TestCustomValues(t *testing.T) {
 		{"speaker tolerates everything", len(spec.Tolerations) == 1 && spec.Tolerations[0].Operator == corev1.TolerationOpExists},
 		{"controller node selector", dep.Spec.Template.Spec.NodeSelector["node-role.kubernetes.io/control-plane"] == ""},
 		{"replicas", *dep.Spec.Replicas == 2},
-		{"metrics ports", slices.Contains(ctl.Args, "--metrics-bind-address=:17472") && slices.Contains(spk.Args, "--metrics-bind-address=:17473") && slices.Contains(rel.Args, "--metrics-addr=:17474")},
+		{"metrics ports", slices.Contains(ctl.Args, "--metrics-bind-address=:17472") && slices.Contains(spk.Args, "--metrics-bind-address=:17473") && slices.Contains(rel.Args, "--metrics-bind-address=:17474")},
 		{"webhook port", slices.Contains(ctl.Args, "--webhook-port=19443")},
 		{"webhook bind address", slices.Contains(ctl.Args, "--webhook-bind-address=$(POD_IP)") &&
 			slices.ContainsFunc(ctl.Env, func(e corev1.EnvVar) bool {

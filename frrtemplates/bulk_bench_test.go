@@ -18,6 +18,7 @@ import (
 	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/templatetest"
 	"github.com/routelb/routelb/reloader"
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // bulkRouter is the router of the bulk benchmark: it accepts whatever the node announces.
@@ -40,7 +41,7 @@ var bulkChanges = []struct{ from, to int }{{0, 1000}, {0, 2000}, {0, 10000}, {10
 func bulkConfig(tb testing.TB, n int) string {
 	in := templatetest.ScaleInput(n)
 	in.Peers = in.Peers[:1]
-	return string(templatetest.MustCompute(tb, in, nodeconfig.DaemonFRR).FRRConfig)
+	return string(templatetest.MustCompute(tb, in, nodeconfig.DaemonFRR).Rendered)
 }
 
 var bareDrop = regexp.MustCompile(`(?m)^(ip|ipv6) prefix-list .*\n|^bgp (large-)?community-list .*\n|^  neighbor \S+ route-map .*\n| route-map \S+$`)
@@ -178,7 +179,7 @@ func waitReceived(b testing.TB, router *netlab.FRR, want int, timeout time.Durat
 // calls of n lines each, every call re-entering the BGP instance and address family.
 func batchedApply(b *testing.B, a *reloader.Applier, from, to string, n int) reloader.Result {
 	start := time.Now()
-	delta := a.Rules().Delta(reloader.Parse(from), reloader.Parse(to))
+	delta := a.Rules().Delta(frr.Parse(from), frr.Parse(to))
 	var head, nets []string
 	for _, l := range delta {
 		if strings.HasPrefix(strings.TrimSpace(l), "network ") || strings.HasPrefix(strings.TrimSpace(l), "no network ") {

@@ -50,7 +50,7 @@ func TestChurnChangesOnlyNetworkLines(t *testing.T) {
 
 func render(t *testing.T, in nodeconfig.SpeakerInput) string {
 	t.Helper()
-	return string(templatetest.MustCompute(t, in, nodeconfig.DaemonFRR).FRRConfig)
+	return string(templatetest.MustCompute(t, in, nodeconfig.DaemonFRR).Rendered)
 }
 
 // lineDiff compares two configs as multisets of lines with their context (the stanza a line is in), so

@@ -84,7 +84,7 @@ func testLabPolicy(t *testing.T, v *netlab.FRRVersion) {
 	in := templatetest.ScaleInput(3)
 	in.Peers = in.Peers[:1]
 	in.BGPAdvs[0].Spec.Communities = []v1beta1.CommunityRef{"64512:200"}
-	cfg := templatetest.MustCompute(t, in, nodeconfig.DaemonFRR).FRRConfig
+	cfg := templatetest.MustCompute(t, in, nodeconfig.DaemonFRR).Rendered
 	if res := newApplier(t, node).Apply(context.Background(), cfg); res.Outcome != reloader.OutcomeApplied {
 		t.Fatalf("changing the community: %s, %v %q", res.Outcome, res.Err, res.Diff)
 	}

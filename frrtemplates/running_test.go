@@ -8,7 +8,7 @@ import (
 
 	"github.com/routelb/routelb/internal/netlab"
 	"github.com/routelb/routelb/internal/templatetest"
-	"github.com/routelb/routelb/reloader"
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // TestGoldenRunsInFRR loads golden files into a real FRR (8.4 and 10.x) and checks that FRR's running config
@@ -39,8 +39,8 @@ func testGoldenRunsInFRR(t *testing.T, v *netlab.FRRVersion) {
 			f := lab.StartFRRVersion(v, host, "n", string(conf))
 			defer f.Stop()
 			running := f.MustVtysh("show running-config")
-			rules := reloader.RulesFor(reloader.ParseVersion(f.MustVtysh("show version")))
-			if d := rules.Compare(reloader.Parse(string(conf)), reloader.Parse(running)); len(d) > 0 {
+			rules := frr.RulesFor(frr.ParseVersion(f.MustVtysh("show version")))
+			if d := rules.Compare(frr.Parse(string(conf)), frr.Parse(running)); len(d) > 0 {
 				t.Errorf("FRR's running config differs from %s (+ only in the file, - only in FRR):\n%s\nrunning:\n%s",
 					golden, strings.Join(d, "\n"), running)
 			}

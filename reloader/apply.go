@@ -12,15 +12,18 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
+	"github.com/routelb/routelb/reloader/frr"
 )
 
-// Outcomes of one apply, as reported in the status file and metrics.
+// Outcomes of one apply, as reported in the status file and metrics (the contract's names).
 const (
-	OutcomeApplied    = "applied"     // delta applied, running config matches
-	OutcomeUnchanged  = "unchanged"   // running config already matched
-	OutcomeFullReload = "full-reload" // delta left a mismatch; frr-reload.py fixed it
-	OutcomeInvalid    = "invalid"     // FRR's parser refused the file; nothing applied
-	OutcomeFailed     = "failed"      // FRR unreachable, or no way to reach the target
+	OutcomeApplied    = daemonfile.OutcomeApplied
+	OutcomeUnchanged  = daemonfile.OutcomeUnchanged
+	OutcomeFullReload = daemonfile.OutcomeFullReload
+	OutcomeInvalid    = daemonfile.OutcomeInvalid
+	OutcomeFailed     = daemonfile.OutcomeFailed
 )
 
 // Result describes one apply.
@@ -38,6 +41,8 @@ type Result struct {
 	// Diverged: FRR accepted the target but still runs something else after a full reload (a
 	// difference no rule explains); the reloader reports it and retries with backoff.
 	Diverged bool
+	// RetryIn: diverged, the wait before the next attempt (the reloader's backoff).
+	RetryIn time.Duration
 }
 
 // Applier applies whole target configs to one FRR instance.
@@ -46,17 +51,17 @@ type Applier struct {
 	Scratch string // private directory for target/delta files (may hold passwords)
 	Log     logr.Logger
 
-	lastGood []byte // last config that FRR accepted and matched
-	known    *Block // FRR's running config as last verified; nil = ask FRR
-	shapes   shapes // line shapes FRR's parser accepted
-	rules    *Rules // what this FRR release prints differently; nil = ask FRR
-	checkOwn bool   // after Forget: bgpd's own view is checked too (see checkOwnView)
+	lastGood []byte     // last config that FRR accepted and matched
+	known    *frr.Block // FRR's running config as last verified; nil = ask FRR
+	shapes   frr.Shapes // line shapes FRR's parser accepted
+	rules    *frr.Rules // what this FRR release prints differently; nil = ask FRR
+	checkOwn bool       // after Forget: bgpd's own view is checked too (see checkOwnView)
 }
 
 // Rules returns the normalization rules of the FRR release last read (FRR 8.4's before).
-func (a *Applier) Rules() Rules {
+func (a *Applier) Rules() frr.Rules {
 	if a.rules == nil {
-		return Rules{}
+		return frr.Rules{}
 	}
 	return *a.rules
 }
@@ -71,7 +76,7 @@ func (a *Applier) readRules(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading FRR's version: %w", err)
 	}
-	r := RulesFor(v)
+	r := frr.RulesFor(v)
 	a.rules = &r
 	a.Log.Info("FRR release", "version", v.String())
 	return nil
@@ -110,7 +115,7 @@ func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 		res.Duration = time.Since(start)
 		res.Err, res.Diff = scrubErr(res.Err, secrets), scrubAll(res.Diff, secrets)
 	}()
-	want := Parse(string(target))
+	want := frr.Parse(string(target))
 	if err := a.readRules(ctx); err != nil {
 		res.Outcome, res.Err = interrupted(ctx, OutcomeFailed, err)
 		return res
@@ -153,14 +158,14 @@ func interrupted(ctx context.Context, outcome string, err error) (string, error)
 
 // applyDelta validates and applies the delta; it returns OutcomeApplied
 // when commands were sent (not yet verified).
-func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result, secrets []string) (string, error) {
+func (a *Applier) applyDelta(ctx context.Context, want *frr.Block, res *Result, secrets []string) (string, error) {
 	base := a.known
 	if base == nil {
 		running, err := a.FRR.Running(ctx)
 		if err != nil {
 			return OutcomeFailed, fmt.Errorf("reading running config: %w", err)
 		}
-		base = Parse(running)
+		base = frr.Parse(running)
 	}
 	a.known = nil // unknown until verified
 	delta := a.Rules().Delta(base, want)
@@ -186,20 +191,20 @@ func (a *Applier) applyDelta(ctx context.Context, want *Block, res *Result, secr
 // same shapes before.
 func (a *Applier) validate(ctx context.Context, file string, delta []string) error {
 	if a.shapes == nil {
-		a.shapes = shapes{}
+		a.shapes = frr.Shapes{}
 	}
-	if a.shapes.known(delta) {
+	if a.shapes.Known(delta) {
 		return nil
 	}
 	if err := a.FRR.Validate(ctx, file); err != nil {
 		return fmt.Errorf("FRR refused the config: %w", err)
 	}
-	a.shapes.learn(delta)
+	a.shapes.Learn(delta)
 	return nil
 }
 
 // verify compares FRR's running config with the target.
-func (a *Applier) verify(ctx context.Context, want *Block, res *Result) error {
+func (a *Applier) verify(ctx context.Context, want *frr.Block, res *Result) error {
 	diff, err := a.diff(ctx, want)
 	if err != nil {
 		return err
@@ -211,7 +216,7 @@ func (a *Applier) verify(ctx context.Context, want *Block, res *Result) error {
 	return nil
 }
 
-func (a *Applier) fullReload(ctx context.Context, target []byte, want *Block, res *Result) (string, error) {
+func (a *Applier) fullReload(ctx context.Context, target []byte, want *frr.Block, res *Result) (string, error) {
 	file, err := a.writeScratch("target.conf", target)
 	if err != nil {
 		return OutcomeFailed, err
@@ -239,7 +244,7 @@ func (a *Applier) rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	delta := a.Rules().Delta(Parse(running), Parse(string(a.lastGood)))
+	delta := a.Rules().Delta(frr.Parse(running), frr.Parse(string(a.lastGood)))
 	if len(delta) == 0 {
 		return nil
 	}
@@ -253,12 +258,12 @@ func (a *Applier) rollback(ctx context.Context) error {
 	return errors.New("rolled back to the last good config")
 }
 
-func (a *Applier) diff(ctx context.Context, want *Block) ([]string, error) {
+func (a *Applier) diff(ctx context.Context, want *frr.Block) ([]string, error) {
 	running, err := a.FRR.Running(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading running config: %w", err)
 	}
-	return a.Rules().Compare(want, Parse(running)), nil
+	return a.Rules().Compare(want, frr.Parse(running)), nil
 }
 
 func (a *Applier) writeScratch(name string, b []byte) (string, error) {

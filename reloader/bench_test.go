@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // scaleConfig is the node config announcing n /32s from 198.18.0.0/15.
@@ -91,7 +92,7 @@ func checkRunning(b *testing.B, a *Applier, cfg string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if d := a.Rules().Compare(Parse(cfg), Parse(running)); len(d) > 0 {
+	if d := a.Rules().Compare(frr.Parse(cfg), frr.Parse(running)); len(d) > 0 {
 		b.Fatalf("frr-reload.py left %d differences, first %q", len(d), d[0])
 	}
 }

@@ -1,7 +1,6 @@
 package reloader
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -12,6 +11,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
+	"github.com/routelb/routelb/reloader/bird"
 )
 
 // BIRD is how the reloader reaches one BIRD 2 daemon: birdc over its control socket, and the bird
@@ -39,52 +41,14 @@ func (b *BIRD) birdc(ctx context.Context, codes bool, args ...string) (string, e
 	text := out.String()
 	if codes {
 		if err == nil {
-			err = replyError(text)
+			err = bird.ReplyError(text)
 		}
-		text = stripCodes(text)
+		text = bird.StripCodes(text)
 	}
 	if err != nil {
 		return text, fmt.Errorf("birdc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(text))
 	}
 	return text, nil
-}
-
-// replyError finds an error reply (codes 8000-9999) in birdc -v output.
-func replyError(out string) error {
-	for _, l := range strings.Split(out, "\n") {
-		if len(l) >= 5 && (l[0] == '8' || l[0] == '9') && isDigits(l[:4]) && (l[4] == ' ' || l[4] == '-') {
-			return fmt.Errorf("BIRD replied %s", strings.TrimSpace(l))
-		}
-	}
-	return nil
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// stripCodes removes birdc -v's reply codes ("0002-", "1002 ") and the padding of continuation
-// lines that replaces them.
-func stripCodes(out string) string {
-	var b strings.Builder
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case len(l) >= 5 && isDigits(l[:4]) && (l[4] == ' ' || l[4] == '-'):
-			l = l[5:]
-		case strings.HasPrefix(l, "     "):
-			l = l[5:]
-		}
-		b.WriteString(l + "\n")
-	}
-	return b.String()
 }
 
 // Show runs one birdc command, e.g. Show(ctx, "show", "protocols", "all").
@@ -108,66 +72,13 @@ func (b *BIRD) Configure(ctx context.Context, file string) error {
 	return err
 }
 
-// BIRDStatus is what `birdc show status` says about the daemon's life. BIRD keeps these times on its
-// monotonic clock and converts them to wall-clock time each time it prints them, so the same event
-// can print a millisecond apart in two reads, and further apart after an NTP correction. Only ages
-// (Now minus an event) are stable, so changes are detected on those.
-type BIRDStatus struct {
-	Now          time.Time // "Current server time"
-	LastReboot   time.Time // moves when BIRD restarts
-	LastReconfig time.Time // moves on every configure, ours or anyone's
-	// Reconfiguring: protocols are still being reconfigured, and a configure made meanwhile is
-	// queued; LastReconfig names the new config only once BIRD switches to it.
-	Reconfiguring bool
-}
-
-// Uptime is how long BIRD has been running.
-func (s BIRDStatus) Uptime() time.Duration { return s.Now.Sub(s.LastReboot) }
-
-// ConfigAge is how long ago BIRD switched to the config it runs.
-func (s BIRDStatus) ConfigAge() time.Duration { return s.Now.Sub(s.LastReconfig) }
-
 // Status reads `show status`.
-func (b *BIRD) Status(ctx context.Context) (BIRDStatus, error) {
+func (b *BIRD) Status(ctx context.Context) (bird.Status, error) {
 	out, err := b.birdc(ctx, false, "show", "status")
 	if err != nil {
-		return BIRDStatus{}, err
+		return bird.Status{}, err
 	}
-	return ParseBIRDStatus(out)
-}
-
-// birdTimeLayouts are the `timeformat base` forms BIRD prints by default ("iso long ms") and
-// without milliseconds ("iso long"); the rendered bird.conf does not set another.
-var birdTimeLayouts = []string{"2006-01-02 15:04:05.000", "2006-01-02 15:04:05"}
-
-// ParseBIRDStatus reads the output of `birdc show status`.
-func ParseBIRDStatus(out string) (BIRDStatus, error) {
-	var st BIRDStatus
-	fields := map[string]*time.Time{"Current server time is ": &st.Now, "Last reboot on ": &st.LastReboot,
-		"Last reconfiguration on ": &st.LastReconfig}
-	for _, l := range strings.Split(out, "\n") {
-		if l == "Reconfiguration in progress" {
-			st.Reconfiguring = true
-		}
-		for prefix, dst := range fields {
-			if v, ok := strings.CutPrefix(l, prefix); ok {
-				*dst = parseBIRDTime(v)
-			}
-		}
-	}
-	if st.Now.IsZero() || st.LastReboot.IsZero() || st.LastReconfig.IsZero() {
-		return st, fmt.Errorf("unexpected `show status` output: %q", out)
-	}
-	return st, nil
-}
-
-func parseBIRDTime(v string) time.Time {
-	for _, layout := range birdTimeLayouts {
-		if t, err := time.Parse(layout, strings.TrimSpace(v)); err == nil {
-			return t
-		}
-	}
-	return time.Time{}
+	return bird.ParseStatus(out)
 }
 
 // BIRDApplier applies whole configs to one BIRD. BIRD cannot print the configuration it runs, so
@@ -217,8 +128,8 @@ func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res
 		res.Outcome, res.Err = OutcomeFailed, err
 		return res
 	}
-	res.Commands = changedLines(prev, target)
-	if err := writeAtomic(a.ConfigPath, target); err != nil {
+	res.Commands = bird.ChangedLines(prev, target)
+	if err := daemonfile.WriteFile(a.ConfigPath, target); err != nil {
 		res.Outcome, res.Err = OutcomeFailed, err
 		return res
 	}
@@ -227,7 +138,7 @@ func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res
 	if err != nil {
 		res.Outcome, res.Err = OutcomeFailed, err
 		if prev != nil {
-			if rerr := writeAtomic(a.ConfigPath, prev); rerr != nil {
+			if rerr := daemonfile.WriteFile(a.ConfigPath, prev); rerr != nil {
 				res.Err = fmt.Errorf("%w; restoring %s: %w", err, a.ConfigPath, rerr)
 			}
 		}
@@ -235,23 +146,6 @@ func (a *BIRDApplier) Apply(ctx context.Context, target []byte, force bool) (res
 	}
 	res.Outcome, a.lastGood = OutcomeApplied, target
 	return res
-}
-
-// changedLines counts the lines that are in one config and not the other (as multisets), the BIRD
-// counterpart of the FRR delta's size.
-func changedLines(a, b []byte) int {
-	count := map[string]int{}
-	for _, l := range strings.Split(string(a), "\n") {
-		count[l]++
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		count[l]--
-	}
-	n := 0
-	for _, c := range count {
-		n += max(c, -c)
-	}
-	return n
 }
 
 func (a *BIRDApplier) writeScratch(name string, b []byte) (string, error) {

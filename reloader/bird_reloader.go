@@ -2,12 +2,13 @@ package reloader
 
 import (
 	"context"
-	"errors"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
+	"github.com/routelb/routelb/reloader/bird"
 )
 
 // BIRDReloader keeps one BIRD running the config in one file: the BIRD mode of the reloader. It
@@ -21,119 +22,82 @@ type BIRDReloader struct {
 	Applier    *BIRDApplier
 	Log        logr.Logger
 	OnApply    func(Result)     // called after every apply attempt (tests, instrumentation)
-	Sessions   *SessionReporter // writes SessionsFile into StatusDir while Run runs; nil = none
-
-	seen       birdReading // BIRD's status since our last successful apply; zero = none yet
-	lastTried  string      // hash of the last file content tried
-	waitLogged bool        // "waiting for the first config" was logged
-	retry      bool        // last attempt could not reach BIRD
+	Sessions   *SessionReporter // writes daemonfile.SessionsFile into StatusDir while Run runs; nil = none
 }
 
 // Run applies the config at start and then on every change, BIRD restart or foreign
 // reconfiguration, until ctx ends.
 func (r *BIRDReloader) Run(ctx context.Context) error {
-	if r.StatusDir == "" {
-		r.StatusDir = filepath.Dir(r.ConfigPath)
-	}
-	l := &loop{log: r.Log, configPath: r.ConfigPath, debounce: r.Debounce, poll: r.Poll, sync: r.sync, check: r.check}
+	var own []string
 	// BIRD's own file may live beside the rendered one; its writes are ours.
 	if filepath.Dir(r.Applier.ConfigPath) == filepath.Dir(r.ConfigPath) {
-		l.extraOwn = []string{filepath.Base(r.Applier.ConfigPath)}
+		own = []string{filepath.Base(r.Applier.ConfigPath)}
 	}
-	if r.Sessions != nil {
-		l.startSessions = func(ctx context.Context) {
-			r.Sessions.Dir = r.StatusDir
-			go r.Sessions.Run(ctx)
-		}
-	}
-	return l.run(ctx)
+	s := &driver{d: &birdDaemon{r: r}, configPath: r.ConfigPath, statusDir: r.StatusDir, log: r.Log, onApply: r.OnApply}
+	return s.run(ctx, r.Debounce, r.Poll, r.Sessions, own)
 }
 
-// check re-applies after a BIRD restart, a failed attempt, or a configure that was not ours.
-func (r *BIRDReloader) check(ctx context.Context) {
-	if r.retry {
-		r.sync(ctx, "retry", true)
-		return
+// birdDaemon is BIRD behind the loop. BIRD cannot print the config it runs, so restarts and
+// foreign configures are seen in `show status`, whose times move between two readings.
+type birdDaemon struct {
+	r    *BIRDReloader
+	seen bird.Reading // BIRD's status since our last successful apply; zero = none yet
+}
+
+func (b *birdDaemon) Describe() (string, string) { return "BIRD", "changedLines" }
+
+func (b *birdDaemon) LastGood() []byte { return b.r.Applier.LastGood() }
+
+// RestoreOnForce: the file last tried is not running (refused, or BIRD could not be reached), so
+// the last good one is configured again.
+func (b *birdDaemon) RestoreOnForce(h, lastTried string) bool { return h == lastTried }
+
+// Check re-applies after a BIRD restart, a failed attempt, or a configure that was not ours.
+func (b *birdDaemon) Check(ctx context.Context, retry bool) string {
+	if retry {
+		return "retry"
 	}
-	if r.seen.at.IsZero() {
-		return
+	if b.seen.At.IsZero() {
+		return ""
 	}
-	cur, err := r.read(ctx)
+	cur, err := b.read(ctx)
 	if err != nil {
 		// BIRD is down or restarting: its next start shows as a restart.
-		r.Log.V(1).Info("BIRD not answering", "error", err.Error())
-		return
+		b.r.Log.V(1).Info("BIRD not answering", "error", err.Error())
+		return ""
 	}
-	switch restarted, reconfigured := changes(r.seen, cur); {
+	switch restarted, reconfigured := bird.Changes(b.seen, cur); {
 	case restarted:
 		restartsTotal.Inc()
-		r.Log.Info("BIRD restarted, re-applying config", "lastReboot", cur.st.LastReboot)
-		r.sync(ctx, "bird-restart", true)
+		b.r.Log.Info("BIRD restarted, re-applying config", "lastReboot", cur.St.LastReboot)
+		return "bird-restart"
 	case reconfigured:
-		r.Log.Info("BIRD was reconfigured by someone else, re-applying config", "lastReconfiguration", cur.st.LastReconfig)
-		r.sync(ctx, "drift", true)
-	default:
-		r.seen = cur
+		b.r.Log.Info("BIRD was reconfigured by someone else, re-applying config", "lastReconfiguration", cur.St.LastReconfig)
+		return "drift"
 	}
+	b.seen = cur
+	return ""
 }
 
-// birdReading is one `show status`, with when it was taken on our own monotonic clock.
-type birdReading struct {
-	st  BIRDStatus
-	at  time.Time     // the middle of the birdc call
-	unc time.Duration // how far BIRD's "now" may be from at: half the call, plus BIRD's rounding
-}
-
-func (r *BIRDReloader) read(ctx context.Context) (birdReading, error) {
+func (b *birdDaemon) read(ctx context.Context) (bird.Reading, error) {
 	start := time.Now()
-	st, err := r.Applier.BIRD.Status(ctx)
+	st, err := b.r.Applier.BIRD.Status(ctx)
 	d := time.Since(start)
-	return birdReading{st: st, at: start.Add(d / 2), unc: d/2 + 2*time.Millisecond}, err
+	return bird.Reading{St: st, At: start.Add(d / 2), Unc: d/2 + 2*time.Millisecond}, err
 }
 
-// changes compares two readings: between them BIRD's uptime, and the age of its config, must have
-// grown by the time that passed on our clock; less means BIRD restarted, or loaded a config.
-func changes(before, after birdReading) (restarted, reconfigured bool) {
-	grown := after.at.Sub(before.at) - before.unc - after.unc
-	restarted = after.st.Uptime() < before.st.Uptime()+grown
-	reconfigured = after.st.ConfigAge() < before.st.ConfigAge()+grown
-	return restarted, reconfigured
-}
-
-// sync applies the file when its content changed (or force is set). A file that is missing or that
-// BIRD refuses leaves the last good config running.
-func (r *BIRDReloader) sync(ctx context.Context, reason string, force bool) {
-	target, err := os.ReadFile(r.ConfigPath)
-	if firstNotWritten(err, r.lastTried) {
-		logWaiting(r.Log, &r.waitLogged, r.ConfigPath)
-		return
-	}
+func (b *birdDaemon) Apply(ctx context.Context, target []byte, force bool) Result {
+	before, err := b.read(ctx)
 	if err != nil {
-		r.Log.Error(err, "Cannot read BIRD config, keeping the running one", "path", r.ConfigPath)
-		r.finish(reason, Result{Outcome: OutcomeFailed, Err: err})
-		return
+		before = bird.Reading{} // BIRD not up yet: whatever it shows next is after our configure
 	}
-	h := Hash(target)
-	if !force && h == r.lastTried && !r.retry {
-		return
-	}
-	if force && h == r.lastTried && r.Applier.LastGood() != nil && Hash(r.Applier.LastGood()) != h {
-		// The file is the one BIRD refused: re-apply the last good one instead.
-		target = r.Applier.LastGood()
-	}
-	r.lastTried = h
-	before, err := r.read(ctx)
-	if err != nil {
-		before = birdReading{} // BIRD not up yet: whatever it shows next is after our configure
-	}
-	res := r.Applier.Apply(ctx, target, force)
-	r.retry = res.Outcome == OutcomeFailed && !errors.Is(ctx.Err(), context.Canceled)
+	res := b.r.Applier.Apply(ctx, target, force)
 	if res.Outcome == OutcomeApplied || res.Outcome == OutcomeUnchanged {
-		if cur, ok := r.settled(ctx, before, res.Outcome == OutcomeApplied); ok {
-			r.seen = cur
+		if cur, ok := b.settled(ctx, before, res.Outcome == OutcomeApplied); ok {
+			b.seen = cur
 		}
 	}
-	r.finish(reason, res)
+	return res
 }
 
 // settleTimeout bounds the wait for BIRD to switch to our config. Past it the status is taken as it
@@ -143,13 +107,13 @@ const settleTimeout = 10 * time.Second
 // settled waits until BIRD shows the configure we just made as its last one: a configure made while
 // an earlier one is still in progress is queued, and a reading taken before BIRD switches would make
 // our own configure look like someone else's a moment later.
-func (r *BIRDReloader) settled(ctx context.Context, before birdReading, configured bool) (birdReading, bool) {
+func (b *birdDaemon) settled(ctx context.Context, before bird.Reading, configured bool) (bird.Reading, bool) {
 	deadline := time.Now().Add(settleTimeout)
 	for {
-		cur, err := r.read(ctx)
-		_, reconfigured := changes(before, cur)
-		switched := !configured || before.at.IsZero() || reconfigured
-		if err == nil && !cur.st.Reconfiguring && switched || time.Now().After(deadline) {
+		cur, err := b.read(ctx)
+		_, reconfigured := bird.Changes(before, cur)
+		switched := !configured || before.At.IsZero() || reconfigured
+		if err == nil && !cur.St.Reconfiguring && switched || time.Now().After(deadline) {
 			return cur, err == nil
 		}
 		select {
@@ -160,39 +124,11 @@ func (r *BIRDReloader) settled(ctx context.Context, before birdReading, configur
 	}
 }
 
-func (r *BIRDReloader) finish(reason string, res Result) {
-	observe(res)
-	kv := []any{"reason", reason, "outcome", res.Outcome, "bytes", res.Bytes, "changedLines", res.Commands,
-		"duration", res.Duration, "sha256", res.Hash}
-	switch res.Outcome {
-	case OutcomeApplied:
-		r.Log.Info("Applied BIRD config", kv...)
-	case OutcomeUnchanged:
-		r.Log.V(1).Info("BIRD config unchanged", kv...)
-	default:
-		r.Log.Error(res.Err, "BIRD config not applied, last good config keeps running", kv...)
-	}
-	r.report(reason, res)
-	if r.OnApply != nil {
-		r.OnApply(res)
-	}
+// Running is the last good file: BIRD runs exactly it, and has no command to print its
+// configuration.
+func (b *birdDaemon) Running(context.Context) (string, bool, error) {
+	g := b.r.Applier.LastGood()
+	return string(g), g != nil, nil
 }
 
-// report writes the running config (BIRD runs exactly the last good file; it has no command to
-// print its configuration), then the status file.
-func (r *BIRDReloader) report(reason string, res Result) {
-	st := Status{Time: time.Now().UTC(), Result: res.Outcome, Reason: reason, FileSHA256: res.Hash,
-		Commands: res.Commands, DurationSeconds: res.Duration.Seconds(), ApplySeconds: res.ApplyDuration.Seconds()}
-	if res.Err != nil {
-		st.Error = res.Err.Error()
-	}
-	if g := r.Applier.LastGood(); g != nil {
-		st.AppliedSHA256 = Hash(g)
-		if err := writeAtomic(filepath.Join(r.StatusDir, RunningFile), []byte(Scrub(string(g), Secrets(g)))); err != nil {
-			r.Log.Error(err, "Cannot write running config", "dir", r.StatusDir)
-		}
-	}
-	if err := writeStatus(r.StatusDir, st); err != nil {
-		r.Log.Error(err, "Cannot write status file", "dir", r.StatusDir)
-	}
-}
+func (b *birdDaemon) Annotate(*daemonfile.Status, Result) {}

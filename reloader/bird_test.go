@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/netlab"
 )
 
@@ -73,7 +74,7 @@ func TestBIRDReloader(t *testing.T) {
 	rendered := filepath.Join(dir, "bird.conf")
 	write := func(s string) {
 		t.Helper()
-		if err := writeAtomic(rendered, []byte(s)); err != nil {
+		if err := daemonfile.WriteFile(rendered, []byte(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,8 +85,8 @@ func TestBIRDReloader(t *testing.T) {
 	var reasons []string // why each apply happened, from the status file written just before OnApply
 	r := &BIRDReloader{ConfigPath: rendered, Debounce: 50 * time.Millisecond, Poll: 200 * time.Millisecond,
 		Log: testr.New(t), OnApply: func(res Result) {
-			var st Status
-			b, _ := os.ReadFile(filepath.Join(dir, StatusFile))
+			var st daemonfile.Status
+			b, _ := os.ReadFile(filepath.Join(dir, daemonfile.StatusFile))
 			_ = json.Unmarshal(b, &st)
 			reasonsMu.Lock()
 			reasons = append(reasons, st.Reason)
@@ -108,11 +109,11 @@ func TestBIRDReloader(t *testing.T) {
 	established := connectionsEstablished(t, router)
 	// sessions.json, which the speaker publishes in the BGPPeer's status, as in FRR mode.
 	lab.Eventually(30*time.Second, func() error {
-		b, err := os.ReadFile(filepath.Join(dir, SessionsFile))
+		b, err := os.ReadFile(filepath.Join(dir, daemonfile.SessionsFile))
 		if err != nil {
 			return err
 		}
-		var doc Sessions
+		var doc daemonfile.Sessions
 		if err := json.Unmarshal(b, &doc); err != nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func TestBIRDReloader(t *testing.T) {
 	if st := readStatus(t, dir); st.Result != OutcomeInvalid || st.AppliedSHA256 != Hash([]byte(birdNodeConf(2))) {
 		t.Errorf("status after an invalid file: %+v", st)
 	}
-	running, _ := os.ReadFile(filepath.Join(dir, RunningFile))
+	running, _ := os.ReadFile(filepath.Join(dir, daemonfile.RunningFile))
 	if string(running) != birdNodeConf(2) {
 		t.Errorf("running.conf is not the last good config:\n%s", running)
 	}
@@ -269,31 +270,6 @@ func labelString(ls []*dto.LabelPair) string {
 }
 
 func TestBIRDReplyParsing(t *testing.T) {
-	ok := "0001 BIRD 2.0.12 ready.\n0002-Reading configuration from /x\n0003 Reconfigured\n"
-	bad := "0001 BIRD 2.0.12 ready.\n0002-Reading configuration from /x\n8002 /x:5:1 syntax error, unexpected GARBAGE\n"
-	if err := replyError(ok); err != nil {
-		t.Errorf("ok reply: %v", err)
-	}
-	if err := replyError(bad); err == nil || !strings.Contains(err.Error(), "syntax error") {
-		t.Errorf("error reply: %v", err)
-	}
-	if got := stripCodes(ok); got != "BIRD 2.0.12 ready.\nReading configuration from /x\nReconfigured\n" {
-		t.Errorf("stripCodes: %q", got)
-	}
-	status := "BIRD 2.0.12\nRouter ID is 198.51.100.11\nHostname is node\nCurrent server time is 2026-11-28 14:14:50.110\n" +
-		"Last reboot on 2026-11-28 14:14:44.077\nLast reconfiguration on 2026-11-28 14:14:49.103\n"
-	for tail, want := range map[string]bool{"Daemon is up and running\n": false, "Reconfiguration in progress\n": true} {
-		st, err := ParseBIRDStatus(status + tail)
-		if err != nil || st.Reconfiguring != want || st.Uptime() != 6033*time.Millisecond || st.ConfigAge() != 1007*time.Millisecond {
-			t.Errorf("ParseBIRDStatus(... %q) = %+v (uptime %v, config age %v), %v", tail, st, st.Uptime(), st.ConfigAge(), err)
-		}
-	}
-	if _, err := ParseBIRDStatus("BIRD 2.0.12 ready.\n"); err == nil {
-		t.Error("ParseBIRDStatus accepted output without times")
-	}
-	if n := changedLines([]byte("a\nb\nc\n"), []byte("a\nc\nd\ne\n")); n != 3 {
-		t.Errorf("changedLines = %d, want 3", n)
-	}
 	protos := ParseBIRDProtocols(`Name       Proto      Table      State  Since         Info
 device1    Device     ---        up     12:40:52.344
 rlb_tor-a  BGP        ---        up     12:40:52.344  Established
@@ -319,40 +295,8 @@ rlb_tor-a  BGP        ---        up     12:40:52.344  Established
 	}
 	now := time.Unix(1000, 0)
 	ss := BIRDSessions(protos, bfd, now)
-	want := Session{Neighbor: "198.51.100.1", State: "Established", BFDState: "up", PrefixesSent: 3, LastError: "Error: BFD session down", Since: now}
+	want := daemonfile.Session{Neighbor: "198.51.100.1", State: "Established", BFDState: "up", PrefixesSent: 3, LastError: "Error: BFD session down", Since: now}
 	if len(ss) != 1 || ss[0] != want {
 		t.Errorf("BIRDSessions: %+v, want %+v", ss, want)
-	}
-}
-
-// TestBIRDChanges checks restart and reconfiguration detection against BIRD's way of printing times:
-// recomputed from its monotonic clock at every read, so they wobble by a millisecond, and all move
-// together when the wall clock is corrected.
-func TestBIRDChanges(t *testing.T) {
-	t0 := time.Date(2026, 11, 28, 14, 0, 0, 0, time.UTC)
-	ms := time.Millisecond
-	// reading: BIRD's now, boot and config times as printed, read at our clock's t0+at, the birdc call taking 10 ms.
-	reading := func(at, now, boot, conf time.Duration) birdReading {
-		return birdReading{st: BIRDStatus{Now: t0.Add(now), LastReboot: t0.Add(boot), LastReconfig: t0.Add(conf)},
-			at: t0.Add(at), unc: 5*ms + 2*ms}
-	}
-	base := reading(10_000*ms, 10_000*ms, 0, 5_000*ms)
-	for _, c := range []struct {
-		name                    string
-		after                   birdReading
-		restarted, reconfigured bool
-	}{
-		{"nothing happened", reading(11_000*ms, 11_000*ms, 0, 5_000*ms), false, false},
-		{"printed a millisecond later", reading(11_000*ms, 11_000*ms, 1*ms, 5_001*ms), false, false},
-		{"printed a millisecond earlier", reading(11_000*ms, 11_000*ms, -1*ms, 4_999*ms), false, false},
-		{"wall clock stepped 2 s back", reading(11_000*ms, 9_000*ms, -2_000*ms, 3_000*ms), false, false},
-		{"our read 8 ms slower than BIRD's clock", reading(11_008*ms, 11_000*ms, 0, 5_000*ms), false, false},
-		{"configured by someone", reading(11_000*ms, 11_000*ms, 0, 10_500*ms), false, true},
-		{"restarted", reading(11_000*ms, 11_000*ms, 10_400*ms, 10_400*ms), true, true},
-	} {
-		restarted, reconfigured := changes(base, c.after)
-		if restarted != c.restarted || reconfigured != c.reconfigured {
-			t.Errorf("%s: restarted %v, reconfigured %v; want %v, %v", c.name, restarted, reconfigured, c.restarted, c.reconfigured)
-		}
 	}
 }

@@ -2,7 +2,6 @@ package reloader_test
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -14,9 +13,11 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/netlab"
 	"github.com/routelb/routelb/internal/templatetest"
 	"github.com/routelb/routelb/reloader"
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // chaosKills is how many times each daemon is killed; the bar is 20.
@@ -70,9 +71,9 @@ type chaosLab struct {
 	lab          *netlab.Lab
 	router, node *netlab.FRR
 	dir          string
-	want         *reloader.Block
+	want         *frr.Block
 	results      chan reloader.Result
-	rules        func() reloader.Rules
+	rules        func() frr.Rules
 }
 
 func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte) {
@@ -106,7 +107,7 @@ func newChaosLab(t *testing.T, v *netlab.FRRVersion, cfg []byte) *chaosLab {
 	rh := lab.AddHost("router", "198.51.100.1/24")
 	nh := lab.AddHost("node", "198.51.100.11/24")
 	c := &chaosLab{lab: lab, router: lab.StartFRR(rh, "router", chaosRouter), node: lab.StartFRRVersion(v, nh, "node", ""),
-		dir: t.TempDir(), want: reloader.Parse(string(cfg)), results: make(chan reloader.Result, 1000)}
+		dir: t.TempDir(), want: frr.Parse(string(cfg)), results: make(chan reloader.Result, 1000)}
 	vtysh, frrReload := c.node.ReloaderTools()
 	app := &reloader.Applier{Scratch: c.node.ScratchDir(), Log: testr.New(t), FRR: &reloader.FRR{Vtysh: vtysh,
 		Pathspace: c.node.Pathspace, ConfigDir: c.node.ConfigDir, RunDir: c.node.RunRoot(), FrrReload: frrReload}}
@@ -170,17 +171,17 @@ func (c *chaosLab) ownDiff(t *testing.T, daemon string) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	return c.rules().Compare(ownPart(c.want, daemon), ownPart(reloader.Parse(out), daemon))
+	return c.rules().Compare(ownPart(c.want, daemon), ownPart(frr.Parse(out), daemon))
 }
 
 // ownPart keeps the top-level entries of cfg that daemon holds: for bgpd its instances, the
 // route-maps and the prefix and community lists; for bfdd the bfd block.
-func ownPart(cfg *reloader.Block, daemon string) *reloader.Block {
+func ownPart(cfg *frr.Block, daemon string) *frr.Block {
 	blocks, lines := []string{"bfd"}, []string{}
 	if daemon == "bgpd" {
 		blocks, lines = []string{"router bgp ", "route-map "}, []string{"bgp ", "ip prefix-list ", "ipv6 prefix-list "}
 	}
-	part := &reloader.Block{}
+	part := &frr.Block{}
 	for _, l := range cfg.Lines {
 		if hasAnyPrefix(l, lines) {
 			part.Lines = append(part.Lines, l)
@@ -234,15 +235,11 @@ func (c *chaosLab) waitVIPs(t *testing.T, round string) {
 	t.Fatalf("%s: the router still lacks %d of %d VIPs after 60s: %v", round, len(missing), chaosVIPs, missing)
 }
 
-func (c *chaosLab) status(t *testing.T) reloader.Status {
+func (c *chaosLab) status(t *testing.T) daemonfile.Status {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(c.dir, reloader.StatusFile))
+	st, err := daemonfile.ReadStatus(c.dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var st reloader.Status
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatalf("%v: %s", err, b)
 	}
 	return st
 }

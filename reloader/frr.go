@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // FRR is how the reloader reaches one FRR instance: vtysh over the
@@ -66,13 +68,13 @@ func (f *FRR) DaemonRunning(ctx context.Context, daemon string) (string, error) 
 }
 
 // Version reads FRR's release from `show version`.
-func (f *FRR) Version(ctx context.Context) (Version, error) {
+func (f *FRR) Version(ctx context.Context) (frr.Version, error) {
 	out, err := f.Show(ctx, "show version")
 	if err != nil {
-		return Version{}, err
+		return frr.Version{}, err
 	}
-	v := ParseVersion(out)
-	if v == (Version{}) {
+	v := frr.ParseVersion(out)
+	if v == (frr.Version{}) {
 		return v, fmt.Errorf("no FRR release in `show version`: %q", lastLines(out, 3))
 	}
 	return v, nil

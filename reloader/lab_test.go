@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // testLab is a router (AS 64512) peering with one node (AS 64513); the
@@ -74,7 +75,7 @@ func (tl *testLab) assertRunning(t *testing.T, cfg string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := tl.applier.Rules().Compare(Parse(cfg), Parse(running)); len(d) > 0 {
+	if d := tl.applier.Rules().Compare(frr.Parse(cfg), frr.Parse(running)); len(d) > 0 {
 		t.Fatalf("running config differs from target:\n%s\ntarget:\n%s\nrunning:\n%s", strings.Join(d, "\n"), cfg, running)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
 // loop is what both daemon modes share: watch the rendered file's directory, start the session
@@ -22,13 +24,18 @@ type loop struct {
 	check         func(ctx context.Context)
 }
 
-// ownFiles are the files the reloader writes beside the config; their events are not changes.
-func ownFiles(extra ...string) map[string]bool {
-	ignore := map[string]bool{}
-	for _, f := range append([]string{StatusFile, RunningFile, SessionsFile}, extra...) {
-		ignore[f], ignore["."+f+".tmp"] = true, true
+// ownFiles reports the files the reloader writes beside the config, and their temporary files;
+// their events are not changes.
+func ownFiles(extra ...string) func(name string) bool {
+	own := append([]string{daemonfile.StatusFile, daemonfile.RunningFile, daemonfile.SessionsFile}, extra...)
+	return func(name string) bool {
+		for _, f := range own {
+			if name == f || daemonfile.IsTempOf(name, f) {
+				return true
+			}
+		}
+		return false
 	}
-	return ignore
 }
 
 func (l *loop) run(ctx context.Context) error {

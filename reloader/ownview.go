@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/routelb/routelb/reloader/frr"
 )
 
 // bgpdOwn are the top-level entries of a config that bgpd holds: vtysh's combined running config
@@ -16,8 +18,8 @@ var bgpdOwn = struct{ blocks, lines []string }{
 }
 
 // bgpdPart keeps the entries of cfg that bgpd holds.
-func bgpdPart(cfg *Block) *Block {
-	part := &Block{}
+func bgpdPart(cfg *frr.Block) *frr.Block {
+	part := &frr.Block{}
 	for _, l := range cfg.Lines {
 		if hasPrefix(l, bgpdOwn.lines) {
 			part.Lines = append(part.Lines, l)
@@ -41,19 +43,19 @@ func hasPrefix(s string, prefixes []string) bool {
 }
 
 // bgpdDiff compares bgpd's own running config with bgpd's part of the target.
-func (a *Applier) bgpdDiff(ctx context.Context, want *Block) ([]string, error) {
+func (a *Applier) bgpdDiff(ctx context.Context, want *frr.Block) ([]string, error) {
 	running, err := a.FRR.DaemonRunning(ctx, "bgpd")
 	if err != nil {
 		return nil, fmt.Errorf("reading bgpd's running config: %w", err)
 	}
-	return a.Rules().Compare(bgpdPart(want), bgpdPart(Parse(running))), nil
+	return a.Rules().Compare(bgpdPart(want), bgpdPart(frr.Parse(running))), nil
 }
 
 // checkOwnView runs after a successful apply that followed Forget: when bgpd lacks part of the
 // target that the combined view shows (it restarted), the whole target is sent again (every
 // line, so bgpd gets the definitions other daemons still had) and both views are checked. Until
 // bgpd's own view matches, the apply is a failure, retried by the reloader.
-func (a *Applier) checkOwnView(ctx context.Context, target []byte, want *Block, outcome string, res *Result) (string, error) {
+func (a *Applier) checkOwnView(ctx context.Context, target []byte, want *frr.Block, outcome string, res *Result) (string, error) {
 	diff, err := a.bgpdDiff(ctx, want)
 	if err != nil || len(diff) == 0 {
 		if err == nil {

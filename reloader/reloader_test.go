@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/netlab"
 )
 
@@ -84,13 +85,13 @@ func (tl *testLab) waitRoutes(t *testing.T, want ...string) {
 	})
 }
 
-func readStatus(t *testing.T, dir string) Status {
+func readStatus(t *testing.T, dir string) daemonfile.Status {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, StatusFile))
+	b, err := os.ReadFile(filepath.Join(dir, daemonfile.StatusFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st Status
+	var st daemonfile.Status
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
@@ -128,7 +129,7 @@ func invalidRefused(t *testing.T, tl *testLab) {
 	if tl.routerRoutes(t)["203.0.113.7"] {
 		t.Errorf("route from the refused config reached the router")
 	}
-	running, err := os.ReadFile(filepath.Join(dir, RunningFile))
+	running, err := os.ReadFile(filepath.Join(dir, daemonfile.RunningFile))
 	if err != nil || !strings.Contains(string(running), "network 203.0.113.5/32") {
 		t.Errorf("redacted running config missing or stale: %v\n%s", err, running)
 	}

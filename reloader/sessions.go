@@ -12,52 +12,28 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
-// SessionsFile is the per-neighbour session state the reloader writes beside its status file, for
-// the speaker to publish in the BGPPeers' status (the reloader itself knows nothing of Kubernetes).
-const SessionsFile = "sessions.json"
-
-// Sessions is the content of SessionsFile.
-type Sessions struct {
-	Time     time.Time `json:"time"`            // when the content last changed
-	Error    string    `json:"error,omitempty"` // FRR could not be asked; Sessions is then empty
-	Sessions []Session `json:"sessions"`
-}
-
-// Session is one BGP neighbour of the node's FRR.
-type Session struct {
-	VRF          string    `json:"vrf"`      // "" is the default VRF
-	Neighbor     string    `json:"neighbor"` // address, or interface name for an unnumbered session
-	State        string    `json:"state"`    // FRR's: Idle, Connect, Active, OpenSent, OpenConfirm, Established
-	BFDState     string    `json:"bfdState,omitempty"`
-	PrefixesSent int64     `json:"prefixesSent"`
-	LastError    string    `json:"lastError,omitempty"`
-	Since        time.Time `json:"since"` // when the session last came up or went down
-}
-
-// SessionReporter polls the daemon's neighbour state and rewrites SessionsFile when it changed.
+// SessionReporter polls the daemon's neighbour state and rewrites daemonfile.SessionsFile when it changed.
 type SessionReporter struct {
 	FRR *FRR
 	// Read, when set, reads the sessions instead of FRR (BIRDSessions does for BIRD).
-	Read     func(ctx context.Context, now time.Time) ([]Session, error)
+	Read     func(ctx context.Context, now time.Time) ([]daemonfile.Session, error)
 	Dir      string
-	Interval time.Duration // 0 = DefaultSessionsInterval
+	Interval time.Duration // 0 = daemonfile.SessionsInterval
 	Log      logr.Logger
 
-	last    []byte             // sessions last written, without the time
-	prev    map[string]Session // by VRF and neighbour, as last read
+	last    []byte                        // sessions last written, without the time
+	prev    map[string]daemonfile.Session // by VRF and neighbour, as last read
 	written bool
 }
-
-// DefaultSessionsInterval is how often FRR is asked: one vtysh run, cheap at this pace, and quick
-// enough for an operator watching a session come up.
-const DefaultSessionsInterval = 3 * time.Second
 
 // Run polls until ctx ends.
 func (s *SessionReporter) Run(ctx context.Context) {
 	if s.Interval <= 0 {
-		s.Interval = DefaultSessionsInterval
+		s.Interval = daemonfile.SessionsInterval
 	}
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
@@ -73,12 +49,12 @@ func (s *SessionReporter) Run(ctx context.Context) {
 	}
 }
 
-// Poll reads FRR once and writes SessionsFile if anything changed; it reports whether it wrote.
+// Poll reads FRR once and writes daemonfile.SessionsFile if anything changed; it reports whether it wrote.
 func (s *SessionReporter) Poll(ctx context.Context) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	now := time.Now().UTC().Truncate(time.Second)
-	doc := Sessions{Sessions: []Session{}}
+	doc := daemonfile.Sessions{Sessions: []daemonfile.Session{}}
 	read := s.Read
 	if read == nil {
 		read = s.readFRR
@@ -105,14 +81,14 @@ func (s *SessionReporter) Poll(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := writeAtomic(filepath.Join(s.Dir, SessionsFile), append(b, '\n')); err != nil {
+	if err := daemonfile.WriteFile(filepath.Join(s.Dir, daemonfile.SessionsFile), append(b, '\n')); err != nil {
 		return false, err
 	}
 	s.last, s.written = body, true
 	return true, nil
 }
 
-func (s *SessionReporter) readFRR(ctx context.Context, now time.Time) ([]Session, error) {
+func (s *SessionReporter) readFRR(ctx context.Context, now time.Time) ([]daemonfile.Session, error) {
 	out, err := s.FRR.Show(ctx, "show bgp vrf all neighbors json")
 	if err != nil {
 		return nil, err
@@ -123,8 +99,8 @@ func (s *SessionReporter) readFRR(ctx context.Context, now time.Time) ([]Session
 // keepSince keeps a session's Since while it stays on the same side of Established: a refused
 // session cycles through Idle, Connect, Active and OpenSent every few seconds, which is no news, and
 // FRR's up-time epoch, computed from two clocks, can move by a second between reads.
-func (s *SessionReporter) keepSince(ss []Session) {
-	next := make(map[string]Session, len(ss))
+func (s *SessionReporter) keepSince(ss []daemonfile.Session) {
+	next := make(map[string]daemonfile.Session, len(ss))
 	for i := range ss {
 		k := ss[i].VRF + "|" + ss[i].Neighbor
 		if p, ok := s.prev[k]; ok && (p.State == "Established") == (ss[i].State == "Established") {
@@ -155,12 +131,12 @@ type frrNeighbor struct {
 
 // ParseNeighbors reads FRR 8.4's `show bgp vrf all neighbors json` (vrf -> neighbour -> state,
 // beside the VRF's own vrfId and vrfName), sorted by VRF and neighbour.
-func ParseNeighbors(out []byte, now time.Time) ([]Session, error) {
+func ParseNeighbors(out []byte, now time.Time) ([]daemonfile.Session, error) {
 	var vrfs map[string]map[string]json.RawMessage
 	if err := json.Unmarshal(out, &vrfs); err != nil {
 		return nil, fmt.Errorf("parsing show bgp vrf all neighbors json: %w", err)
 	}
-	ss := []Session{}
+	ss := []daemonfile.Session{}
 	for vrf, fields := range vrfs {
 		if vrf == "default" {
 			vrf = ""
@@ -179,14 +155,14 @@ func ParseNeighbors(out []byte, now time.Time) ([]Session, error) {
 			ss = append(ss, n.session(vrf, name, now))
 		}
 	}
-	slices.SortFunc(ss, func(a, b Session) int {
+	slices.SortFunc(ss, func(a, b daemonfile.Session) int {
 		return cmp.Or(strings.Compare(a.VRF, b.VRF), strings.Compare(a.Neighbor, b.Neighbor))
 	})
 	return ss, nil
 }
 
-func (n *frrNeighbor) session(vrf, name string, now time.Time) Session {
-	s := Session{VRF: vrf, Neighbor: name, State: n.BGPState, LastError: n.lastError(), Since: now}
+func (n *frrNeighbor) session(vrf, name string, now time.Time) daemonfile.Session {
+	s := daemonfile.Session{VRF: vrf, Neighbor: name, State: n.BGPState, LastError: n.lastError(), Since: now}
 	for _, af := range n.AddressFamilyInfo {
 		s.PrefixesSent += af.SentPrefixCounter
 	}

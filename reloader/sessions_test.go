@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/netlab"
 )
 
@@ -27,7 +28,7 @@ func TestParseNeighbors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Session{
+	want := []daemonfile.Session{
 		{Neighbor: "198.51.100.1", State: "Established", BFDState: "up",
 			LastError: "Cease/BFD Down (notification sent)", Since: time.Unix(1795870143, 0).UTC()},
 		{Neighbor: "2001:db8::1", State: "Idle",
@@ -61,7 +62,7 @@ func TestSessionsWrittenOnChange(t *testing.T) {
 			"addressFamilyInfo":{"ipv4Unicast":{"sentPrefixCounter":2},"ipv6Unicast":{"sentPrefixCounter":3}}}}}`, state, reset)
 	}
 	s := &SessionReporter{FRR: &FRR{Vtysh: vtysh}, Dir: dir, Log: testr.New(t)}
-	poll := func(resp string, wantWrite bool) Sessions {
+	poll := func(resp string, wantWrite bool) daemonfile.Sessions {
 		t.Helper()
 		if err := os.WriteFile(reply, []byte(resp), 0o644); err != nil {
 			t.Fatal(err)
@@ -100,13 +101,13 @@ func TestSessionsWrittenOnChange(t *testing.T) {
 	}
 }
 
-func readSessions(t *testing.T, dir string) Sessions {
+func readSessions(t *testing.T, dir string) daemonfile.Sessions {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, SessionsFile))
+	b, err := os.ReadFile(filepath.Join(dir, daemonfile.SessionsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s Sessions
+	var s daemonfile.Sessions
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
@@ -199,7 +200,7 @@ func sessionsFromFRR(t *testing.T, v *netlab.FRRVersion) {
 		<-done
 	})
 
-	find := func(s Sessions, neighbor string) *Session {
+	find := func(s daemonfile.Sessions, neighbor string) *daemonfile.Session {
 		for i := range s.Sessions {
 			if s.Sessions[i].Neighbor == neighbor {
 				return &s.Sessions[i]
@@ -207,13 +208,13 @@ func sessionsFromFRR(t *testing.T, v *netlab.FRRVersion) {
 		}
 		return nil
 	}
-	var last Sessions
+	var last daemonfile.Sessions
 	lab.Eventually(60*time.Second, func() error {
-		b, err := os.ReadFile(filepath.Join(dir, SessionsFile))
+		b, err := os.ReadFile(filepath.Join(dir, daemonfile.SessionsFile))
 		if err != nil {
 			return err
 		}
-		last = Sessions{}
+		last = daemonfile.Sessions{}
 		if err := json.Unmarshal(b, &last); err != nil {
 			return err
 		}

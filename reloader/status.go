@@ -1,40 +1,9 @@
 package reloader
 
 import (
-	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"time"
-)
-
-// Status is the JSON document written beside the config after every apply.
-type Status struct {
-	Time            time.Time `json:"time"`
-	Result          string    `json:"result"`
-	Error           string    `json:"error,omitempty"`
-	Reason          string    `json:"reason"`          // what triggered the apply: file, frr-restart, drift, retry
-	AppliedSHA256   string    `json:"appliedSHA256"`   // config FRR now runs (last good)
-	FileSHA256      string    `json:"fileSHA256"`      // config file this attempt read
-	Commands        int       `json:"commands"`        // lines in the delta
-	ApplySeconds    float64   `json:"applySeconds"`    // until the delta was applied
-	DurationSeconds float64   `json:"durationSeconds"` // whole apply, read-back check included
-	Differences     []string  `json:"differences,omitempty"`
-	// Diverged: FRR accepted the file but runs something else even after a full reload (see
-	// Differences); the reloader retries at NextRetry, backing off exponentially.
-	Diverged   bool      `json:"diverged,omitempty"`
-	NextRetry  time.Time `json:"nextRetry,omitzero"`
-	FRRVersion string    `json:"frrVersion,omitempty"` // release read with `show version`
-}
-
-// Names of the files the reloader writes beside the config.
-const (
-	StatusFile  = "reloader-status.json"
-	RunningFile = "running.conf"
 )
 
 var secretRE = regexp.MustCompile(`\b(password|secret|key-string|authentication-key)\s+(\d\s+)?(\S+)`)
@@ -112,29 +81,4 @@ func scrubAll(lines, secrets []string) []string {
 		out[i] = Scrub(l, secrets)
 	}
 	return out
-}
-
-// FileMode is the mode of every file the reloader writes: the daemon's config holds passwords,
-// and the status files are the operator's and the speaker's (both root in the pod), nobody else's.
-const FileMode = 0o600
-
-// writeAtomic writes a file by rename, so readers never see half of it.
-func writeAtomic(path string, b []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	// WriteFile keeps the mode of a leftover temporary file: remove it first.
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.WriteFile(tmp, b, FileMode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func writeStatus(dir string, st Status) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeAtomic(filepath.Join(dir, StatusFile), append(b, '\n'))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/netlab"
 )
 
@@ -95,13 +96,13 @@ func TestNoPasswordInStatusOrLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			artefacts[e.Name()] = string(b)
-			assertMode(t, p, FileMode)
+			assertMode(t, p, daemonfile.Mode)
 		}
-		if _, ok := artefacts[StatusFile]; !ok {
-			t.Fatalf("no %s in the status directory: %v", StatusFile, entries)
+		if _, ok := artefacts[daemonfile.StatusFile]; !ok {
+			t.Fatalf("no %s in the status directory: %v", daemonfile.StatusFile, entries)
 		}
-		if !strings.Contains(artefacts[RunningFile], "password "+redacted) {
-			t.Errorf("running config does not show the password redacted:\n%s", artefacts[RunningFile])
+		if !strings.Contains(artefacts[daemonfile.RunningFile], "password "+redacted) {
+			t.Errorf("running config does not show the password redacted:\n%s", artefacts[daemonfile.RunningFile])
 		}
 		for name, text := range artefacts {
 			for _, pw := range []string{good, refused} {
@@ -196,11 +197,11 @@ func TestNoPasswordInBIRDStatusOrLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		artefacts[e.Name()] = string(b)
-		assertMode(t, p, FileMode)
+		assertMode(t, p, daemonfile.Mode)
 	}
-	assertMode(t, node.ConfPath, FileMode)
-	if !strings.Contains(artefacts[RunningFile], "password "+redacted) {
-		t.Errorf("running config does not show the password redacted:\n%s", artefacts[RunningFile])
+	assertMode(t, node.ConfPath, daemonfile.Mode)
+	if !strings.Contains(artefacts[daemonfile.RunningFile], "password "+redacted) {
+		t.Errorf("running config does not show the password redacted:\n%s", artefacts[daemonfile.RunningFile])
 	}
 	for name, text := range artefacts {
 		for _, pw := range []string{good, other} {
@@ -208,5 +209,13 @@ func TestNoPasswordInBIRDStatusOrLog(t *testing.T) {
 				t.Errorf("%s holds the password %q:\n%s", name, pw, text)
 			}
 		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	in := " neighbor 198.51.100.1 password s3cret\nenable password 8 abc\n neighbor 198.51.100.2 remote-as 1\n"
+	out := Redact(in)
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "abc") || !strings.Contains(out, "remote-as 1") {
+		t.Errorf("redacted:\n%s", out)
 	}
 }

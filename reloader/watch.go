@@ -14,9 +14,9 @@ import (
 // replace the file by rename (an inotify watch on the old inode would go
 // silent), the file may appear only later, and Kubernetes swaps a ConfigMap
 // volume's "..data" symlink. The parent is watched too, to re-arm the watch
-// when the directory itself is removed and created again. ignore holds names
+// when the directory itself is removed and created again. ignore reports names
 // the reloader writes itself (status files), whose events are dropped.
-func watchDir(ctx context.Context, log logr.Logger, path string, ignore map[string]bool, changed chan<- struct{}) error {
+func watchDir(ctx context.Context, log logr.Logger, path string, ignore func(name string) bool, changed chan<- struct{}) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -40,7 +40,7 @@ func watchDir(ctx context.Context, log logr.Logger, path string, ignore map[stri
 				if ev.Name == dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
 					watching = false
 				}
-				if ev.Name == dir || filepath.Dir(ev.Name) == dir && !ignore[filepath.Base(ev.Name)] {
+				if ev.Name == dir || filepath.Dir(ev.Name) == dir && !ignore(filepath.Base(ev.Name)) {
 					watching = watching || w.Add(dir) == nil
 					notify(changed)
 				}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -32,9 +34,15 @@ func main() {
 	case len(os.Args) == 3 && os.Args[1] == "install":
 		err = install(os.Args[2])
 	case len(os.Args) >= 2 && os.Args[1] == "frr-init":
+		// PID 1 of the FRR container handles its signals itself.
 		err = frrInit(os.Args[2:])
 	default:
-		err = run()
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reloader:", err)
@@ -42,66 +50,111 @@ func main() {
 	}
 }
 
-func run() error {
-	var (
-		config      = flag.String("config", "", "rendered FRR config file to apply (required)")
-		pathspace   = flag.String("pathspace", "", "FRR pathspace (-N) of the instance; empty = default instance")
-		vtysh       = flag.String("vtysh", "/usr/bin/vtysh", "vtysh binary")
-		frrConfDir  = flag.String("frr-config-dir", "", "vtysh --config_dir (where <pathspace>/vtysh.conf lives); empty = vtysh's default")
-		frrRunDir   = flag.String("frr-run-dir", "/var/run/frr", "FRR runtime directory (pid files, sockets)")
-		frrReload   = flag.String("frr-reload", "/usr/lib/frr/frr-reload.py", "frr-reload.py, used only as full-reload fallback")
-		debounce    = flag.Duration("debounce", 200*time.Millisecond, "coalesce bursts of writes for at most this long")
-		statusDir   = flag.String("status-dir", "", "where status and redacted running config go (default: beside the config)")
-		metricsAddr = flag.String("metrics-addr", ":9121", "address for /metrics; empty disables")
-		mlbMetrics  = flag.Bool("metallb-metrics", true, "also serve MetalLB's metallb_bgp_*/metallb_bfd_* metrics (in BIRD mode those BIRD has data for), for existing dashboards and alerts")
-		poll        = flag.Duration("poll", time.Second, "how often FRR daemon restarts are checked")
-		resync      = flag.Duration("resync", time.Minute, "how often the running config is checked for drift; 0 disables")
-		scratch     = flag.String("scratch-dir", "", "private working directory (default: a new temporary directory)")
-		daemon      = flag.String("routing-daemon", "frr", "routing daemon to keep configured: frr or bird")
-		bird        = flag.String("bird", "/usr/sbin/bird", "bird binary, for parse-only checks (bird -p) in BIRD mode")
-		birdc       = flag.String("birdc", "/usr/sbin/birdc", "birdc binary in BIRD mode")
-		birdSocket  = flag.String("bird-socket", "/run/bird/bird.ctl", "BIRD's control socket in BIRD mode")
-		birdConfig  = flag.String("bird-config", "/etc/bird/bird.conf", "the file BIRD runs (its -c) in BIRD mode; the reloader writes only validated configs there")
-	)
-	logLevel := flag.String("zap-log-level", "info", "log verbosity: debug, info, error, or an integer (higher logs more)")
-	flag.Parse()
-	if *config == "" {
-		return errors.New("--config is required")
+// options are the reloader's flags.
+type options struct {
+	config, statusDir, scratch, daemon string
+	metricsAddr                        string // "0" disables, as for the other binaries
+	deprecatedMetricsAddr              *string
+	debounce, poll, resync             time.Duration
+	logLevel                           string
+	metallbMetrics                     bool // also serve MetalLB's metallb_bgp_*/metallb_bfd_* series
+	// FRR mode
+	pathspace, vtysh, frrConfDir, frrRunDir, frrReload string
+	// BIRD mode
+	bird, birdc, birdSocket, birdConfig string
+}
+
+// parseOptions reads the flags; a deprecated flag is reported on the logger once it exists.
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("reloader", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.config, "config", "", "rendered config file to apply (required)")
+	fs.StringVar(&o.pathspace, "pathspace", "", "FRR pathspace (-N) of the instance; empty = default instance")
+	fs.StringVar(&o.vtysh, "vtysh", "/usr/bin/vtysh", "vtysh binary")
+	fs.StringVar(&o.frrConfDir, "frr-config-dir", "", "vtysh --config_dir (where <pathspace>/vtysh.conf lives); empty = vtysh's default")
+	fs.StringVar(&o.frrRunDir, "frr-run-dir", "/var/run/frr", "FRR runtime directory (pid files, sockets)")
+	fs.StringVar(&o.frrReload, "frr-reload", "/usr/lib/frr/frr-reload.py", "frr-reload.py, used only as full-reload fallback")
+	fs.DurationVar(&o.debounce, "debounce", 200*time.Millisecond, "coalesce bursts of writes for at most this long")
+	fs.StringVar(&o.statusDir, "status-dir", "", "where status and redacted running config go (default: beside the config)")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":9121", "address for /metrics; 0 disables")
+	o.deprecatedMetricsAddr = fs.String("metrics-addr", "", "deprecated: use --metrics-bind-address (here an empty value disables)")
+	fs.DurationVar(&o.poll, "poll", time.Second, "how often daemon restarts are checked")
+	fs.DurationVar(&o.resync, "resync", time.Minute, "how often FRR's running config is checked for drift; 0 disables")
+	fs.StringVar(&o.scratch, "scratch-dir", "", "private working directory (default: a new temporary directory)")
+	fs.StringVar(&o.daemon, "routing-daemon", "frr", "routing daemon to keep configured: frr or bird")
+	fs.StringVar(&o.bird, "bird", "/usr/sbin/bird", "bird binary, for parse-only checks (bird -p) in BIRD mode")
+	fs.StringVar(&o.birdc, "birdc", "/usr/sbin/birdc", "birdc binary in BIRD mode")
+	fs.StringVar(&o.birdSocket, "bird-socket", "/run/bird/bird.ctl", "BIRD's control socket in BIRD mode")
+	fs.StringVar(&o.birdConfig, "bird-config", "/etc/bird/bird.conf", "the file BIRD runs (its -c) in BIRD mode; the reloader writes only validated configs there")
+	fs.BoolVar(&o.metallbMetrics, "metallb-metrics", true, "also serve MetalLB's metallb_bgp_*/metallb_bfd_* metrics (in BIRD mode those BIRD has data for), for existing dashboards and alerts")
+	fs.StringVar(&o.logLevel, "zap-log-level", "info", "log verbosity: debug, info, error, or an integer (higher logs more)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
 	}
-	base, err := newLogger(*logLevel)
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["metrics-addr"] {
+		o.deprecatedMetricsAddr = nil
+	} else if !set["metrics-bind-address"] {
+		o.metricsAddr = *o.deprecatedMetricsAddr
+		if o.metricsAddr == "" {
+			o.metricsAddr = "0"
+		}
+	}
+	switch {
+	case o.config == "":
+		return nil, errors.New("--config is required")
+	case o.daemon != "frr" && o.daemon != "bird":
+		return nil, fmt.Errorf("--routing-daemon %q: want frr or bird", o.daemon)
+	}
+	return o, nil
+}
+
+// run is the reloader: it parses args, then keeps the daemon configured until ctx ends.
+func run(ctx context.Context, args []string, _, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	base, err := newLogger(o.logLevel, stderr)
 	if err != nil {
 		return err
 	}
 	log := base.WithName("reloader")
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
-	dir, err := scratchDir(*scratch)
-	if err != nil {
-		return err
+	if o.deprecatedMetricsAddr != nil {
+		log.Info("Flag --metrics-addr is deprecated, use --metrics-bind-address (0 disables)", "metricsBindAddress", o.metricsAddr)
 	}
-	reg, err := newRegistry()
+	dir, err := scratchDir(o.scratch)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }() // scratch space; nothing to do if it lingers
-	if *daemon == "bird" {
-		return runBIRD(ctx, log, reg, birdOptions{config: *config, statusDir: *statusDir, scratch: dir, metricsAddr: *metricsAddr,
-			debounce: *debounce, poll: *poll, bird: &reloader.BIRD{Bird: *bird, Birdc: *birdc, Socket: *birdSocket}, birdConfig: *birdConfig, noMetalLB: !*mlbMetrics})
+	reg, err := newRegistry()
+	if err != nil {
+		return err
 	}
-	if *daemon != "frr" {
-		return fmt.Errorf("--routing-daemon %q: want frr or bird", *daemon)
+	if o.daemon == "bird" {
+		return runBIRD(ctx, log, reg, o, dir)
 	}
-	frr := &reloader.FRR{Vtysh: *vtysh, Pathspace: *pathspace, ConfigDir: *frrConfDir, RunDir: *frrRunDir,
-		FrrReload: *frrReload}
-	if *metricsAddr != "" {
-		reg.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second, NoMetalLB: !*mlbMetrics})
-		go serveMetrics(ctx, *metricsAddr, reg, log.Error)
+	return runFRR(ctx, log, reg, o, dir)
+}
+
+// runFRR is the reloader's FRR mode: deltas applied through vtysh.
+func runFRR(ctx context.Context, log logr.Logger, reg *prometheus.Registry, o *options, scratch string) error {
+	frr := &reloader.FRR{Vtysh: o.vtysh, Pathspace: o.pathspace, ConfigDir: o.frrConfDir, RunDir: o.frrRunDir,
+		FrrReload: o.frrReload}
+	if o.metricsAddr != "0" {
+		reg.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second, NoMetalLB: !o.metallbMetrics})
+		go serveMetrics(ctx, o.metricsAddr, reg, log.Error)
 	}
-	r := &reloader.Reloader{ConfigPath: *config, StatusDir: *statusDir, Debounce: *debounce, Poll: *poll,
-		Resync: *resync, Log: log, Applier: &reloader.Applier{FRR: frr, Scratch: dir, Log: log},
+	r := &reloader.Reloader{ConfigPath: o.config, StatusDir: o.statusDir, Debounce: o.debounce, Poll: o.poll,
+		Resync: o.resync, Log: log, Applier: &reloader.Applier{FRR: frr, Scratch: scratch, Log: log},
 		Sessions: &reloader.SessionReporter{FRR: frr, Log: log.WithName("sessions")}}
-	log.Info("Starting", "config", *config, "pathspace", *pathspace, "debounce", *debounce)
+	log.Info("Starting", "config", o.config, "pathspace", o.pathspace, "debounce", o.debounce)
 	return r.Run(ctx)
 }
 

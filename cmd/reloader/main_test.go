@@ -139,7 +139,7 @@ func (b *binaryLab) start(t *testing.T, file, cfg string, args ...string) {
 		t.Fatal(err)
 	}
 	args = append([]string{"--config", filepath.Join(b.dir, file)}, args...)
-	args = append([]string{b.bin}, append(args, "--metrics-addr", b.addr, "--debounce", "100ms")...)
+	args = append([]string{b.bin}, append(args, "--metrics-bind-address", b.addr, "--debounce", "100ms")...)
 	if b.root != "" {
 		// Its scratch directory too stays in the instance's own directory, which the lab removes
 		// (the test ends the binary with SIGKILL, before it removes its own).

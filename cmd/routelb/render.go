@@ -63,7 +63,7 @@ func render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, "%s", msg)
 	}
-	if _, err := stdout.Write(res.FRRConfig); err != nil {
+	if _, err := stdout.Write(res.Rendered); err != nil {
 		return fail(stderr, "routelb render: %v\n", err)
 	}
 	return 0

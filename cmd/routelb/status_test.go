@@ -27,6 +27,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/controllers/speaker"
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/statusview"
 	"github.com/routelb/routelb/internal/testenv"
 	"github.com/routelb/routelb/l2responder/ownership"
@@ -241,7 +242,7 @@ func refuseConfig(t *testing.T, env *testenv.Env, node, msg string) {
 	must(t, err)
 	dir := t.TempDir()
 	st, _ := json.Marshal(map[string]any{"result": "invalid", "fileSHA256": "b", "error": "FRR refused the config: " + msg})
-	must(t, os.WriteFile(filepath.Join(dir, speaker.ReloaderStatusFile), st, 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, daemonfile.StatusFile), st, 0o600))
 	o := &speaker.ReloaderOutcome{ConfigDir: dir, Daemon: "frr", NodeName: node, Recorder: mgr.GetEventRecorder("routelb-speaker"),
 		Log: testr.New(t)}
 	ctx, cancel := context.WithCancel(context.Background())

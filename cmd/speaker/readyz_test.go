@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,8 +13,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/testenv"
-	"github.com/routelb/routelb/reloader"
 )
 
 // TestReadyzFollowsTheReloader: the speaker as the chart runs it answers /readyz with 500 while
@@ -37,7 +35,7 @@ func TestReadyzFollowsTheReloader(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeStatus(t, dir, reloader.Status{Result: reloader.OutcomeInvalid, Error: "FRR refused the config: line 2: router bgp 0"})
+	writeStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeInvalid, Error: "FRR refused the config: line 2: router bgp 0"})
 	health := freeAddr(t)
 	t.Setenv("NODE_NAME", "node8")
 	ctx, cancel := context.WithCancel(t.Context())
@@ -54,21 +52,13 @@ func TestReadyzFollowsTheReloader(t *testing.T) {
 	})
 	url := "http://" + health + "/readyz?verbose=1"
 	waitReadyz(t, url, http.StatusInternalServerError, "routing-config")
-	writeStatus(t, dir, reloader.Status{Result: reloader.OutcomeApplied})
+	writeStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeApplied})
 	waitReadyz(t, url, http.StatusOK, "routing-config")
 }
 
-func writeStatus(t *testing.T, dir string, st reloader.Status) {
+func writeStatus(t *testing.T, dir string, st daemonfile.Status) {
 	t.Helper()
-	b, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, ".st.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, reloader.StatusFile)); err != nil {
+	if err := daemonfile.WriteJSON(dir, daemonfile.StatusFile, st); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/model"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
@@ -140,7 +141,11 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	res, err := nodeconfig.ComputeNodeConfig(in, r.lastGood, r.Daemon)
+	d, err := nodeconfig.DaemonFor(r.Daemon)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	res, err := nodeconfig.ComputeFor(in, r.lastGood, d)
 	if errors.Is(err, nodeconfig.ErrNodeNotFound) {
 		// The Node's creation is an event of its own; until then there is nothing to compute.
 		log.Info("Node not found, waiting for it")
@@ -152,8 +157,8 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigRenderFailed", "RenderFRRConfig", "%v", err)
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
 	}
-	file := nodeconfig.ConfigFileName(r.Daemon)
-	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.FRRConfig)
+	file := d.File
+	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.Rendered)
 	if wait, first := r.write.record(err); err != nil {
 		// Retried on a short capped backoff of its own (see writeHealth); /readyz fails meanwhile.
 		writeErrors.Inc()
@@ -165,7 +170,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	if changed {
 		configWrites.Inc()
-		log.Info("Wrote routing daemon config", "daemon", nodeconfig.ConfigFileName(r.Daemon), "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.FRRConfig),
+		log.Info("Wrote routing daemon config", "daemon", d.File, "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.Rendered),
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config
@@ -209,35 +214,17 @@ func nodeRef(name string) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name), APIVersion: "v1"}
 }
 
-// WriteFileIfChanged replaces dir/name with data atomically (a temporary file in the same directory,
-// synced, then renamed over it), and only when the content differs, so the FRR sidecar's watcher
-// never sees a half-written file nor a rewrite of the same bytes. It reports whether it wrote.
+// WriteFileIfChanged replaces dir/name with data atomically (daemonfile.WriteFile: a unique
+// temporary file in the same directory, synced, renamed over it), and only when the content
+// differs, so the reloader's watcher never sees a half-written file nor a rewrite of the same bytes. It reports whether it wrote.
 func WriteFileIfChanged(dir, name string, data []byte) (bool, error) {
 	path := filepath.Join(dir, name)
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		// A file of an older speaker may be 0644: narrow it even when the content stays.
 		return false, restrictMode(path)
 	}
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // fails harmlessly once renamed
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), ConfigFileMode)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return false, fmt.Errorf("writing %s: %w", path, err)
+	if err := daemonfile.WriteFile(path, data); err != nil {
+		return false, err
 	}
 	return true, nil
 }

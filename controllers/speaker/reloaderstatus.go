@@ -2,12 +2,10 @@ package speaker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,29 +13,9 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
-
-// ReloaderStatusFile is the reloader's verdict on its last apply, written beside the rendered
-// config (reloader.StatusFile; read through its documented JSON, as the speaker does not link the
-// reloader).
-const ReloaderStatusFile = "reloader-status.json"
-
-// reloaderStatus is the part of reloader.Status the speaker acts on.
-type reloaderStatus struct {
-	Result     string `json:"result"`
-	Error      string `json:"error"`
-	Reason     string `json:"reason"`
-	FileSHA256 string `json:"fileSHA256"`
-	Diverged   bool   `json:"diverged"`
-}
-
-// ok reports whether the daemon runs the file the reloader last read.
-func (s reloaderStatus) ok() bool {
-	return s.Result == "applied" || s.Result == "unchanged" || s.Result == "full-reload"
-}
-
-// DefaultReloaderStatusInterval matches the reloader's polling of the daemon.
-const DefaultReloaderStatusInterval = 3 * time.Second
 
 // maxEventNote keeps a daemon's error within what an Event's note may hold (1 kB).
 const maxEventNote = 900
@@ -51,12 +29,12 @@ type ReloaderOutcome struct {
 	Daemon    string // frr or bird, for the messages
 	NodeName  string
 	Recorder  events.EventRecorder
-	Interval  time.Duration // 0 = DefaultReloaderStatusInterval
+	Interval  time.Duration // 0 = daemonfile.StatusInterval
 	Log       logr.Logger
 
 	mu      sync.Mutex
 	verdict error
-	seen    *reloaderStatus // last status acted on; nil = none yet
+	seen    *daemonfile.Status // last status acted on; nil = none yet
 }
 
 // NeedLeaderElection is false: every node's speaker reports its own reloader.
@@ -65,7 +43,7 @@ func (o *ReloaderOutcome) NeedLeaderElection() bool { return false }
 // Start reads the status file every Interval until ctx ends.
 func (o *ReloaderOutcome) Start(ctx context.Context) error {
 	if o.Interval <= 0 {
-		o.Interval = DefaultReloaderStatusInterval
+		o.Interval = daemonfile.StatusInterval
 	}
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
@@ -94,7 +72,7 @@ func (o *ReloaderOutcome) Sync() {
 	}
 	if err != nil {
 		// The reloader writes by rename, so this is no half-written file: say so, keep the verdict.
-		o.Log.Error(err, "Cannot read the reloader's status", "path", filepath.Join(o.ConfigDir, ReloaderStatusFile))
+		o.Log.Error(err, "Cannot read the reloader's status", "path", filepath.Join(o.ConfigDir, daemonfile.StatusFile))
 		return
 	}
 	o.mu.Lock()
@@ -102,37 +80,29 @@ func (o *ReloaderOutcome) Sync() {
 	prev := o.seen
 	o.seen = &st
 	o.verdict = verdictOf(o.Daemon, st)
-	if prev != nil && sameVerdict(*prev, st) || prev == nil && st.ok() {
+	if prev != nil && sameVerdict(*prev, st) || prev == nil && st.OK() {
 		return // nothing new; a first good status is the normal start, not news
 	}
 	o.report(st)
 }
 
-func (o *ReloaderOutcome) read() (reloaderStatus, error) {
-	var st reloaderStatus
-	b, err := os.ReadFile(filepath.Join(o.ConfigDir, ReloaderStatusFile))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("parsing %s: %w", ReloaderStatusFile, err)
-	}
-	return st, nil
+func (o *ReloaderOutcome) read() (daemonfile.Status, error) {
+	return daemonfile.ReadStatus(o.ConfigDir)
 }
 
 // sameVerdict: the same outcome for the same file is one verdict, however often it is retried.
-func sameVerdict(a, b reloaderStatus) bool {
-	if a.ok() && b.ok() {
+func sameVerdict(a, b daemonfile.Status) bool {
+	if a.OK() && b.OK() {
 		return true
 	}
 	return a.Result == b.Result && a.Diverged == b.Diverged && a.FileSHA256 == b.FileSHA256
 }
 
-func verdictOf(daemon string, st reloaderStatus) error {
+func verdictOf(daemon string, st daemonfile.Status) error {
 	switch {
-	case st.ok():
+	case st.OK():
 		return nil
-	case st.Result == "invalid":
+	case st.Result == daemonfile.OutcomeInvalid:
 		return fmt.Errorf("%s refused the node's config, the last good one keeps running: %s", daemon, st.Error)
 	case st.Diverged:
 		return fmt.Errorf("%s runs another config than the node's, even after a full reload: %s", daemon, st.Error)
@@ -142,16 +112,16 @@ func verdictOf(daemon string, st reloaderStatus) error {
 }
 
 // report logs the new verdict and records it on the Node.
-func (o *ReloaderOutcome) report(st reloaderStatus) {
+func (o *ReloaderOutcome) report(st daemonfile.Status) {
 	node := nodeRef(o.NodeName)
-	if st.ok() {
+	if st.OK() {
 		o.Log.Info("Routing daemon runs the node's config again", "result", st.Result, "sha256", st.FileSHA256)
 		o.Recorder.Eventf(node, nil, corev1.EventTypeNormal, "RoutingConfigApplied", "ApplyRoutingConfig",
 			"%s runs the node's config again (%s)", o.Daemon, st.Result)
 		return
 	}
 	reason := "RoutingConfigNotApplied"
-	if st.Result == "invalid" {
+	if st.Result == daemonfile.OutcomeInvalid {
 		reason = "RoutingConfigRefused"
 	}
 	o.Log.Error(o.verdict, "Routing daemon does not run the node's config", "result", st.Result, "reason", st.Reason,

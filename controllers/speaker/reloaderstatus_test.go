@@ -2,10 +2,7 @@ package speaker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/testenv"
-	"github.com/routelb/routelb/reloader"
 )
 
 // TestReloaderOutcomeReachesReadyzAndEvents: the reloader's status file, written with the
@@ -50,25 +47,25 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 	if err := o.Check(nil); err != nil {
 		t.Fatalf("no status file yet: want ready, got %v", err)
 	}
-	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeApplied, FileSHA256: "a"})
+	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeApplied, FileSHA256: "a"})
 	e.eventually("ready after an apply", func() error { o.Sync(); return o.Check(nil) })
 
-	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeInvalid, FileSHA256: "b",
+	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeInvalid, FileSHA256: "b",
 		Error: "FRR refused the config: line 3: % Unknown command: router bgp 0"})
 	e.eventually("not ready after a refused config", func() error { return wantNotReady(o, "refused", "router bgp 0") })
 	waitNodeEvent(e, "node-rs", "RoutingConfigRefused", "router bgp 0")
 	// The reloader retries the same file: the same verdict, no second event.
-	refused := reloader.Status{Result: reloader.OutcomeInvalid, FileSHA256: "b", Reason: "retry",
+	refused := daemonfile.Status{Result: daemonfile.OutcomeInvalid, FileSHA256: "b", Reason: "retry",
 		Error: "FRR refused the config: line 3: % Unknown command: router bgp 0"}
 	writeReloaderStatus(t, dir, refused)
 	o.Sync()
 
-	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeFailed, FileSHA256: "c", Diverged: true,
+	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeFailed, FileSHA256: "c", Diverged: true,
 		Error: "after full reload: running config differs"})
 	e.eventually("not ready while diverged", func() error { return wantNotReady(o, "even after a full reload") })
 	waitNodeEvent(e, "node-rs", "RoutingConfigNotApplied", "running config differs")
 
-	writeReloaderStatus(t, dir, reloader.Status{Result: reloader.OutcomeFullReload, FileSHA256: "d"})
+	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeFullReload, FileSHA256: "d"})
 	e.eventually("ready again", func() error { return o.Check(nil) })
 	waitNodeEvent(e, "node-rs", "RoutingConfigApplied", "again")
 	if n := countNodeEvents(e, "node-rs", "RoutingConfigRefused"); n != 1 {
@@ -89,19 +86,11 @@ func wantNotReady(o *ReloaderOutcome, substrs ...string) error {
 	return nil
 }
 
-// writeReloaderStatus writes the status as the reloader does: JSON, renamed into place.
-func writeReloaderStatus(t *testing.T, dir string, st reloader.Status) {
+// writeReloaderStatus writes the status as the reloader does, with the contract's writer.
+func writeReloaderStatus(t *testing.T, dir string, st daemonfile.Status) {
 	t.Helper()
 	st.Time = time.Now().UTC()
-	b, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, ".status.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, reloader.StatusFile)); err != nil {
+	if err := daemonfile.WriteJSON(dir, daemonfile.StatusFile, st); err != nil {
 		t.Fatal(err)
 	}
 }

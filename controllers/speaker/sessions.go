@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,13 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/model"
 )
-
-// SessionsFile is what the reloader writes beside frr.conf: each neighbour's state as FRR reports it
-// (reloader.Sessions; read here through its documented JSON, as the speaker does not link the
-// reloader).
-const SessionsFile = "sessions.json"
 
 // Session states the speaker sets itself when the routing daemon says nothing of a neighbour.
 const (
@@ -36,21 +29,8 @@ const (
 	SessionUnknown     = "Unknown"
 )
 
-type sessionsReport struct {
-	Error    string `json:"error"`
-	Sessions []struct {
-		VRF          string    `json:"vrf"`
-		Neighbor     string    `json:"neighbor"`
-		State        string    `json:"state"`
-		BFDState     string    `json:"bfdState"`
-		PrefixesSent int64     `json:"prefixesSent"`
-		LastError    string    `json:"lastError"`
-		Since        time.Time `json:"since"`
-	} `json:"sessions"`
-}
-
 // SpeakerSessions publishes this node's session with each BGPPeer, as the reloader reports it in
-// SessionsFile, in the peer's status.sessions: server-side apply of this node's entry only, under a
+// daemonfile.SessionsFile, in the peer's status.sessions: server-side apply of this node's entry only, under a
 // field manager of its own, so that every node's speaker owns exactly its entry. Level-driven: every
 // Interval it compares what the file and the node's model say with the cached BGPPeers and applies
 // only the differences.
@@ -60,15 +40,12 @@ type SpeakerSessions struct {
 	NodeName  string
 	Namespace string
 	ConfigDir string
-	Interval  time.Duration         // 0 = DefaultSessionsInterval
+	Interval  time.Duration         // 0 = daemonfile.SessionsInterval, the reloader's pace
 	Node      func() *model.NodeBGP // the BGP reconciler's last computed model; nil before the first
 	Log       logr.Logger
 
 	states map[string]string // peer -> last State applied, for the events
 }
-
-// DefaultSessionsInterval matches the reloader's polling of FRR.
-const DefaultSessionsInterval = 3 * time.Second
 
 // SetupSpeakerSessions adds the session reporter to the manager, fed by the BGP reconciler's model.
 func SetupSpeakerSessions(mgr ctrl.Manager, r *SpeakerBGPReconciler) error {
@@ -83,7 +60,7 @@ func (s *SpeakerSessions) NeedLeaderElection() bool { return false }
 // Start polls until ctx ends (manager.Runnable).
 func (s *SpeakerSessions) Start(ctx context.Context) error {
 	if s.Interval <= 0 {
-		s.Interval = DefaultSessionsInterval
+		s.Interval = daemonfile.SessionsInterval
 	}
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
@@ -155,16 +132,12 @@ func (s *SpeakerSessions) Sync(ctx context.Context) error {
 // desired maps each peer this node opens a session with to its entry. Without a report (no
 // reloader, or one in BIRD mode) it returns nil: entries are neither set nor removed.
 func (s *SpeakerSessions) desired(node *model.NodeBGP) (map[string]v1beta2.BGPSessionStatus, error) {
-	b, err := os.ReadFile(filepath.Join(s.ConfigDir, SessionsFile))
+	rep, err := daemonfile.ReadSessions(s.ConfigDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
-	}
-	var rep sessionsReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", SessionsFile, err)
 	}
 	type key struct{ vrf, neighbor string }
 	byKey := map[key]int{}

@@ -2,10 +2,7 @@ package speaker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,8 +20,8 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/testenv"
-	"github.com/routelb/routelb/reloader"
 )
 
 // sessionNode is one node's speaker: its BGP reconciler running in a manager, and a session
@@ -68,25 +65,21 @@ func startSessionNode(t *testing.T, env *testenv.Env, name string) *sessionNode 
 }
 
 // report writes sessions.json as the reloader does.
-func (n *sessionNode) report(t *testing.T, doc reloader.Sessions) {
+func (n *sessionNode) report(t *testing.T, doc daemonfile.Sessions) {
 	t.Helper()
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(n.dir, SessionsFile), b, 0o644); err != nil {
+	if err := daemonfile.WriteJSON(n.dir, daemonfile.SessionsFile, doc); err != nil {
 		t.Fatal(err)
 	}
 }
 
 var since = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-func up(neighbor string) reloader.Session {
-	return reloader.Session{Neighbor: neighbor, State: "Established", BFDState: "up", PrefixesSent: 2, Since: since}
+func up(neighbor string) daemonfile.Session {
+	return daemonfile.Session{Neighbor: neighbor, State: "Established", BFDState: "up", PrefixesSent: 2, Since: since}
 }
 
-func down(neighbor, state, lastError string) reloader.Session {
-	return reloader.Session{Neighbor: neighbor, State: state, LastError: lastError, Since: since.Add(time.Minute)}
+func down(neighbor, state, lastError string) daemonfile.Session {
+	return daemonfile.Session{Neighbor: neighbor, State: state, LastError: lastError, Since: since.Add(time.Minute)}
 }
 
 // TestSpeakerSessions: two nodes' speakers publish their sessions into the BGPPeers' status, each
@@ -166,9 +159,9 @@ func TestSpeakerSessions(t *testing.T) {
 	// No report (no reloader yet, or BIRD mode): nothing is written.
 	sync("no report", map[string]string{"router": "", "router2": ""}, n1, n2)
 
-	n1.report(t, reloader.Sessions{Sessions: []reloader.Session{up("198.51.100.1"),
+	n1.report(t, daemonfile.Sessions{Sessions: []daemonfile.Session{up("198.51.100.1"),
 		down("2001:db8::2", "Active", "OPEN Message Error/Bad Peer AS (notification sent)")}})
-	n2.report(t, reloader.Sessions{Sessions: []reloader.Session{up("198.51.100.1")}})
+	n2.report(t, daemonfile.Sessions{Sessions: []daemonfile.Session{up("198.51.100.1")}})
 	got := sync("first report", map[string]string{"router": "node1=Established node2=Established", "router2": "node1=Active"}, n1, n2)
 	e := got["router"].Status.Sessions[0]
 	if e.BFDState != "up" || e.PrefixesSent != 2 || !e.LastTransitionTime.Time.Equal(since) {
@@ -230,22 +223,22 @@ func TestSpeakerSessions(t *testing.T) {
 	}
 
 	// node1's session goes down, then comes back: a Warning, then a Normal event on the peer.
-	n1.report(t, reloader.Sessions{Sessions: []reloader.Session{down("198.51.100.1", "Idle", "Hold Timer Expired (notification sent)"),
+	n1.report(t, daemonfile.Sessions{Sessions: []daemonfile.Session{down("198.51.100.1", "Idle", "Hold Timer Expired (notification sent)"),
 		down("2001:db8::2", "Active", "OPEN Message Error/Bad Peer AS (notification sent)")}})
 	sync("node1 down", map[string]string{"router": "node1=Idle node2=Established"}, n1)
 	eventually("SessionDown event", func() error { return hasEvent(c, "router", "SessionDown", "node node1", "Hold Timer Expired") })
-	n1.report(t, reloader.Sessions{Sessions: []reloader.Session{up("198.51.100.1"),
+	n1.report(t, daemonfile.Sessions{Sessions: []daemonfile.Session{up("198.51.100.1"),
 		down("2001:db8::2", "Active", "OPEN Message Error/Bad Peer AS (notification sent)")}})
 	sync("node1 back", map[string]string{"router": "node1=Established node2=Established"}, n1)
 	eventually("SessionEstablished event", func() error { return hasEvent(c, "router", "SessionEstablished", "node node1") })
 
 	// A neighbour FRR does not report, or FRR out of reach: Unknown, with the reason.
-	n2.report(t, reloader.Sessions{Sessions: []reloader.Session{}})
+	n2.report(t, daemonfile.Sessions{Sessions: []daemonfile.Session{}})
 	got = sync("not in FRR", map[string]string{"router": "node1=Established node2=Unknown"}, n2)
 	if e := got["router"].Status.Sessions[1]; !strings.Contains(e.LastError, "does not run this neighbour") {
 		t.Errorf("node2's entry: %+v", e)
 	}
-	n2.report(t, reloader.Sessions{Error: "vtysh: bgpd is not running"})
+	n2.report(t, daemonfile.Sessions{Error: "vtysh: bgpd is not running"})
 	eventually("FRR out of reach", func() error {
 		if err := n2.s.Sync(ctx); err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/routelb/routelb/e2e/lab"
-	"github.com/routelb/routelb/reloader"
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
 var cluster *lab.Cluster
@@ -32,11 +32,11 @@ func TestBGPWithFRR10(t *testing.T) { lab.BGPScenario(t, cluster.Use(t)) }
 func TestReloadersStayedOnDeltas(t *testing.T) {
 	c := cluster.Use(t)
 	for _, n := range c.Nodes {
-		b, err := os.ReadFile(filepath.Join(n.RenderDir, reloader.StatusFile))
+		b, err := os.ReadFile(filepath.Join(n.RenderDir, daemonfile.StatusFile))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st reloader.Status
+		var st daemonfile.Status
 		if err := json.Unmarshal(b, &st); err != nil {
 			t.Fatalf("%s: %v", n.Name, err)
 		}

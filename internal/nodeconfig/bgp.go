@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
-	"github.com/routelb/routelb/birdtemplates"
-	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/model"
 )
 
@@ -29,13 +27,13 @@ type SpeakerInput struct {
 
 // NodeBGPResult is a computed node configuration. Config is the model to keep as the last good one;
 // Problems are every problem found (objects with problems are left out or kept at their last good
-// version, so FRRConfig is always safe to apply). FRRConfig is the rendered file of the chosen daemon:
-// frr.conf, or bird.conf with DaemonBIRD.
+// version, so Rendered is always safe to apply). Rendered is the file of the chosen daemon
+// (Daemon.File): frr.conf, or bird.conf with BIRD.
 type NodeBGPResult struct {
-	Config    *model.Config
-	Node      *model.NodeBGP
-	Problems  model.Problems
-	FRRConfig []byte
+	Config   *model.Config
+	Node     *model.NodeBGP
+	Problems model.Problems
+	Rendered []byte
 }
 
 // ErrNodeNotFound means the input has no Node of the given name.
@@ -46,38 +44,19 @@ func ComputeNodeBGP(in SpeakerInput, lastGood *model.Config) (NodeBGPResult, err
 	return ComputeNodeConfig(in, lastGood, DaemonFRR)
 }
 
-// Routing daemons the speaker can render for (--routing-daemon).
-const (
-	DaemonFRR  = "frr"
-	DaemonBIRD = "bird"
-)
-
-// FRRConfigFile is the file the speaker writes into the directory it shares with the FRR sidecar.
-const FRRConfigFile = "frr.conf"
-
-// BIRDConfigFile is the file the speaker writes for a BIRD sidecar.
-const BIRDConfigFile = "bird.conf"
-
-// ConfigFileName is the file the speaker writes for a routing daemon.
-func ConfigFileName(daemon string) string {
-	if daemon == DaemonBIRD {
-		return BIRDConfigFile
+// ComputeNodeConfig is ComputeNodeBGP for a routing daemon named by its --routing-daemon value.
+func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, kind string) (NodeBGPResult, error) {
+	d, err := DaemonFor(kind)
+	if err != nil {
+		return NodeBGPResult{}, err
 	}
-	return FRRConfigFile
+	return ComputeFor(in, lastGood, d)
 }
 
-// CheckDaemon validates a --routing-daemon value.
-func CheckDaemon(daemon string) error {
-	if daemon != DaemonFRR && daemon != DaemonBIRD {
-		return fmt.Errorf("unknown routing daemon %q: want %s or %s", daemon, DaemonFRR, DaemonBIRD)
-	}
-	return nil
-}
-
-// ComputeNodeConfig is ComputeNodeBGP for a chosen routing daemon: the model is the same, only the
-// renderer differs, and with BIRD an object using what BIRD cannot express keeps its last good
-// version or is left out, with a problem on it (model.ForBIRD).
-func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (NodeBGPResult, error) {
+// ComputeFor is ComputeNodeBGP for a routing daemon: the model is the same, only the renderer
+// differs, and the daemon's Restrict leaves out what it cannot express (with BIRD, model.ForBIRD),
+// the object keeping its last good version or left out, with a problem on it.
+func ComputeFor(in SpeakerInput, lastGood *model.Config, d Daemon) (NodeBGPResult, error) {
 	var res NodeBGPResult
 	var node *corev1.Node
 	for i := range in.Nodes {
@@ -89,18 +68,17 @@ func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (
 		return res, fmt.Errorf("%w: %q", ErrNodeNotFound, in.NodeName)
 	}
 	cfg, ps := model.Build(in.Input, lastGood)
-	render := frrtemplates.Render
-	if daemon == DaemonBIRD {
-		// What the node runs becomes the last good config: an edit BIRD cannot express falls back to it.
-		var bps model.Problems
-		cfg, bps = model.ForBIRD(cfg, lastGood)
-		ps, render = append(ps, bps...), birdtemplates.Render
+	if d.Restrict != nil {
+		// What the node runs becomes the last good config: an edit the daemon cannot express falls back to it.
+		var rps model.Problems
+		cfg, rps = d.Restrict(cfg, lastGood)
+		ps = append(ps, rps...)
 	}
 	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices,
 		LBClass: in.LBClass, IgnoreExcludeLB: in.IgnoreExcludeLB})
-	out, err := render(nb)
+	out, err := d.Render(nb)
 	if err != nil {
 		return res, err
 	}
-	return NodeBGPResult{Config: cfg, Node: nb, Problems: append(ps, nps...), FRRConfig: out}, nil
+	return NodeBGPResult{Config: cfg, Node: nb, Problems: append(ps, nps...), Rendered: out}, nil
 }

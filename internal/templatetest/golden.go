@@ -74,7 +74,7 @@ func (g Golden) render(t *testing.T, path string) ([]byte, string) {
 	for _, p := range res.Problems {
 		problems.WriteString(p.Error() + "\n")
 	}
-	return res.FRRConfig, problems.String()
+	return res.Rendered, problems.String()
 }
 
 // Parser is a daemon's own config parser, which needs no running daemon.

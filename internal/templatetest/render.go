@@ -50,5 +50,5 @@ func MustCompute(tb testing.TB, in nodeconfig.SpeakerInput, daemon string) nodec
 // Render is node's config file for daemon from objects (YAML), failing the test on any problem.
 func Render(tb testing.TB, daemon, node, objects string) []byte {
 	tb.Helper()
-	return MustCompute(tb, Decode(tb, node, strings.NewReader(objects), "lab objects"), daemon).FRRConfig
+	return MustCompute(tb, Decode(tb, node, strings.NewReader(objects), "lab objects"), daemon).Rendered
 }

@@ -73,10 +73,10 @@ initContainers:
       - --status-dir=/etc/frr-rendered
       - --scratch-dir=/tmp
       {{- if .Values.metrics.enabled }}
-      - --metrics-addr=:{{ .Values.speaker.reloaderMetricsPort }}
+      - --metrics-bind-address=:{{ .Values.speaker.reloaderMetricsPort }}
       - --metallb-metrics={{ .Values.metrics.metallb }}
       {{- else }}
-      - --metrics-addr=
+      - --metrics-bind-address=0
       {{- end }}
       {{- include "routelb.logFlags" . | nindent 6 }}
     {{- if .Values.metrics.enabled }}

@@ -1,8 +1,8 @@
-// Package reloader applies a rendered frr.conf to a running FRR through
-// vtysh: it parses FRR configs into their block hierarchy, computes the
-// commands that turn the running config into the target (delta), applies
-// them in one vtysh call, checks the result semantically, and reports.
-package reloader
+// Package frr is what the reloader knows of FRR's config language, without FRR: it parses
+// configs into their block hierarchy, normalizes what each FRR release prints differently from
+// what it was given, computes the commands that turn the running config into the target (the
+// delta), and remembers which line shapes FRR's parser accepted. No process is run here.
+package frr
 
 import (
 	"net/netip"

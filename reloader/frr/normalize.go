@@ -1,4 +1,4 @@
-package reloader
+package frr
 
 import (
 	"fmt"

@@ -1,11 +1,11 @@
-package reloader
+package frr
 
 import (
 	"net/netip"
 	"strings"
 )
 
-// shapes remembers the shapes of delta lines that FRR's parser (vtysh -C)
+// Shapes remembers the shapes of delta lines that FRR's parser (vtysh -C)
 // has accepted, so that a delta made only of known shapes, such as one more
 // "network A.B.C.D/M", does not pay for another vtysh process (half the time
 // of adding one network to 10,000). A shape is the line with its valid
@@ -13,12 +13,12 @@ import (
 // enclosing block shapes: FRR's grammar matches an IPv4 prefix token the same
 // way whatever its value, and every other token (ASNs, sequence numbers,
 // names, ranges) is kept as is and so still checked by FRR when new.
-type shapes map[string]bool
+type Shapes map[string]bool
 
 const maxShapes = 10000
 
-// known reports whether every line of the delta has a known shape.
-func (s shapes) known(delta []string) bool {
+// Known reports whether every line of the delta has a known shape.
+func (s Shapes) Known(delta []string) bool {
 	all := true
 	walkShapes(delta, func(k string) {
 		if !s[k] {
@@ -28,8 +28,8 @@ func (s shapes) known(delta []string) bool {
 	return all
 }
 
-// learn records the shapes of a delta FRR's parser accepted.
-func (s shapes) learn(delta []string) {
+// Learn records the shapes of a delta FRR's parser accepted.
+func (s Shapes) Learn(delta []string) {
 	if len(s) > maxShapes {
 		clear(s)
 	}
