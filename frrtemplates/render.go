@@ -64,6 +64,8 @@ func estimateSize(n *model.NodeBGP) int {
 
 type view struct {
 	Hostname    string
+	LogLevel    string   // one of model.FRRLogLevels
+	Debugs      []string // rendered with LogLevel debugging
 	Routers     []routerView
 	BFDProfiles []*model.BFDProfile
 	MarkerLists []markerList
@@ -107,7 +109,10 @@ type addressFamily struct {
 type afNeighbor struct{ ID, RouteMapIn, RouteMapOut string }
 
 func newView(n *model.NodeBGP) *view {
-	v := &view{Hostname: n.NodeName, BFDProfiles: n.BFDProfiles}
+	v := &view{Hostname: n.NodeName, BFDProfiles: n.BFDProfiles, LogLevel: n.LogLevel, Debugs: debugs}
+	if v.LogLevel == "" {
+		v.LogLevel = "informational"
+	}
 	pol := newPolicy(n)
 	for _, r := range n.Routers {
 		rv := routerView{ASN: r.MyASN, VRF: r.VRF}
@@ -137,6 +142,15 @@ func newView(n *model.NodeBGP) *view {
 	}
 	v.MarkerLists, v.RouteMaps = pol.finish()
 	return v
+}
+
+// debugs are the debugs MetalLB's FRR mode turns on when the speaker logs at debug level: sessions,
+// updates, next hops and the kernel interface of zebra, bgpd and bfdd. "debug bgp updates" is
+// written as the two lines FRR prints for it, so the running config matches the file.
+var debugs = []string{
+	"debug zebra events", "debug zebra nht", "debug zebra kernel", "debug zebra rib", "debug zebra nexthop",
+	"debug bgp neighbor-events", "debug bgp updates in", "debug bgp updates out", "debug bgp keepalives", "debug bgp nht", "debug bgp zebra",
+	"debug bfd network", "debug bfd peer", "debug bfd zebra",
 }
 
 func neighborID(p *model.Peer) string {

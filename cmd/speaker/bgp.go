@@ -31,6 +31,7 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		Namespace:       o.Namespace,
 		LBClass:         o.LBClass,
 		IgnoreExcludeLB: o.IgnoreExcludeLB,
+		LogLevel:        nodeconfig.LogLevelOf(mgr.GetLogger()),
 		ConfigDir:       o.FRRConfigDir,
 		Daemon:          *routingDaemon,
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),

@@ -44,7 +44,9 @@ type SpeakerBGPReconciler struct {
 	LBClass   string
 	// IgnoreExcludeLB is --ignore-exclude-lb: the exclusion label no longer withdraws this node.
 	IgnoreExcludeLB bool
-	ConfigDir       string
+	// LogLevel is the speaker's log level, which FRR follows (nodeconfig.FRRLogLevel).
+	LogLevel  string
+	ConfigDir string
 	// Daemon is the routing daemon the config is rendered for: nodeconfig.DaemonFRR (also when empty, frr.conf)
 	// or nodeconfig.DaemonBIRD (bird.conf).
 	Daemon string
@@ -188,7 +190,7 @@ func (r *SpeakerBGPReconciler) writeConfigState(ctx context.Context, ps model.Pr
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
 	in, err := controllers.LoadSpeakerInput(ctx, sharedLists{r.Client}, r.Namespace, r.NodeName, r.LBClass)
-	in.IgnoreExcludeLB = r.IgnoreExcludeLB
+	in.IgnoreExcludeLB, in.LogLevel = r.IgnoreExcludeLB, r.LogLevel
 	return in, err
 }
 

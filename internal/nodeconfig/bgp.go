@@ -25,6 +25,8 @@ type SpeakerInput struct {
 	// IgnoreExcludeLB is the speaker's --ignore-exclude-lb: the exclusion label no longer withdraws
 	// the node's announcements (model.NodeMayAnnounce).
 	IgnoreExcludeLB bool
+	// LogLevel is the speaker's log level (FRRLogLevel's names), which FRR follows; empty: info.
+	LogLevel string
 }
 
 // NodeBGPResult is a computed node configuration. Config is the model to keep as the last good one;
@@ -88,6 +90,10 @@ func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (
 	if node == nil {
 		return res, fmt.Errorf("%w: %q", ErrNodeNotFound, in.NodeName)
 	}
+	logLevel, err := FRRLogLevel(in.LogLevel)
+	if err != nil {
+		return res, err
+	}
 	cfg, ps := model.Build(in.Input, lastGood)
 	render := frrtemplates.Render
 	if daemon == DaemonBIRD {
@@ -98,6 +104,7 @@ func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (
 	}
 	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices,
 		LBClass: in.LBClass, IgnoreExcludeLB: in.IgnoreExcludeLB})
+	nb.LogLevel = logLevel
 	out, err := render(nb)
 	if err != nil {
 		return res, err
