@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/template"
 	"time"
 
@@ -50,7 +51,26 @@ func Render(n *model.NodeBGP) ([]byte, error) {
 		return nil, fmt.Errorf("rendering frr.conf for node %s: %w", n.NodeName, err)
 	}
 	b.WriteByte('\n')
+	appendExtras(&b, n)
 	return b.Bytes(), nil
+}
+
+// ExtrasMarker starts the section of a rendered frr.conf that holds a ConfigMap's extras; what
+// follows it on its line is the ConfigMap's "namespace/name", so a refusal can be reported on it.
+const ExtrasMarker = "! routelb: extras from ConfigMap "
+
+// appendExtras writes the user's extras after everything routelb renders, verbatim, as MetalLB does
+// with its bgpextras ConfigMap. They are not checked here: the reloader validates the whole file
+// with FRR's parser before applying it, so a bad extra never reaches FRR.
+func appendExtras(b *bytes.Buffer, n *model.NodeBGP) {
+	if n.Extras == "" {
+		return
+	}
+	b.WriteString("!\n" + ExtrasMarker + n.ExtrasFrom + "\n")
+	b.WriteString(n.Extras)
+	if !strings.HasSuffix(n.Extras, "\n") {
+		b.WriteByte('\n')
+	}
 }
 
 func estimateSize(n *model.NodeBGP) int {

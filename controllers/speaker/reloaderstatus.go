@@ -9,12 +9,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/routelb/routelb/frrtemplates"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // ReloaderStatusFile is the reloader's verdict on its last apply, written beside the rendered
@@ -157,4 +161,28 @@ func (o *ReloaderOutcome) report(st reloaderStatus) {
 	o.Log.Error(o.verdict, "Routing daemon does not run the node's config", "result", st.Result, "reason", st.Reason,
 		"sha256", st.FileSHA256)
 	o.Recorder.Eventf(node, nil, corev1.EventTypeWarning, reason, "ApplyRoutingConfig", "%s", truncate(o.verdict.Error(), maxEventNote))
+	if cm := o.extrasIn(); cm != nil && st.Result == "invalid" {
+		// The extras are the one part routelb did not check: say so where their author looks.
+		o.Recorder.Eventf(cm, node, corev1.EventTypeWarning, "ExtrasRefused", "ApplyRoutingConfig",
+			"%s on node %s refused frr.conf with these extras appended (the last good config keeps running): %s",
+			o.Daemon, o.NodeName, truncate(st.Error, maxEventNote-200))
+	}
+}
+
+// extrasIn is the ConfigMap whose extras the node's current config file carries, nil if none.
+func (o *ReloaderOutcome) extrasIn() *corev1.ObjectReference {
+	b, err := os.ReadFile(filepath.Join(o.ConfigDir, nodeconfig.ConfigFileName(o.Daemon)))
+	if err != nil {
+		return nil
+	}
+	_, rest, ok := strings.Cut(string(b), frrtemplates.ExtrasMarker)
+	if !ok {
+		return nil
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	ns, name, ok := strings.Cut(strings.TrimSpace(line), "/")
+	if !ok {
+		return nil
+	}
+	return &corev1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: ns, Name: name}
 }

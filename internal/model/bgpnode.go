@@ -36,6 +36,9 @@ type NodeBGP struct {
 	// LogLevel is FRR's log level, one of FRRLogLevels; it follows the speaker's own level (as in
 	// MetalLB's FRR mode) and "debugging" also turns on FRR's debugs. Empty: informational.
 	LogLevel string
+	// Extras is FRR configuration appended verbatim after routelb's own (MetalLB's "bgpextras"
+	// ConfigMap); ExtrasFrom names the ConfigMap it came from ("namespace/name").
+	Extras, ExtrasFrom string
 }
 
 // FRRLogLevels are the levels FRR's `log` commands take, most severe first.

@@ -27,6 +27,9 @@ type SpeakerInput struct {
 	IgnoreExcludeLB bool
 	// LogLevel is the speaker's log level (FRRLogLevel's names), which FRR follows; empty: info.
 	LogLevel string
+	// FRRExtras is FRR configuration appended verbatim to frr.conf (the "extras" key of MetalLB's
+	// bgpextras ConfigMap), FRRExtrasFrom its ConfigMap ("namespace/name"). BIRD ignores them.
+	FRRExtras, FRRExtrasFrom string
 }
 
 // NodeBGPResult is a computed node configuration. Config is the model to keep as the last good one;
@@ -105,6 +108,9 @@ func ComputeNodeConfig(in SpeakerInput, lastGood *model.Config, daemon string) (
 	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices,
 		LBClass: in.LBClass, IgnoreExcludeLB: in.IgnoreExcludeLB})
 	nb.LogLevel = logLevel
+	if daemon == DaemonFRR {
+		nb.Extras, nb.ExtrasFrom = in.FRRExtras, in.FRRExtrasFrom
+	}
 	out, err := render(nb)
 	if err != nil {
 		return res, err
