@@ -50,9 +50,11 @@ var corpusContradictions = map[string][]string{
 	// Node, so every pair may share one (MetalLB's checkFRRPeersCompatible); MetalLB: "peer ...
 	// already exists, FRR mode doesn't support duplicate BGPPeers" and "... has myAsn different
 	// from ...". The incoming object is the one refused, so the pair is fixed by the order.
-	"configsamples-bgppeer_simple.yaml BGPPeer/peer":                        {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
-	"configsamples-bgppeer_with_bfdprofile.yaml BGPPeer/peer":               {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
-	"configsamples-bgppeer_with_session_options.yaml BGPPeer/peer":          {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"configsamples-bgppeer_simple.yaml BGPPeer/peer":               {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"configsamples-bgppeer_with_bfdprofile.yaml BGPPeer/peer":      {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"configsamples-bgppeer_with_session_options.yaml BGPPeer/peer": {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	// Waiting for its Secret does not exempt it: MetalLB checks peers whatever they refer to.
+	"configsamples-bgppeer_withsecret.yaml BGPPeer/peer-with-secret":        {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
 	"configsamples-bgppeer_with_vrf.yaml BGPPeer/peer":                      {"with no Node objects", "this address is already peered with by", "BGPPeer example"},
 	"configsamples-deployment_bgp.yaml BGPPeer/peer":                        {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
 	"docs-configuration-advanced_bgp_configuration-04.yaml BGPPeer/example": {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},

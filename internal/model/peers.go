@@ -1,6 +1,7 @@
 package model
 
 import (
+	"maps"
 	"net/netip"
 	"sort"
 	"time"
@@ -35,7 +36,9 @@ func indexSecrets(secrets []corev1.Secret) map[string]*corev1.Secret {
 	return m
 }
 
-func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secret, ps *Problems) *Peer {
+// buildPeer returns the peer and whether it is usable: a peer whose only problems wait for another
+// object (a Secret, a BFDProfile) is returned unusable, for checkPeersPerNode; an invalid one is nil.
+func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secret, ps *Problems) (*Peer, bool) {
 	ref := Ref{Kind: KindPeer, Name: p.Name}
 	before := len(*ps)
 	s := p.Spec
@@ -62,9 +65,12 @@ func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secre
 		peer.Password = secretPassword(ref, name, secrets, ps)
 	}
 	if len(*ps) > before {
-		return nil
+		if (*ps)[before:].Waiting() {
+			return peer, false
+		}
+		return nil, false
 	}
-	return peer
+	return peer, true
 }
 
 func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
@@ -163,11 +169,15 @@ func duration(d *metav1.Duration) *time.Duration {
 // node when one Node matches both; with no Node objects at all every pair is taken to share one, as
 // MetalLB does, so a peer that would clash on the first node to join is refused before it can. Of two
 // peers that clash, the newer is left out.
-func checkPeersPerNode(in Input, cfg *Config, ps *Problems) {
-	peers := sortedPeers(in.Peers, cfg)
+//
+// Peers waiting for a reference take part (pending): they clash as they will once it exists, and
+// MetalLB's webhook checks peers whatever they refer to.
+func checkPeersPerNode(in Input, cfg *Config, pending []*Peer, ps *Problems) {
+	peers := sortedPeers(in.Peers, cfg, pending)
+	out := map[string]bool{}
 	for i, p := range peers {
 		for _, q := range peers[:i] {
-			if cfg.Peers[q.Name] == nil {
+			if out[q.Name] {
 				continue // already left out: it runs nowhere
 			}
 			node, shares := sharedNode(p, q, in.Nodes)
@@ -178,6 +188,7 @@ func checkPeersPerNode(in Input, cfg *Config, ps *Problems) {
 				ps.addCross(Ref{Kind: KindPeer, Name: p.Name}, field, Ref{Kind: KindPeer, Name: q.Name},
 					"%s, %s BGPPeer %s", node, why, q.Name)
 				delete(cfg.Peers, p.Name)
+				out[p.Name] = true
 				break
 			}
 		}
@@ -210,10 +221,15 @@ func peerClash(p, q *Peer) (string, string) {
 	return "", ""
 }
 
-func sortedPeers(api []v1beta2.BGPPeer, cfg *Config) []*Peer {
+// sortedPeers is the valid peers, those waiting for a reference included, oldest first.
+func sortedPeers(api []v1beta2.BGPPeer, cfg *Config, pending []*Peer) []*Peer {
+	byName := maps.Clone(cfg.Peers)
+	for _, p := range pending {
+		byName[p.Name] = p
+	}
 	idx := make([]int, 0, len(api))
 	for i := range api {
-		if cfg.Peers[api[i].Name] != nil {
+		if byName[api[i].Name] != nil {
 			idx = append(idx, i)
 		}
 	}
@@ -223,7 +239,7 @@ func sortedPeers(api []v1beta2.BGPPeer, cfg *Config) []*Peer {
 	})
 	out := make([]*Peer, len(idx))
 	for i, j := range idx {
-		out[i] = cfg.Peers[api[j].Name]
+		out[i] = byName[api[j].Name]
 	}
 	return out
 }
