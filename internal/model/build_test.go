@@ -262,7 +262,7 @@ func TestBuild(t *testing.T) {
 			}), peer("old", 4)}},
 			problems: []string{"BGPPeer new: spec.routerID: with no Node objects (every node may run both), peers need the same routerID as BGPPeer old"}},
 		{name: "a peer waiting for its Secret clashes too",
-			in: Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.ASN = 64999; s.PasswordSecret.Name = "later" }), peer("old", 4)}},
+			in:       Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.ASN = 64999; s.PasswordSecret.Name = "later" }), peer("old", 4)}},
 			problems: []string{"BGPPeer new: spec.passwordSecret", "BGPPeer new: spec.peerAddress: with no Node objects (every node may run both), this address is already peered with by BGPPeer old"}},
 		{name: "one address in two VRFs is fine",
 			in: Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.VRFName = "red"; s.MyASN = 65000 }), peer("old", 4)}}},
