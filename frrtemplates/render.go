@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/template"
 	"time"
 
@@ -50,7 +51,26 @@ func Render(n *model.NodeBGP) ([]byte, error) {
 		return nil, fmt.Errorf("rendering frr.conf for node %s: %w", n.NodeName, err)
 	}
 	b.WriteByte('\n')
+	appendExtras(&b, n)
 	return b.Bytes(), nil
+}
+
+// ExtrasMarker starts the section of a rendered frr.conf that holds a ConfigMap's extras; what
+// follows it on its line is the ConfigMap's "namespace/name", so a refusal can be reported on it.
+const ExtrasMarker = "! routelb: extras from ConfigMap "
+
+// appendExtras writes the user's extras after everything routelb renders, verbatim, as MetalLB does
+// with its bgpextras ConfigMap. They are not checked here: the reloader validates the whole file
+// with FRR's parser before applying it, so a bad extra never reaches FRR.
+func appendExtras(b *bytes.Buffer, n *model.NodeBGP) {
+	if n.Extras == "" {
+		return
+	}
+	b.WriteString("!\n" + ExtrasMarker + n.ExtrasFrom + "\n")
+	b.WriteString(n.Extras)
+	if !strings.HasSuffix(n.Extras, "\n") {
+		b.WriteByte('\n')
+	}
 }
 
 func estimateSize(n *model.NodeBGP) int {
@@ -64,6 +84,8 @@ func estimateSize(n *model.NodeBGP) int {
 
 type view struct {
 	Hostname    string
+	LogLevel    string   // one of model.FRRLogLevels
+	Debugs      []string // rendered with LogLevel debugging
 	Routers     []routerView
 	BFDProfiles []*model.BFDProfile
 	MarkerLists []markerList
@@ -107,7 +129,10 @@ type addressFamily struct {
 type afNeighbor struct{ ID, RouteMapIn, RouteMapOut string }
 
 func newView(n *model.NodeBGP) *view {
-	v := &view{Hostname: n.NodeName, BFDProfiles: n.BFDProfiles}
+	v := &view{Hostname: n.NodeName, BFDProfiles: n.BFDProfiles, LogLevel: n.LogLevel, Debugs: debugs}
+	if v.LogLevel == "" {
+		v.LogLevel = "informational"
+	}
 	pol := newPolicy(n)
 	for _, r := range n.Routers {
 		rv := routerView{ASN: r.MyASN, VRF: r.VRF}
@@ -137,6 +162,15 @@ func newView(n *model.NodeBGP) *view {
 	}
 	v.MarkerLists, v.RouteMaps = pol.finish()
 	return v
+}
+
+// debugs are the debugs MetalLB's FRR mode turns on when the speaker logs at debug level: sessions,
+// updates, next hops and the kernel interface of zebra, bgpd and bfdd. "debug bgp updates" is
+// written as the two lines FRR prints for it, so the running config matches the file.
+var debugs = []string{
+	"debug zebra events", "debug zebra nht", "debug zebra kernel", "debug zebra rib", "debug zebra nexthop",
+	"debug bgp neighbor-events", "debug bgp updates in", "debug bgp updates out", "debug bgp keepalives", "debug bgp nht", "debug bgp zebra",
+	"debug bfd network", "debug bfd peer", "debug bfd zebra",
 }
 
 func neighborID(p *model.Peer) string {

@@ -20,6 +20,12 @@ import (
 // would be one stray thread away from answering on the real uplink.
 const helperEnv = "ROUTELB_L2_NETNS_HELPER"
 
+// resyncEnv sets the helper's ResyncPeriod; watchEnv, when set, runs WatchLinks beside Run.
+const (
+	resyncEnv = "ROUTELB_L2_NETNS_RESYNC"
+	watchEnv  = "ROUTELB_L2_NETNS_WATCH"
+)
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelper())
@@ -30,6 +36,8 @@ func TestMain(m *testing.M) {
 // runHelper serves commands on stdin, one per line, answering each on stdout:
 //
 //	own VIP      -> "ok" once VIP is answered on some interface
+//	ownon VIP IF -> "ok" (VIP to be answered on interface IF only)
+//	announcing VIP -> the interfaces VIP is answered on, comma-separated
 //	disown VIP   -> "ok"
 //	ignored PROTO REASON -> the ignored-requests count on eth0
 //	sent PROTO   -> the responses-sent count on eth0
@@ -45,11 +53,20 @@ func runHelper() int {
 		nodeAddrs = append(nodeAddrs, netip.MustParseAddr(s))
 	}
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
-	r := New(Config{Logger: log, NodeAddresses: nodeAddrs})
+	cfg := Config{Logger: log, NodeAddresses: nodeAddrs}
+	if d, err := time.ParseDuration(os.Getenv(resyncEnv)); err == nil {
+		cfg.ResyncPeriod = d
+	}
+	r := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
+	if os.Getenv(watchEnv) != "" {
+		watched := make(chan struct{})
+		go func() { _ = r.WatchLinks(ctx); close(watched) }()
+		defer func() { cancel(); <-watched }()
+	}
 
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -75,6 +92,13 @@ func helperCommand(r *Responder, f []string) string {
 			}
 		}
 		return "error not announcing " + vip.String()
+	case f[0] == "ownon" && len(f) == 3: // answer on one named interface, which may not exist yet
+		if err := r.Announce(netip.MustParseAddr(f[1]), []string{f[2]}); err != nil {
+			return "error " + err.Error()
+		}
+		return "ok"
+	case f[0] == "announcing" && len(f) == 2:
+		return strings.Join(r.Announcing()[netip.MustParseAddr(f[1])], ",")
 	case f[0] == "disown" && len(f) == 2:
 		r.Withdraw(netip.MustParseAddr(f[1]))
 		return "ok"

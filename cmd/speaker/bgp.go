@@ -15,6 +15,10 @@ import (
 var routingDaemon = flag.String("routing-daemon", nodeconfig.DaemonFRR,
 	"routing daemon of the sidecar: frr (frr.conf) or bird (bird.conf, BIRD 2), written into --frr-config-dir")
 
+// bgpExtras names the ConfigMap appended to frr.conf; MetalLB's FRR mode reads the same name.
+var bgpExtras = flag.String("bgp-extras-configmap", "bgpextras",
+	"ConfigMap in --namespace whose \"extras\" key is appended verbatim to frr.conf (MetalLB's bgpextras); empty: none")
+
 // setupBGP adds BGP mode to the manager: the reconciler that renders this node's frr.conf (or
 // bird.conf with --routing-daemon bird).
 func setupBGP(mgr ctrl.Manager, o options) error {
@@ -31,6 +35,8 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		Namespace:       o.Namespace,
 		LBClass:         o.LBClass,
 		IgnoreExcludeLB: o.IgnoreExcludeLB,
+		LogLevel:        nodeconfig.LogLevelOf(mgr.GetLogger()),
+		ExtrasConfigMap: *bgpExtras,
 		ConfigDir:       o.FRRConfigDir,
 		Daemon:          *routingDaemon,
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),

@@ -130,7 +130,7 @@ func setupL2(mgr ctrl.Manager, o options) error {
 	resp := l2responder.New(l2responder.Config{NodeAddresses: nodeAddrs, ExcludeInterfaces: exclude,
 		StillOwned: eng.Owns, Logger: ctrl.Log.WithName("l2responder")})
 	r.Ownership, r.Responder = eng, resp
-	for _, run := range []func(context.Context) error{resp.Run, runEngine} {
+	for _, run := range []func(context.Context) error{resp.Run, resp.WatchLinks, runEngine} {
 		if err := mgr.Add(manager.RunnableFunc(ignoreCancel(run))); err != nil {
 			return err
 		}

@@ -46,6 +46,23 @@ var corpusContradictions = map[string][]string{
 	// /29; MetalLB: "invalid aggregation length 24: prefix 29 in this pool is more specific than
 	// the aggregation length".
 	"docs-configuration-advanced_bgp_configuration-03.yaml BGPAdvertisement/external": {"24 is shorter than the pool's CIDR 192.168.1.240/29 (IPAddressPool first-pool)"},
+	// Peers of different examples that one node could not run together. The examples create no
+	// Node, so every pair may share one (MetalLB's checkFRRPeersCompatible); MetalLB: "peer ...
+	// already exists, FRR mode doesn't support duplicate BGPPeers" and "... has myAsn different
+	// from ...". The incoming object is the one refused, so the pair is fixed by the order.
+	"configsamples-bgppeer_simple.yaml BGPPeer/peer":               {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"configsamples-bgppeer_with_bfdprofile.yaml BGPPeer/peer":      {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"configsamples-bgppeer_with_session_options.yaml BGPPeer/peer": {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	// Waiting for its Secret does not exempt it: MetalLB checks peers whatever they refer to.
+	"configsamples-bgppeer_withsecret.yaml BGPPeer/peer-with-secret":        {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"configsamples-bgppeer_with_vrf.yaml BGPPeer/peer":                      {"with no Node objects", "this address is already peered with by", "BGPPeer example"},
+	"configsamples-deployment_bgp.yaml BGPPeer/peer":                        {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"docs-configuration-advanced_bgp_configuration-04.yaml BGPPeer/example": {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"docs-configuration-advanced_bgp_configuration-09.yaml BGPPeer/example": {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"docs-configuration-advanced_bgp_configuration-13.yaml BGPPeer/peer":    {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"docs-configuration-advanced_bgp_configuration-14.yaml BGPPeer/example": {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"docs-configuration-advanced_bgp_configuration-15.yaml BGPPeer/example": {"with no Node objects", "this address is already peered with by", "BGPPeer peersample"},
+	"docs-configuration-index-05.yaml BGPPeer/sample":                       {"with no Node objects", "peers of one VRF need the same myASN as", "BGPPeer peer1"},
 }
 
 type corpusObject struct {

@@ -169,9 +169,11 @@ func TestMetalLBDifferential(t *testing.T) {
 			t.Errorf("%s: routelb refuses what MetalLB %s accepts: %s", k, metallbVersion, ours[k])
 		}
 	}
+	// Both directions: with MetalLB's peer rule (model.checkPeersPerNode) routelb also refuses
+	// what MetalLB refuses, so a difference either way is a regression.
 	for _, k := range slices.Sorted(maps.Keys(theirs)) {
 		if _, ok := ours[k]; !ok {
-			t.Logf("%s: MetalLB refuses, routelb accepts: %s", k, theirs[k])
+			t.Errorf("%s: MetalLB %s refuses, routelb accepts: %s", k, metallbVersion, theirs[k])
 		}
 	}
 	t.Logf("%d objects: routelb refused %d, MetalLB %s refused %d", len(all), len(ours), metallbVersion, len(theirs))

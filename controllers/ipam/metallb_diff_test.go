@@ -205,6 +205,9 @@ func TestDifferentialMetalLB(t *testing.T) {
 			want: "2001:db8:50::1,198.18.50.4 pool=generic"},
 		{ns: "diff-b", name: "prefer-dual", policy: prefer, families: v4v6},
 		{ns: "diff-a", name: "prefer-dual-pinned-v4-only", policy: prefer, families: v4v6},
+		// First family (IPv6) in no pinned pool: the second alone from the pinned pool, not both
+		// from the generic one.
+		{ns: "diff-a", name: "prefer-dual-v6-first-pinned-v4-only", policy: prefer, families: v6v4},
 		{ns: "diff-b", name: "outside-every-pool", ann: map[string]string{allocator.AnnotationLoadBalancerIPs: "198.18.99.1"}},
 		{ns: "diff-b", name: "unknown-pool", ann: map[string]string{allocator.AnnotationAddressPool: "nope"}},
 	}
@@ -231,12 +234,12 @@ func TestDifferentialMetalLB(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	moved := []string{"pinned-by-namespace", "prefer-dual-pinned-v4-only"}
+	moved := []string{"pinned-by-namespace", "prefer-dual-pinned-v4-only", "prefer-dual-v6-first-pinned-v4-only"}
 	for _, name := range moved {
 		waitOffPool(t, sides, "diff-a", name, "team-a")
 	}
-	// Both were cleared at once: which one is reallocated first is reconcile order, in either
-	// controller, so the two are compared as a group (same addresses and pools between them).
+	// All were cleared at once: which one is reallocated first is reconcile order, in either
+	// controller, so they are compared as a group (same addresses and pools between them).
 	compareGroup(t, sides, "diff-a", moved)
 	for side, c := range sides {
 		for _, name := range moved {
@@ -246,7 +249,7 @@ func TestDifferentialMetalLB(t *testing.T) {
 		}
 	}
 	for _, s := range svcs {
-		if s.ns == "diff-a" && (s.name == moved[0] || s.name == moved[1]) {
+		if s.ns == "diff-a" && slices.Contains(moved, s.name) {
 			continue
 		}
 		compare(t, sides, s)

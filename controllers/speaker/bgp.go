@@ -46,6 +46,11 @@ type SpeakerBGPReconciler struct {
 	LBClass   string
 	// IgnoreExcludeLB is --ignore-exclude-lb: the exclusion label no longer withdraws this node.
 	IgnoreExcludeLB bool
+	// LogLevel is the speaker's log level, which FRR follows (nodeconfig.FRRLogLevel).
+	LogLevel string
+	// ExtrasConfigMap names the ConfigMap (in Namespace) whose "extras" key is appended to frr.conf,
+	// as MetalLB's bgpextras; empty: none.
+	ExtrasConfigMap string
 	ConfigDir       string
 	// Daemon is the routing daemon the config is rendered for: nodeconfig.DaemonFRR (also when empty, frr.conf)
 	// or nodeconfig.DaemonBIRD (bird.conf).
@@ -96,6 +101,9 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, one).
 		Watches(&discoveryv1.EndpointSlice{}, one).
 		Watches(&corev1.Secret{}, one).
+		Watches(&corev1.ConfigMap{}, one, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return r.ExtrasConfigMap != "" && o.GetName() == r.ExtrasConfigMap
+		}))).
 		// Node heartbeats would wake us every few seconds; only labels (selectors, exclusion) and the
 		// NetworkUnavailable condition matter.
 		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, networkChanged{}))).
@@ -118,6 +126,7 @@ func SpeakerCacheOptions(namespace, node string) cache.Options {
 	ns := map[string]cache.Config{namespace: {}}
 	return withTransforms(cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}:            {Namespaces: ns},
+		&corev1.ConfigMap{}:         {Namespaces: ns},
 		&v1beta1.IPAddressPool{}:    {Namespaces: ns},
 		&v1beta2.BGPPeer{}:          {Namespaces: ns},
 		&v1beta1.BGPAdvertisement{}: {Namespaces: ns},
@@ -206,9 +215,21 @@ func (r *SpeakerBGPReconciler) writeConfigState(ctx context.Context, ps model.Pr
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
 	in, err := controllers.LoadSpeakerInput(ctx, sharedLists{r.Client}, r.Namespace, r.NodeName, r.LBClass)
-	in.IgnoreExcludeLB = r.IgnoreExcludeLB
+	in.IgnoreExcludeLB, in.LogLevel = r.IgnoreExcludeLB, r.LogLevel
+	if err != nil || r.ExtrasConfigMap == "" {
+		return in, err
+	}
+	var cm corev1.ConfigMap
+	err = r.Client.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.ExtrasConfigMap}, &cm)
+	if apierrors.IsNotFound(err) {
+		return in, nil
+	}
+	in.FRRExtras, in.FRRExtrasFrom = cm.Data[ExtrasKey], r.Namespace+"/"+r.ExtrasConfigMap
 	return in, err
 }
+
+// ExtrasKey is the key of the extras ConfigMap that holds the FRR configuration (MetalLB's).
+const ExtrasKey = "extras"
 
 func nodeRef(name string) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name), APIVersion: "v1"}

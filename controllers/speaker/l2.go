@@ -151,7 +151,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 	r.mu.Unlock()
 	want := make(map[netip.Addr]ownership.VIP, len(res.VIPs))
 	for vip, v := range res.VIPs {
-		want[vip] = ownership.VIP{Eligible: v.Eligible, Preferred: v.Preferred, Key: v.Key}
+		want[vip] = ownership.VIP{Eligible: v.Eligible, Preferred: v.Preferred, Scores: v.Scores, Key: v.Key}
 	}
 	r.Ownership.SetVIPs(want)
 	answering := r.Ownership.Answering()

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +16,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 
+	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/daemonfile"
+	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
 // maxEventNote keeps a daemon's error within what an Event's note may hold (1 kB).
@@ -127,4 +131,32 @@ func (o *ReloaderOutcome) report(st daemonfile.Status) {
 	o.Log.Error(o.verdict, "Routing daemon does not run the node's config", "result", st.Result, "reason", st.Reason,
 		"sha256", st.FileSHA256)
 	o.Recorder.Eventf(node, nil, corev1.EventTypeWarning, reason, "ApplyRoutingConfig", "%s", truncate(o.verdict.Error(), maxEventNote))
+	if cm := o.extrasIn(); cm != nil && st.Result == "invalid" {
+		// The extras are the one part routelb did not check: say so where their author looks.
+		o.Recorder.Eventf(cm, node, corev1.EventTypeWarning, "ExtrasRefused", "ApplyRoutingConfig",
+			"%s on node %s refused frr.conf with these extras appended (the last good config keeps running): %s",
+			o.Daemon, o.NodeName, truncate(st.Error, maxEventNote-200))
+	}
+}
+
+// extrasIn is the ConfigMap whose extras the node's current config file carries, nil if none.
+func (o *ReloaderOutcome) extrasIn() *corev1.ObjectReference {
+	d, err := nodeconfig.DaemonFor(o.Daemon)
+	if err != nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(o.ConfigDir, d.File))
+	if err != nil {
+		return nil
+	}
+	_, rest, ok := strings.Cut(string(b), frrtemplates.ExtrasMarker)
+	if !ok {
+		return nil
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	ns, name, ok := strings.Cut(strings.TrimSpace(line), "/")
+	if !ok {
+		return nil
+	}
+	return &corev1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: ns, Name: name}
 }

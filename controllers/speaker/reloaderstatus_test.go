@@ -3,6 +3,8 @@ package speaker
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/testenv"
 )
@@ -139,4 +142,51 @@ func countNodeEvents(e *speakerEnv, node, reason string) int {
 		}
 	}
 	return n
+}
+
+// TestReloaderOutcomeNamesExtrasConfigMap: when the refused frr.conf carries a ConfigMap's extras,
+// the refusal is also an event on that ConfigMap, where whoever wrote the extras looks.
+func TestReloaderOutcomeNamesExtrasConfigMap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+	}
+	env := testenv.Start(t)
+	dir := t.TempDir()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0", Controller: config.Controller{SkipNameValidation: &skip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &ReloaderOutcome{ConfigDir: dir, Daemon: "frr", NodeName: "node-ex", Recorder: mgr.GetEventRecorder("routelb-speaker"),
+		Interval: 50 * time.Millisecond, Log: mgr.GetLogger()}
+	if err := mgr.Add(o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e := &speakerEnv{t: t, c: env.Client, dir: dir}
+
+	conf := "frr defaults traditional\n!\n" + frrtemplates.ExtrasMarker + testenv.Namespace + "/bgpextras\nthis is not FRR\n"
+	if err := os.WriteFile(filepath.Join(dir, "frr.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeInvalid, FileSHA256: "x",
+		Error: "FRR refused the config: line 4: % Unknown command: this is not FRR"})
+	e.eventually("an ExtrasRefused event on the ConfigMap", func() error {
+		var evs eventsv1.EventList
+		if err := e.c.List(context.Background(), &evs); err != nil {
+			return err
+		}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Kind == "ConfigMap" && ev.Regarding.Name == "bgpextras" && ev.Reason == "ExtrasRefused" &&
+				strings.Contains(ev.Note, "this is not FRR") && strings.Contains(ev.Note, "node-ex") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ExtrasRefused event on ConfigMap bgpextras among %d events", len(evs.Items))
+	})
+	waitNodeEvent(e, "node-ex", "RoutingConfigRefused", "this is not FRR")
 }

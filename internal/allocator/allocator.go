@@ -471,15 +471,18 @@ func (a *Allocator) extend(req Request, cur []netip.Addr) (*poolState, []netip.A
 }
 
 // familiesFit: a single-stack Service holds its primary family, a dual-stack one both, and a Service
-// preferring dual stack either both or its primary family alone (so it is never moved to gain one).
+// preferring dual stack both or either family alone (so it is never moved to gain one; MetalLB
+// gives it the second family alone when no pool has the first).
 func familiesFit(req Request, fams []Family) bool {
 	switch {
 	case len(fams) == 2:
 		return req.Policy != SingleStack && len(req.Families) == 2
-	case req.Policy == RequireDualStack:
+	case req.Policy == RequireDualStack || len(fams) != 1:
 		return false
+	case req.Policy == PreferDualStack:
+		return slices.Contains(req.Families, fams[0])
 	default:
-		return len(fams) == 1 && fams[0] == req.Families[0]
+		return fams[0] == req.Families[0]
 	}
 }
 
@@ -528,8 +531,12 @@ func (a *Allocator) allocate(req Request) (*poolState, []netip.Addr, error) {
 			return p, ips, nil
 		}
 		if req.Policy == PreferDualStack && len(want) == 2 {
-			if p, ips := a.fromPools(tier, req, want[:1]); p != nil {
-				return p, ips, nil
+			// One family alone: the primary if a pool has it, else the secondary (MetalLB's
+			// findBestPoolForService keeps a candidate of each and takes the primary's first).
+			for _, one := range [][]Family{want[:1], want[1:]} {
+				if p, ips := a.fromPools(tier, req, one); p != nil {
+					return p, ips, nil
+				}
 			}
 		}
 	}

@@ -160,6 +160,17 @@ func TestEnsure(t *testing.T) {
 			{req: fams(v4("d"), SingleStack, IPv6), want: []string{"2001:db8:1::1"}},
 			{req: fams(v4("e"), RequireDualStack, IPv4), reason: ReasonWrongFamily},
 		}},
+		// MetalLB: a Service preferring dual stack whose first family no pool has gets the second alone.
+		{"PreferDualStack falls back to the second family", pools(v6), []step{
+			{req: fams(v4("a"), PreferDualStack, IPv4, IPv6), want: []string{"2001:db8:1::"}, pool: "v6"},
+			{req: fams(v4("a"), PreferDualStack, IPv4, IPv6), status: ips("2001:db8:1::"), want: []string{"2001:db8:1::"}, pool: "v6"},
+			{req: fams(v4("b"), RequireDualStack, IPv4, IPv6), reason: ReasonExhausted},
+			{req: fams(v4("c"), SingleStack, IPv4, IPv6), reason: ReasonExhausted},
+		}},
+		{"PreferDualStack takes the first family before the second", pools(pool("a4", "203.0.113.0/28"), v6), []step{
+			{req: fams(v4("a"), PreferDualStack, IPv4, IPv6), want: []string{"203.0.113.0"}, pool: "a4"},
+			{req: fams(v4("b"), PreferDualStack, IPv6, IPv4), want: []string{"2001:db8:1::"}, pool: "v6"},
+		}},
 		{"keeps status addresses", pools(pool("a", "203.0.113.0/24")), []step{
 			{req: v4("a"), status: ips("203.0.113.200"), want: []string{"203.0.113.200"}},
 			{req: v4("b"), status: ips("203.0.113.200"), want: []string{"203.0.113.0"}},

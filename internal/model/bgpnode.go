@@ -33,7 +33,17 @@ type NodeBGP struct {
 	Routers     []*Router     // default VRF first, then by VRF name
 	BFDProfiles []*BFDProfile // the profiles this node's peers use, by name
 	Services    []ServiceAnnouncement
+	// LogLevel is FRR's log level, one of FRRLogLevels; it follows the speaker's own level (as in
+	// MetalLB's FRR mode) and "debugging" also turns on FRR's debugs. Empty: informational.
+	LogLevel string
+	// Extras is FRR configuration appended verbatim after routelb's own (MetalLB's "bgpextras"
+	// ConfigMap); ExtrasFrom names the ConfigMap it came from ("namespace/name").
+	Extras, ExtrasFrom string
 }
+
+// FRRLogLevels are the levels FRR's `log` commands take, most severe first.
+var FRRLogLevels = []string{"emergencies", "alerts", "critical", "errors", "warnings", "notifications",
+	"informational", "debugging"}
 
 // Empty reports whether the node peers with nobody, and so needs no BGP at all.
 func (n *NodeBGP) Empty() bool { return len(n.Routers) == 0 }

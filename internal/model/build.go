@@ -59,12 +59,16 @@ func Build(in Input, lastGood *Config) (*Config, Problems) {
 	buildPools(in.Pools, cfg, &ps)
 	aliases := buildAliases(in.Communities, &ps)
 	secrets := indexSecrets(in.Secrets)
+	var pending []*Peer
 	for i := range in.Peers {
-		if p := buildPeer(&in.Peers[i], cfg, secrets, &ps); p != nil {
+		switch p, usable := buildPeer(&in.Peers[i], cfg, secrets, &ps); {
+		case usable:
 			cfg.Peers[p.Name] = p
+		case p != nil:
+			pending = append(pending, p)
 		}
 	}
-	checkPeersPerNode(in, cfg, &ps)
+	checkPeersPerNode(in, cfg, pending, &ps)
 	for i := range in.BGPAdvs {
 		if a := buildBGPAdv(&in.BGPAdvs[i], in.Pools, cfg, aliases, &ps); a != nil {
 			cfg.BGPAdvs[a.Name] = a

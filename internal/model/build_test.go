@@ -234,7 +234,7 @@ func TestBuild(t *testing.T) {
 			}},
 		{name: "vrf default with another myASN than the default VRF's peer",
 			in:       Input{Peers: []v1beta2.BGPPeer{peer("r1", 0), peer("r2", 0, func(s *v1beta2.BGPPeerSpec) { s.VRFName = "default"; s.MyASN = 64999; s.Address = "198.51.100.2" })}, Nodes: nodes},
-			problems: []string{"peers of one VRF need the same myASN and routerID"}},
+			problems: []string{"peers of one VRF need the same myASN as BGPPeer r1"}},
 		{name: "peer ASN and dynamic ASN", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.DynamicASN = "external" })}},
 			problems: []string{"BGPPeer r1: spec: exactly one of peerASN and dynamicASN"}},
 		{name: "peer password injecting a line", in: Input{Peers: []v1beta2.BGPPeer{peer("r1", 0, func(s *v1beta2.BGPPeerSpec) { s.Password = "x\n neighbor 1.2.3.4 remote-as 1" })}},
@@ -243,12 +243,29 @@ func TestBuild(t *testing.T) {
 			problems: []string{"BGPPeer r1: spec.holdTime"}},
 		{name: "two peers on one node with different ASNs: the newer is out",
 			in:       Input{Nodes: nodes, Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.MyASN = 65000; s.Address = "198.51.100.2" }), peer("old", 4)}},
-			problems: []string{"BGPPeer new: spec.myASN: on node node1, peers of one VRF need the same myASN and routerID as BGPPeer old (BGPPeer old)"},
+			problems: []string{"BGPPeer new: spec.myASN: on node node1, peers of one VRF need the same myASN as BGPPeer old (BGPPeer old)"},
 			check: func(t *testing.T, c *Config) {
 				if c.Peers["new"] != nil || c.Peers["old"] == nil {
 					t.Fatalf("got %v", c.Peers)
 				}
 			}},
+		// MetalLB's rule with no Node objects: every pair may share a node.
+		{name: "no nodes: different myASNs clash",
+			in:       Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.MyASN = 65000; s.Address = "198.51.100.2" }), peer("old", 4)}},
+			problems: []string{"BGPPeer new: spec.myASN: with no Node objects (every node may run both), peers of one VRF need the same myASN as BGPPeer old"}},
+		{name: "no nodes: one address twice clashes",
+			in:       Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.ASN = 64999 }), peer("old", 4)}},
+			problems: []string{"BGPPeer new: spec.peerAddress: with no Node objects (every node may run both), this address is already peered with by BGPPeer old"}},
+		{name: "no nodes: different routerIDs clash, even in another VRF",
+			in: Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) {
+				s.RouterID, s.VRFName, s.Address = "10.0.0.9", "red", "198.51.100.2"
+			}), peer("old", 4)}},
+			problems: []string{"BGPPeer new: spec.routerID: with no Node objects (every node may run both), peers need the same routerID as BGPPeer old"}},
+		{name: "a peer waiting for its Secret clashes too",
+			in:       Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.ASN = 64999; s.PasswordSecret.Name = "later" }), peer("old", 4)}},
+			problems: []string{"BGPPeer new: spec.passwordSecret", "BGPPeer new: spec.peerAddress: with no Node objects (every node may run both), this address is already peered with by BGPPeer old"}},
+		{name: "one address in two VRFs is fine",
+			in: Input{Peers: []v1beta2.BGPPeer{peer("new", 1, func(s *v1beta2.BGPPeerSpec) { s.VRFName = "red"; s.MyASN = 65000 }), peer("old", 4)}}},
 		{name: "different ASNs on disjoint nodes are fine",
 			in: Input{Nodes: nodes, Peers: []v1beta2.BGPPeer{
 				peer("a", 1, func(s *v1beta2.BGPPeerSpec) {

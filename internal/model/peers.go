@@ -1,6 +1,7 @@
 package model
 
 import (
+	"maps"
 	"net/netip"
 	"sort"
 	"time"
@@ -35,7 +36,9 @@ func indexSecrets(secrets []corev1.Secret) map[string]*corev1.Secret {
 	return m
 }
 
-func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secret, ps *Problems) *Peer {
+// buildPeer returns the peer and whether it is usable: a peer whose only problems wait for another
+// object (a Secret, a BFDProfile) is returned unusable, for checkPeersPerNode; an invalid one is nil.
+func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secret, ps *Problems) (*Peer, bool) {
 	ref := Ref{Kind: KindPeer, Name: p.Name}
 	before := len(*ps)
 	s := p.Spec
@@ -62,9 +65,12 @@ func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secre
 		peer.Password = secretPassword(ref, name, secrets, ps)
 	}
 	if len(*ps) > before {
-		return nil
+		if (*ps)[before:].Waiting() {
+			return peer, false
+		}
+		return nil, false
 	}
-	return peer
+	return peer, true
 }
 
 func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
@@ -157,39 +163,73 @@ func duration(d *metav1.Duration) *time.Duration {
 	return &v
 }
 
-// checkPeersPerNode finds peers that one node could not run together: one BGP instance per VRF has one
-// ASN and one router ID, and one session per address. The newer peer is the one left out.
-func checkPeersPerNode(in Input, cfg *Config, ps *Problems) {
-	peers := sortedPeers(in.Peers, cfg)
-	for _, node := range in.Nodes {
-		seen := map[string]*Peer{} // by VRF
-		addrs := map[string]*Peer{}
-		for _, p := range peers {
-			if cfg.Peers[p.Name] == nil || !MatchesAny(p.NodeSelectors, node.Labels) {
+// checkPeersPerNode refuses the peers one node could not run together, with MetalLB's FRR-mode rule
+// (internal/config/validation.go, checkFRRPeersCompatible): two peers that may share a node need the
+// same routerID, the same myASN within a VRF, and different addresses (per VRF). Two peers share a
+// node when one Node matches both; with no Node objects at all every pair is taken to share one, as
+// MetalLB does, so a peer that would clash on the first node to join is refused before it can. Of two
+// peers that clash, the newer is left out.
+//
+// Peers waiting for a reference take part (pending): they clash as they will once it exists, and
+// MetalLB's webhook checks peers whatever they refer to.
+func checkPeersPerNode(in Input, cfg *Config, pending []*Peer, ps *Problems) {
+	peers := sortedPeers(in.Peers, cfg, pending)
+	out := map[string]bool{}
+	for i, p := range peers {
+		for _, q := range peers[:i] {
+			if out[q.Name] {
+				continue // already left out: it runs nowhere
+			}
+			node, shares := sharedNode(p, q, in.Nodes)
+			if !shares {
 				continue
 			}
-			if first, ok := seen[p.VRF]; ok && (first.MyASN != p.MyASN || first.RouterID != p.RouterID) {
-				ps.addCross(Ref{Kind: KindPeer, Name: p.Name}, "spec.myASN", Ref{Kind: KindPeer, Name: first.Name},
-					"on node %s, peers of one VRF need the same myASN and routerID as BGPPeer %s", node.Name, first.Name)
+			if field, why := peerClash(p, q); field != "" {
+				ps.addCross(Ref{Kind: KindPeer, Name: p.Name}, field, Ref{Kind: KindPeer, Name: q.Name},
+					"%s, %s BGPPeer %s", node, why, q.Name)
 				delete(cfg.Peers, p.Name)
-				continue
+				out[p.Name] = true
+				break
 			}
-			key := p.VRF + "/" + p.Addr.String() + p.Interface
-			if first, ok := addrs[key]; ok {
-				ps.addCross(Ref{Kind: KindPeer, Name: p.Name}, "spec.peerAddress", Ref{Kind: KindPeer, Name: first.Name},
-					"on node %s, BGPPeer %s already peers with this address", node.Name, first.Name)
-				delete(cfg.Peers, p.Name)
-				continue
-			}
-			seen[p.VRF], addrs[key] = p, p
 		}
 	}
 }
 
-func sortedPeers(api []v1beta2.BGPPeer, cfg *Config) []*Peer {
+// sharedNode reports whether two peers may run on one node, and names it for the problem.
+func sharedNode(p, q *Peer, nodes []corev1.Node) (string, bool) {
+	if len(nodes) == 0 {
+		return "with no Node objects (every node may run both)", true
+	}
+	for _, n := range nodes {
+		if MatchesAny(p.NodeSelectors, n.Labels) && MatchesAny(q.NodeSelectors, n.Labels) {
+			return "on node " + n.Name, true
+		}
+	}
+	return "", false
+}
+
+// peerClash is the field of p that one node cannot run beside q, and why; "" if none.
+func peerClash(p, q *Peer) (string, string) {
+	switch {
+	case p.RouterID != q.RouterID:
+		return "spec.routerID", "peers need the same routerID as"
+	case p.VRF == q.VRF && p.Addr == q.Addr && p.Interface == q.Interface:
+		return "spec.peerAddress", "this address is already peered with by"
+	case p.VRF == q.VRF && p.MyASN != q.MyASN:
+		return "spec.myASN", "peers of one VRF need the same myASN as"
+	}
+	return "", ""
+}
+
+// sortedPeers is the valid peers, those waiting for a reference included, oldest first.
+func sortedPeers(api []v1beta2.BGPPeer, cfg *Config, pending []*Peer) []*Peer {
+	byName := maps.Clone(cfg.Peers)
+	for _, p := range pending {
+		byName[p.Name] = p
+	}
 	idx := make([]int, 0, len(api))
 	for i := range api {
-		if cfg.Peers[api[i].Name] != nil {
+		if byName[api[i].Name] != nil {
 			idx = append(idx, i)
 		}
 	}
@@ -199,7 +239,7 @@ func sortedPeers(api []v1beta2.BGPPeer, cfg *Config) []*Peer {
 	})
 	out := make([]*Peer, len(idx))
 	for i, j := range idx {
-		out[i] = cfg.Peers[api[j].Name]
+		out[i] = byName[api[j].Name]
 	}
 	return out
 }

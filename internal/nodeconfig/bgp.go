@@ -23,6 +23,11 @@ type SpeakerInput struct {
 	// IgnoreExcludeLB is the speaker's --ignore-exclude-lb: the exclusion label no longer withdraws
 	// the node's announcements (model.NodeMayAnnounce).
 	IgnoreExcludeLB bool
+	// LogLevel is the speaker's log level (FRRLogLevel's names), which FRR follows; empty: info.
+	LogLevel string
+	// FRRExtras is FRR configuration appended verbatim to frr.conf (the "extras" key of MetalLB's
+	// bgpextras ConfigMap), FRRExtrasFrom its ConfigMap ("namespace/name"). BIRD ignores them.
+	FRRExtras, FRRExtrasFrom string
 }
 
 // NodeBGPResult is a computed node configuration. Config is the model to keep as the last good one;
@@ -67,6 +72,10 @@ func ComputeFor(in SpeakerInput, lastGood *model.Config, d Daemon) (NodeBGPResul
 	if node == nil {
 		return res, fmt.Errorf("%w: %q", ErrNodeNotFound, in.NodeName)
 	}
+	logLevel, err := FRRLogLevel(in.LogLevel)
+	if err != nil {
+		return res, err
+	}
 	cfg, ps := model.Build(in.Input, lastGood)
 	if d.Restrict != nil {
 		// What the node runs becomes the last good config: an edit the daemon cannot express falls back to it.
@@ -76,6 +85,10 @@ func ComputeFor(in SpeakerInput, lastGood *model.Config, d Daemon) (NodeBGPResul
 	}
 	nb, nps := model.BuildNode(cfg, model.NodeInput{Node: node, Services: in.Services, EndpointSlices: in.EndpointSlices,
 		LBClass: in.LBClass, IgnoreExcludeLB: in.IgnoreExcludeLB})
+	nb.LogLevel = logLevel
+	if d.Kind == DaemonFRR {
+		nb.Extras, nb.ExtrasFrom = in.FRRExtras, in.FRRExtrasFrom
+	}
 	out, err := d.Render(nb)
 	if err != nil {
 		return res, err

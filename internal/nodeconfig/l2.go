@@ -18,6 +18,10 @@ type L2VIP struct {
 	Services  []types.NamespacedName // sorted; several when the VIP is shared
 	Eligible  []string               // nodes that may own it, sorted
 	Preferred []string               // eligible nodes with the highest preference score (if > 0), sorted
+	// Scores are the eligible nodes' preference scores (summed weights of the matching
+	// preferredNodeSelectors, 0 left out): MetalLB orders every candidate by score, then by hash, so
+	// when the best nodes are gone the next tier wins before the rest.
+	Scores map[string]int64
 	// Key is the address whose hash elects the owner: the first VIP of the first Service holding
 	// this one, so both VIPs of a dual-stack Service go to one node, as MetalLB elects per Service.
 	Key netip.Addr
@@ -110,6 +114,14 @@ func addL2VIP(out map[netip.Addr]*L2VIP, vip netip.Addr, svc *corev1.Service, ad
 		}
 	}
 	v.Preferred = topScored(v.Preferred, scores)
+	for n, sc := range scores {
+		if sc > 0 {
+			if v.Scores == nil {
+				v.Scores = map[string]int64{}
+			}
+			v.Scores[n] += sc
+		}
+	}
 	if self != nil {
 		v.Interfaces = mergeInterfaces(v.Interfaces, advs, self)
 	}

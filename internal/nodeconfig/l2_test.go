@@ -1,6 +1,7 @@
 package nodeconfig
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -213,6 +214,10 @@ func TestL2PreferenceAndServiceSelectors(t *testing.T) {
 	// a: 60, b: 60+30, c: 30 (db's 100 does not count for web).
 	if !slices.Equal(v.Preferred, []string{"b"}) || !slices.Equal(v.Eligible, []string{"a", "b", "c"}) {
 		t.Errorf("preferred %v eligible %v, want [b] and [a b c]", v.Preferred, v.Eligible)
+	}
+	// Every candidate keeps its score (MetalLB orders them all), not only the top tier.
+	if want := map[string]int64{"a": 60, "b": 90, "c": 30}; !maps.Equal(v.Scores, want) {
+		t.Errorf("scores %v, want %v", v.Scores, want)
 	}
 	// Only the db advertisement selects a db Service.
 	in.Services[0].Labels = map[string]string{"tier": "db"}

@@ -29,11 +29,22 @@ func DecodeFile(tb testing.TB, path string) nodeconfig.SpeakerInput {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	node := "node1"
-	if line, _, _ := strings.Cut(string(b), "\n"); strings.HasPrefix(line, "# node: ") {
-		node = strings.TrimSpace(strings.TrimPrefix(line, "# node: "))
+	node, logLevel := "node1", ""
+	// Header lines: "# node: NAME" and "# log-level: LEVEL" (the speaker's, nodeconfig.FRRLogLevel).
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "# ") {
+			break
+		}
+		if v, ok := strings.CutPrefix(line, "# node: "); ok {
+			node = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "# log-level: "); ok {
+			logLevel = strings.TrimSpace(v)
+		}
 	}
-	return Decode(tb, node, bytes.NewReader(b), path)
+	in := Decode(tb, node, bytes.NewReader(b), path)
+	in.LogLevel = logLevel
+	return in
 }
 
 // MustCompute computes the node's config for daemon, failing the test on an error or a problem:

@@ -180,7 +180,7 @@ func (t Timing) Validate() error {
 func (e *Engine) SetVIPs(vips map[netip.Addr]VIP) {
 	e.mu.Lock()
 	if !maps.EqualFunc(e.m.want, vips, func(a, b VIP) bool {
-		return slices.Equal(a.Eligible, b.Eligible) && slices.Equal(a.Preferred, b.Preferred) && a.Key == b.Key
+		return slices.Equal(a.Eligible, b.Eligible) && slices.Equal(a.Preferred, b.Preferred) && maps.Equal(a.Scores, b.Scores) && a.Key == b.Key
 	}) {
 		e.m.want = maps.Clone(vips)
 		defer e.trigger()

@@ -35,6 +35,9 @@ import (
 type VIP struct {
 	Eligible  []string
 	Preferred []string
+	// Scores, when set, rank the eligible nodes before the hash (MetalLB's preferredNodeSelectors
+	// order every candidate by score); without them Preferred nodes rank above the rest.
+	Scores map[string]int64
 	// Key, when valid, is the address hashed instead of the VIP's own: the VIPs of one Service share
 	// it, so with the same eligible nodes they share their owner (dual stack on one node, as MetalLB).
 	Key netip.Addr
@@ -223,18 +226,29 @@ func (m *machine) answering(now time.Time) map[netip.Addr]bool {
 // desiredOwner is the live eligible node with the highest rendezvous weight for vip, preferred
 // nodes first; "" when no eligible node is live.
 func (m *machine) desiredOwner(vip netip.Addr, spec VIP, now time.Time) string {
-	best, bestPref, bestScore := "", false, uint64(0)
+	best, bestPref, bestScore := "", int64(0), uint64(0)
 	for _, n := range spec.Eligible {
 		if !m.live(n, now) {
 			continue
 		}
-		pref := slices.Contains(spec.Preferred, n)
+		pref := spec.rank(n)
 		s := score(spec.electionKey(vip), n)
-		if best == "" || pref && !bestPref || pref == bestPref && (s > bestScore || s == bestScore && n < best) {
+		if best == "" || pref > bestPref || pref == bestPref && (s > bestScore || s == bestScore && n < best) {
 			best, bestPref, bestScore = n, pref, s
 		}
 	}
 	return best
+}
+
+// rank is a node's preference: its score, or 1 for a Preferred node when there are no scores.
+func (v VIP) rank(n string) int64 {
+	if v.Scores != nil {
+		return v.Scores[n]
+	}
+	if slices.Contains(v.Preferred, n) {
+		return 1
+	}
+	return 0
 }
 
 // score is the rendezvous (highest random weight) hash of a VIP and a node.

@@ -24,12 +24,13 @@ daemons: |
   pathd=no
   vtysh_enable=yes
   # -P 0: no TCP vty (the host network is shared); vtysh talks over the sockets in /var/run/frr.
-  # --log: a start-up log target, not part of the running config the reloader compares against.
-  zebra_options="-P 0 -s 90000000 --log file:/etc/frr/frr.log --log-level informational"
-  bgpd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
-  bfdd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
-  staticd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
-  mgmtd_options="-P 0 --log file:/etc/frr/frr.log --log-level informational"
+  # --log: a start-up log target, not part of the running config the reloader compares against; its
+  # level is the speaker's (logLevel), as the `log stdout` line the speaker renders (docs/bgp.md).
+  zebra_options="-P 0 -s 90000000 --log file:/etc/frr/frr.log --log-level {{ include "routelb.frr.logLevel" . }}"
+  bgpd_options="-P 0 --log file:/etc/frr/frr.log --log-level {{ include "routelb.frr.logLevel" . }}"
+  bfdd_options="-P 0 --log file:/etc/frr/frr.log --log-level {{ include "routelb.frr.logLevel" . }}"
+  staticd_options="-P 0 --log file:/etc/frr/frr.log --log-level {{ include "routelb.frr.logLevel" . }}"
+  mgmtd_options="-P 0 --log file:/etc/frr/frr.log --log-level {{ include "routelb.frr.logLevel" . }}"
   watchfrr_options="--log file:/etc/frr/frr.log"
 vtysh.conf: |
   service integrated-vtysh-config
@@ -47,4 +48,11 @@ runs vtysh as root against the frr-owned sockets (DAC_OVERRIDE) and stops the da
 */}}
 {{- define "routelb.frr.capabilities" -}}
 ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "KILL"]
+{{- end -}}
+
+
+{{/* FRR's name for the chart's logLevel, as nodeconfig.FRRLogLevel maps the speaker's level. */}}
+{{- define "routelb.frr.logLevel" -}}
+{{- $m := dict "debug" "debugging" "info" "informational" "error" "errors" -}}
+{{- get $m (toString .Values.logLevel) | default "informational" -}}
 {{- end -}}
