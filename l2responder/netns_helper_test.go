@@ -45,7 +45,11 @@ func runHelper() int {
 		nodeAddrs = append(nodeAddrs, netip.MustParseAddr(s))
 	}
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
-	r := New(Config{Logger: log, NodeAddresses: nodeAddrs})
+	r, err := New(Config{Logger: log, NodeAddresses: nodeAddrs})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()

@@ -1,28 +1,24 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 
+	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
-// routingDaemon chooses the renderer; main copies package-level flags into its flag set.
-var routingDaemon = flag.String("routing-daemon", nodeconfig.DaemonFRR,
-	"routing daemon of the sidecar: frr (frr.conf) or bird (bird.conf, BIRD 2), written into --frr-config-dir")
-
 // setupBGP adds BGP mode to the manager: the reconciler that renders this node's frr.conf (or
 // bird.conf with --routing-daemon bird).
-func setupBGP(mgr ctrl.Manager, o options) error {
-	if err := nodeconfig.CheckDaemon(*routingDaemon); err != nil {
+func setupBGP(mgr ctrl.Manager, o options, bin binary) error {
+	if err := nodeconfig.CheckDaemon(o.RoutingDaemon); err != nil {
 		return fmt.Errorf("--routing-daemon: %w", err)
 	}
-	if err := os.MkdirAll(o.FRRConfigDir, 0o755); err != nil {
-		return fmt.Errorf("--frr-config-dir: %w", err)
+	if err := os.MkdirAll(o.ConfigDir, 0o755); err != nil {
+		return fmt.Errorf("--config-dir: %w", err)
 	}
 	r := &speaker.SpeakerBGPReconciler{
 		Client:          mgr.GetClient(),
@@ -31,15 +27,15 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 		Namespace:       o.Namespace,
 		LBClass:         o.LBClass,
 		IgnoreExcludeLB: o.IgnoreExcludeLB,
-		ConfigDir:       o.FRRConfigDir,
-		Daemon:          *routingDaemon,
+		ConfigDir:       o.ConfigDir,
+		Daemon:          o.RoutingDaemon,
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
 		APIReader:       mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := setupReloaderOutcome(mgr, r); err != nil {
+	if err := setupReloaderOutcome(mgr, r, bin.Log); err != nil {
 		return err
 	}
 	return speaker.SetupSpeakerSessions(mgr, r)
@@ -47,9 +43,9 @@ func setupBGP(mgr ctrl.Manager, o options) error {
 
 // setupReloaderOutcome makes /readyz fail while the routing daemon does not run the node's config,
 // as the reloader reports it in the shared directory, and records each change on the Node.
-func setupReloaderOutcome(mgr ctrl.Manager, r *speaker.SpeakerBGPReconciler) error {
+func setupReloaderOutcome(mgr ctrl.Manager, r *speaker.SpeakerBGPReconciler, log logr.Logger) error {
 	o := &speaker.ReloaderOutcome{ConfigDir: r.ConfigDir, Daemon: r.Daemon, NodeName: r.NodeName, Recorder: r.Recorder,
-		Log: mgr.GetLogger().WithName("reloader-outcome").WithValues("node", r.NodeName)}
+		Log: log.WithName("reloader-outcome").WithValues("node", r.NodeName)}
 	if err := mgr.Add(o); err != nil {
 		return err
 	}

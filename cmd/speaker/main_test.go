@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,8 +63,8 @@ func TestSpeakerMain(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		// Layer 2 mode would answer ARP on this machine's interfaces: not in a BGP test.
-		done <- run(runCtx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--frr-config-dir", dir,
-			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0"})
+		done <- run(runCtx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--config-dir", dir,
+			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0"}, io.Discard, t.Output())
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -87,7 +91,7 @@ func TestSpeakerMain(t *testing.T) {
 
 func TestSpeakerMainNeedsNodeName(t *testing.T) {
 	t.Setenv("NODE_NAME", "")
-	err := run(t.Context(), []string{"--metrics-bind-address", "0"})
+	err := run(t.Context(), []string{"--metrics-bind-address", "0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--node-name") {
 		t.Fatalf("got %v", err)
 	}
@@ -130,5 +134,52 @@ func TestExcludeInterfaces(t *testing.T) {
 				t.Errorf("%s: %s excluded", c.name, n)
 			}
 		}
+	}
+}
+
+// TestFlags reads the speaker's flags into one options value: --frr-config-dir still sets the
+// output directory, and is reported as deprecated.
+func TestFlags(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		args       []string
+		dir        string
+		deprecated [][2]string
+		wantErr    string
+	}{
+		{name: "default", dir: "/etc/frr-rendered"},
+		{name: "new name", args: []string{"--config-dir", "/run/a"}, dir: "/run/a"},
+		{name: "old name", args: []string{"--frr-config-dir=/run/b"}, dir: "/run/b", deprecated: [][2]string{{"frr-config-dir", "config-dir"}}},
+		{name: "unknown flag", args: []string{"--metrics-addr", ":1"}, wantErr: "metrics-addr"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+	} {
+		o, err := parseFlags(c.args, io.Discard)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%s: error %v, want one naming %q", c.name, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if o.ConfigDir != c.dir || !slices.Equal(o.Deprecated, c.deprecated) {
+			t.Errorf("%s: dir %q, deprecated %v; want %q, %v", c.name, o.ConfigDir, o.Deprecated, c.dir, c.deprecated)
+		}
+	}
+	var help strings.Builder
+	if _, err := parseFlags([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-config-dir") {
+		t.Errorf("-h: %v, printed %q", err, help.String())
+	}
+}
+
+// TestDeprecatedFlagIsLogged runs the speaker with the old flag name until it fails for want of a
+// node name: the deprecation line is logged first.
+func TestDeprecatedFlagIsLogged(t *testing.T) {
+	t.Setenv("NODE_NAME", "")
+	var logs strings.Builder
+	err := run(t.Context(), []string{"--frr-config-dir", t.TempDir()}, io.Discard, &logs)
+	if err == nil || !strings.Contains(logs.String(), "Flag is deprecated") || !strings.Contains(logs.String(), "--frr-config-dir") {
+		t.Fatalf("error %v, logs:\n%s", err, logs.String())
 	}
 }

@@ -43,8 +43,8 @@ func TestReadyzFollowsTheReloader(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--frr-config-dir", dir,
-			"--metrics-bind-address", "0", "--health-probe-bind-address", health})
+		done <- run(ctx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--config-dir", dir,
+			"--metrics-bind-address", "0", "--health-probe-bind-address", health}, io.Discard, t.Output())
 	}()
 	t.Cleanup(func() {
 		cancel()

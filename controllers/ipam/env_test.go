@@ -126,7 +126,7 @@ func (e *ipamEnv) startManager() {
 		Namespace: testenv.Namespace, LBClass: e.lbClass, LeaderElect: true,
 		MetricsBindAddress: "0", HealthProbeBindAddress: "0",
 		DisableWebhook: !e.webhook, WebhookHost: wo.LocalServingHost, WebhookPort: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		SkipNameValidation: true, Workers: e.workers,
+		SkipNameValidation: true, Workers: e.workers, Logger: logf.Log,
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,6 +67,9 @@ type SpeakerL2Reconciler struct {
 	Owner *metav1.OwnerReference
 	// APIReader reads around the cache (see SpeakerBGPReconciler.APIReader). Nil: Client.
 	APIReader client.Reader
+	// Log is for what happens outside a reconcile (the engine's OnChange); Reconcile logs through
+	// the manager's logger in its context. The zero value discards.
+	Log logr.Logger
 
 	wake    chan event.GenericEvent
 	created createdNotSeen // status objects created, not yet in the cache; used by Reconcile only
@@ -118,7 +122,7 @@ func (r *SpeakerL2Reconciler) OwnershipChanged(answering map[netip.Addr]bool, _ 
 	owned := ownedInterfaces(answering, r.vips)
 	r.mu.Unlock()
 	if err := r.Responder.SetOwned(owned); err != nil {
-		logf.Log.WithName("speaker-l2").Error(err, "Cannot hand owned VIPs to the responder", "node", r.NodeName)
+		r.Log.Error(err, "Cannot hand owned VIPs to the responder", "node", r.NodeName)
 	}
 	if r.wake != nil {
 		select {

@@ -219,7 +219,7 @@ func (l *l2Lab) start(node string) {
 	defer func() { _ = logf.Close() }()
 	frr := filepath.Join(l.lab.Dir, "frr-"+node)
 	cmd := exec.Command("ip", "netns", "exec", l.nodes[node].NS, l.bin, "--node-name", node, "--kubeconfig", l.kcfg,
-		"--namespace", testenv.Namespace, "--frr-config-dir", frr, "--metrics-bind-address", labMetricsAddr, "--health-probe-bind-address", "0")
+		"--namespace", testenv.Namespace, "--config-dir", frr, "--metrics-bind-address", labMetricsAddr, "--health-probe-bind-address", "0")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	l2Must(l.t, cmd.Start())

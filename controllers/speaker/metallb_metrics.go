@@ -9,7 +9,6 @@ import (
 	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/model"
 	"github.com/routelb/routelb/internal/nodeconfig"
-	"github.com/routelb/routelb/l2responder"
 )
 
 // MetalLB's protocol label values (its config.Proto).
@@ -32,11 +31,10 @@ var announcedSeries = struct {
 	by map[string]map[[4]string]bool
 }{by: map[string]map[[4]string]bool{}}
 
-// RegisterMetalLBMetrics puts the speaker's metallb_* series on reg: announced, the layer 2
-// counters and the k8s client's.
+// RegisterMetalLBMetrics puts the speaker's metallb_* series on reg: announced and the k8s
+// client's (the responder registers the layer 2 counters, given l2responder.Config.MetalLBMetrics).
 func RegisterMetalLBMetrics(reg prometheus.Registerer) error {
-	cs := append([]prometheus.Collector{metallbAnnounced}, l2responder.MetalLBCollectors()...)
-	if err := controllers.RegisterAll(reg, cs...); err != nil {
+	if err := controllers.RegisterAll(reg, metallbAnnounced); err != nil {
 		return err
 	}
 	return controllers.RegisterMetalLBK8sClientMetrics(reg)
