@@ -83,6 +83,12 @@ func TestSpeakerMain(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	checkMetalLBBGPMetrics(t, c, metricsAddr)
+	// The converse of cmd/controller's TestBinary: the allocator's series belong to the controller.
+	for _, l := range strings.Split(scrape(metricsAddr), "\n") {
+		if strings.HasPrefix(l, "routelb_allocator_") || strings.HasPrefix(l, "# HELP routelb_allocator_") {
+			t.Errorf("the speaker's /metrics has a controller series: %s", l)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("speaker: %v", err)

@@ -55,9 +55,8 @@ type ControllerOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
-// election) and the validating webhook (on every replica).
-func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, error) {
+// setDefaults fills the fields left zero.
+func (o *ControllerOptions) setDefaults() {
 	if o.Scheme == nil {
 		o.Scheme = controllers.Scheme()
 	}
@@ -70,6 +69,12 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	if o.Logger.GetSink() == nil {
 		o.Logger = logr.Discard()
 	}
+}
+
+// NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
+// election) and the validating webhook (on every replica).
+func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, error) {
+	o.setDefaults()
 	mo := ctrl.Options{
 		Scheme:                        o.Scheme,
 		Logger:                        o.Logger,

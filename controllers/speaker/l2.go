@@ -72,6 +72,7 @@ type SpeakerL2Reconciler struct {
 	Log logr.Logger
 
 	wake    chan event.GenericEvent
+	events  *pacedEvents   // per-Service events, paced as BGP's (pacedevents.go)
 	created createdNotSeen // status objects created, not yet in the cache; used by Reconcile only
 	retries backoff
 
@@ -91,6 +92,10 @@ func (r *SpeakerL2Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("the Layer 2 speaker needs a node name, an ownership engine and a responder")
 	}
 	r.wake = make(chan event.GenericEvent, 1)
+	r.events = newPacedEvents(r.Recorder)
+	if err := mgr.Add(r.events); err != nil {
+		return err
+	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{speakerL2Key}
 	})
@@ -210,7 +215,7 @@ func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip
 		}
 		for _, s := range vips[vip].Services {
 			if svc := byName[s]; svc != nil {
-				r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "nodeAssigned", "AnnounceL2",
+				r.events.serviceEventf(svc, corev1.EventTypeNormal, "nodeAssigned", "AnnounceL2",
 					"announcing %s from node %q with protocol \"layer2\"", vip, r.NodeName)
 			}
 		}
@@ -221,7 +226,7 @@ func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip
 		}
 		for _, s := range vips[vip].Services {
 			if svc := byName[s]; svc != nil {
-				r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "nodeReleased", "WithdrawL2",
+				r.events.serviceEventf(svc, corev1.EventTypeNormal, "nodeReleased", "WithdrawL2",
 					"node %q stopped announcing %s", r.NodeName, vip)
 			}
 		}
@@ -254,7 +259,7 @@ func (r *SpeakerL2Reconciler) reportAnnounceFailed(svcs []corev1.Service, vips m
 		}
 		for _, s := range v.Services {
 			if svc := byName[s]; svc != nil {
-				r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, "announceFailed", "AnnounceL2",
+				r.events.serviceEventf(svc, corev1.EventTypeWarning, "announceFailed", "AnnounceL2",
 					"the interfaces specified by LB IP %q doesn't exist in assigned node %q with protocol %q (%s)",
 					vip.String(), r.NodeName, "layer2", strings.Join(v.Interfaces, ","))
 			}
