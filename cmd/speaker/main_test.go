@@ -19,7 +19,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // TestSpeakerMain runs the speaker as a binary would (flags, --kubeconfig, $NODE_NAME) against a real

@@ -25,7 +25,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/allocator"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // metallbDir holds MetalLB's controller binary and CRDs, as hack/metallb-controller.sh builds them

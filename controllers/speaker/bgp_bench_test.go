@@ -29,7 +29,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/controllers"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // BenchmarkSpeakerBGP10k measures the speaker binary's own cost at scale: 10,000 LoadBalancer

@@ -33,7 +33,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/netlab"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 
