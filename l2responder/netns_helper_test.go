@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
+
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // The namespace test runs the responder in node namespaces by re-executing
@@ -73,12 +75,16 @@ func helperCommand(r *Responder, f []string) string {
 		if err := r.Announce(vip, nil); err != nil {
 			return "error " + err.Error()
 		}
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if len(r.Announcing()[vip]) > 0 {
-				return "ok"
+		err := wait.Poll(10*time.Second, func() error {
+			if len(r.Announcing()[vip]) == 0 {
+				return fmt.Errorf("not announcing %s", vip)
 			}
+			return nil
+		})
+		if err != nil {
+			return "error " + err.Error()
 		}
-		return "error not announcing " + vip.String()
+		return "ok"
 	case f[0] == "disown" && len(f) == 2:
 		r.Withdraw(netip.MustParseAddr(f[1]))
 		return "ok"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // TestSpeakerMain runs the speaker as a binary would (flags, --kubeconfig, $NODE_NAME) against a real
@@ -66,22 +68,18 @@ func TestSpeakerMain(t *testing.T) {
 		done <- run(runCtx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--config-dir", dir,
 			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0"}, io.Discard, t.Output())
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	wait.Eventually(t, 60*time.Second, func() error {
 		b, _ := os.ReadFile(filepath.Join(dir, "frr.conf"))
 		if strings.Contains(string(b), "hostname node7\n") && strings.Contains(string(b), " neighbor 198.51.100.1 remote-as 64512\n") {
-			break
+			return nil
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("speaker stopped: %v", err)
+			return wait.Stop(fmt.Errorf("speaker stopped: %v", err))
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no frr.conf for node7 with the peer; have:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("no frr.conf for node7 with the peer; have:\n%s", b)
+	})
 	checkMetalLBBGPMetrics(t, c, metricsAddr)
 	// The converse of cmd/controller's TestBinary: the allocator's series belong to the controller.
 	for _, l := range strings.Split(scrape(metricsAddr), "\n") {

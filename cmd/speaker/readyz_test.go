@@ -16,6 +16,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 	"github.com/routelb/routelb/reloader"
 )
 
@@ -77,21 +78,16 @@ func writeStatus(t *testing.T, dir string, st reloader.Status) {
 // test asserts behaviour, not speed.
 func waitReadyz(t *testing.T, url string, code int, check string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == code && strings.Contains(string(b), check) {
-				return
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
+	wait.Eventually(t, 60*time.Second, func() error {
+		resp, err := http.Get(url) //nolint:gosec,noctx // a test's own local endpoint
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("/readyz: want %d naming %s, last got %s", code, check, last)
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode == code && strings.Contains(string(b), check) {
+			return nil
+		}
+		return fmt.Errorf("/readyz: want %d naming %s, got %d %s", code, check, resp.StatusCode, b)
+	})
 }

@@ -23,13 +23,12 @@ import (
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/nodeconfig"
 	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // speakerEnv is a real API server with a BGP speaker for node1 running against it.
@@ -47,35 +46,14 @@ func startSpeaker(t *testing.T, daemon string) *speakerEnv {
 	t.Helper()
 	env := testenv.Start(t)
 	dir := t.TempDir()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Cache:                  SpeakerCacheOptions(testenv.Namespace, "node1"),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := &speakerEnv{t: t, c: env.Client, dir: dir, creates: map[string]int{}}
-	// The speaker's own client, counting its attempts to create status objects: a write that keeps
-	// failing shows as a growing count.
-	counting := countingClient{Client: mgr.GetClient(), e: e}
-	r := &SpeakerBGPReconciler{Client: counting, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
-		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: daemon}
-	e.r = r
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
+	env.StartManager(t, ctrl.Options{Cache: SpeakerCacheOptions(testenv.Namespace, "node1")}, func(mgr ctrl.Manager) error {
+		// The speaker's own client, counting its attempts to create status objects: a write that
+		// keeps failing shows as a growing count.
+		counting := countingClient{Client: mgr.GetClient(), e: e}
+		e.r = &SpeakerBGPReconciler{Client: counting, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
+			NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: daemon}
+		return e.r.SetupWithManager(mgr)
 	})
 	return e
 }
@@ -115,19 +93,11 @@ func (e *speakerEnv) create(objs ...client.Object) {
 	}
 }
 
-// eventually polls cond with a generous bound; the test asserts behaviour, not speed.
+// eventually waits for cond with a generous bound; the test asserts behaviour, not speed.
 func (e *speakerEnv) eventually(what string, cond func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.Poll(30*time.Second, cond); err != nil {
+		e.t.Fatalf("%s: %v", what, err)
 	}
 }
 

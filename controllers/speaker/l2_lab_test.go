@@ -34,6 +34,7 @@ import (
 	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/netlab"
 	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 
@@ -507,16 +508,15 @@ func TestL2LabFailover(t *testing.T) {
 }
 
 func l2WaitLease(t testing.TB, c client.Client, node string) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	t.Helper()
+	wait.Eventually(t, 30*time.Second, func() error {
 		var lease coordinationv1.Lease
-		err := c.Get(context.Background(), client.ObjectKey{Namespace: testenv.Namespace, Name: ownership.LeaseName(node)}, &lease)
-		if err == nil && lease.Annotations[ownership.AnnotationFencedBy] == "" {
-			return
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: testenv.Namespace, Name: ownership.LeaseName(node)}, &lease); err != nil {
+			return fmt.Errorf("%s's speaker wrote no Lease: %w", node, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s's speaker wrote no Lease: %v", node, err)
+		if by := lease.Annotations[ownership.AnnotationFencedBy]; by != "" {
+			return fmt.Errorf("%s's Lease is fenced by %s", node, by)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
