@@ -31,6 +31,7 @@ func setupBGP(mgr ctrl.Manager, o options, bin binary) error {
 		Daemon:          o.RoutingDaemon,
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
 		APIReader:       mgr.GetAPIReader(),
+		Metrics:         bin.Metrics,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -105,6 +105,7 @@ func setupL2(mgr ctrl.Manager, o options, bin binary) error {
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
 		APIReader:       mgr.GetAPIReader(),
 		Log:             bin.Log.WithName("speaker-l2").WithValues("node", o.NodeName),
+		Metrics:         bin.Metrics,
 	}
 	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2.Timing, Owner: r.Owner,
 		OnChange: r.OwnershipChanged, Logger: bin.Log.WithName("l2-ownership")})

@@ -46,10 +46,12 @@ type options struct {
 	Deprecated [][2]string
 }
 
-// binary is what main hands every part: the logger and the registry /metrics serves.
+// binary is what main hands every part: the logger, the registry /metrics serves, and the
+// speaker's series on it.
 type binary struct {
 	Log      logr.Logger
 	Registry prometheus.Registerer
+	Metrics  *speaker.Metrics
 }
 
 func main() {
@@ -89,13 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The registry controller-runtime's metrics server serves is the binary's one registry.
 	bin := binary{Log: log, Registry: metrics.Registry}
-	if err := speaker.RegisterMetrics(bin.Registry); err != nil {
+	if bin.Metrics, err = speaker.NewMetrics(bin.Registry, o.MetalLBMetrics); err != nil {
 		return fmt.Errorf("registering the speaker's metrics: %w", err)
-	}
-	if o.MetalLBMetrics {
-		if err := speaker.RegisterMetalLBMetrics(bin.Registry); err != nil {
-			return fmt.Errorf("registering MetalLB's metrics: %w", err)
-		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 controllers.Scheme(),

@@ -75,7 +75,7 @@ func TestSpeakerMain(t *testing.T) {
 		}
 		select {
 		case err := <-done:
-			return wait.Stop(fmt.Errorf("speaker stopped: %v", err))
+			return wait.Stop(fmt.Errorf("speaker stopped: %w", err))
 		default:
 		}
 		return fmt.Errorf("no frr.conf for node7 with the peer; have:\n%s", b)

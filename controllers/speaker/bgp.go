@@ -55,6 +55,9 @@ type SpeakerBGPReconciler struct {
 	// APIReader reads around the cache: a status object this speaker created and its cache does
 	// not show yet is looked up there before creating another. Nil: Client.
 	APIReader client.Reader
+	// Metrics are updated at each reconcile (NewMetrics on the binary's registry). Nil: counted
+	// on a registry of their own that nobody serves.
+	Metrics *Metrics
 
 	mu        sync.Mutex
 	created   createdNotSeen // status objects created, not yet in the cache
@@ -72,6 +75,9 @@ var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "n
 func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.NodeName == "" || r.ConfigDir == "" {
 		return errors.New("the BGP speaker needs a node name and an FRR config directory")
+	}
+	if r.Metrics == nil {
+		r.Metrics = unservedMetrics()
 	}
 	r.events = newPacedEvents(r.Recorder)
 	if err := mgr.Add(r.events); err != nil {
@@ -139,25 +145,25 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	if err != nil {
 		// The file on disk (the last good config) stays; FRR keeps running it.
-		renderErrors.Inc()
+		r.Metrics.renderErrors.Inc()
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigRenderFailed", "RenderFRRConfig", "%v", err)
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
 	}
 	file := nodeconfig.ConfigFileName(r.Daemon)
 	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.FRRConfig)
 	if err != nil {
-		writeErrors.Inc()
+		r.Metrics.writeErrors.Inc()
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigWriteFailed", "WriteFRRConfig", "%v", err)
 		return reconcile.Result{}, err
 	}
 	if changed {
-		configWrites.Inc()
+		r.Metrics.configWrites.Inc()
 		log.Info("Wrote routing daemon config", "daemon", nodeconfig.ConfigFileName(r.Daemon), "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.FRRConfig),
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config
 	r.lastNode.Store(res.Node)
-	observe(res)
+	r.Metrics.observeBGP(res)
 	r.reportProblems(ctx, in, res.Problems)
 	r.reportAnnouncements(in, res.Node)
 	err = firstError([]error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node), r.writeConfigState(ctx, res.Problems)})

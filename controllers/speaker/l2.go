@@ -67,6 +67,8 @@ type SpeakerL2Reconciler struct {
 	Owner *metav1.OwnerReference
 	// APIReader reads around the cache (see SpeakerBGPReconciler.APIReader). Nil: Client.
 	APIReader client.Reader
+	// Metrics as for SpeakerBGPReconciler.Metrics.
+	Metrics *Metrics
 	// Log is for what happens outside a reconcile (the engine's OnChange); Reconcile logs through
 	// the manager's logger in its context. The zero value discards.
 	Log logr.Logger
@@ -92,6 +94,9 @@ func (r *SpeakerL2Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("the Layer 2 speaker needs a node name, an ownership engine and a responder")
 	}
 	r.wake = make(chan event.GenericEvent, 1)
+	if r.Metrics == nil {
+		r.Metrics = unservedMetrics()
+	}
 	r.events = newPacedEvents(r.Recorder)
 	if err := mgr.Add(r.events); err != nil {
 		return err
@@ -182,8 +187,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 		return reconcile.Result{}, err
 	}
 	r.retries.reset()
-	l2VIPs.Set(float64(len(res.VIPs)))
-	observeL2Announced(r.NodeName, res.VIPs, answering)
+	r.Metrics.observeL2(r.NodeName, res.VIPs, answering)
 	if pending {
 		// The responder opens interfaces asynchronously: report them once it has.
 		log.V(1).Info("Waiting for the responder to report interfaces")

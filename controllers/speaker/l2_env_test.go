@@ -86,7 +86,7 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 	f := &fakeL2{live: map[string]bool{"n1": true}, announcing: map[netip.Addr][]string{vip: {"eth1"}}}
 	rec := events.NewFakeRecorder(10)
 	r := &SpeakerL2Reconciler{Client: c, Recorder: rec, NodeName: "n1", Namespace: testenv.Namespace, Ownership: f, Responder: f,
-		events: newPacedEvents(rec)}
+		events: newPacedEvents(rec), Metrics: unservedMetrics()}
 	reconcileL2(t, r)
 	if w := f.wanted[vip]; len(f.wanted) != 1 || strings.Join(w.Eligible, ",") != "n1,n2" {
 		t.Fatalf("engine got %+v, want %s eligible on n1,n2", f.wanted, vip)
