@@ -19,9 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
@@ -42,8 +39,7 @@ func TestBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, env.Config, kubeconfig)
+	kubeconfig := env.Kubeconfig(t)
 	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--disable-webhook",
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr)
@@ -133,18 +129,6 @@ func TestBinary(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("controller did not exit within 60s of SIGTERM")
-	}
-}
-
-func writeKubeconfig(t *testing.T, cfg *rest.Config, path string) {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -126,8 +126,7 @@ func TestBinaryWithoutMetalLBMetrics(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, env.Config, kubeconfig)
+	kubeconfig := env.Kubeconfig(t)
 	metricsAddr := freeAddr(t)
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--disable-webhook", "--metallb-metrics=false",
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0")

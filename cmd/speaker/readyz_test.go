@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
 	"github.com/routelb/routelb/internal/testing/testenv"
 	"github.com/routelb/routelb/internal/testing/wait"
 	"github.com/routelb/routelb/reloader"
@@ -28,15 +25,7 @@ func TestReadyzFollowsTheReloader(t *testing.T) {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
 	}
 	env := testenv.Start(t)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := env.Kubeconfig(t)
 	dir := t.TempDir()
 	writeStatus(t, dir, reloader.Status{Result: reloader.OutcomeInvalid, Error: "FRR refused the config: line 2: router bgp 0"})
 	health := freeAddr(t)

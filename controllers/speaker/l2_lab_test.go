@@ -25,9 +25,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
@@ -81,8 +78,7 @@ func newL2Lab(t testing.TB) *l2Lab {
 	// The client keeps a neighbour entry for the VIP only with an on-link route to it.
 	l.client.MustRun("ip", "route", "add", "203.0.113.0/24", "dev", "eth0")
 	l.client.MustRun("ip", "-6", "route", "add", "2001:db8:5::/64", "dev", "eth0")
-	l.kcfg = filepath.Join(l.lab.Dir, "kubeconfig")
-	l2WriteKubeconfig(t, env.Config, "https://127.0.0.1:6443", l.kcfg)
+	l.kcfg = testenv.WriteKubeconfig(t, env.Config, "https://127.0.0.1:6443")
 	l.bin = filepath.Join(l.lab.Dir, "speaker")
 	if out, err := exec.Command("go", "build", "-o", l.bin, "../../cmd/speaker").CombinedOutput(); err != nil {
 		t.Fatalf("building the speaker: %v\n%s", err, out)
@@ -162,17 +158,6 @@ func l2ListenInNetns(ns, addr string) (net.Listener, error) {
 	}()
 	r := <-ch
 	return r.ln, r.err
-}
-
-func l2WriteKubeconfig(t testing.TB, cfg *rest.Config, server, path string) {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["lab"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["lab"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["lab"] = &clientcmdapi.Context{Cluster: "lab", AuthInfo: "lab"}
-	kc.CurrentContext = "lab"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (l *l2Lab) createObjects() {
