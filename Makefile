@@ -144,3 +144,9 @@ helm: $(HELM)
 	mkdir -p bin && $(HELM) package charts/routelb -d bin/
 
 tools: $(HELM)
+
+## promtool: build promtool into the cache (hack/promtool.sh) for the chart's alert rule tests
+.PHONY: promtool
+promtool:
+	hack/promtool.sh >/dev/null
+test: promtool

@@ -193,6 +193,7 @@ func TestOnAPIServer(t *testing.T) {
 	}
 	t.Run("access-reviews", func(t *testing.T) { checkAccess(t, s) })
 	t.Run("binaries", func(t *testing.T) { runBinaries(t, s, manifest) })
+	t.Run("lease-policy", func(t *testing.T) { checkLeasePolicy(t, s) })
 }
 
 type access struct {

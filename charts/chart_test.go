@@ -260,7 +260,8 @@ func TestTemplate(t *testing.T) {
 			objs := rendered(decode(t, render(t, valuesArgs(vs.file)...)))
 			for _, o := range objs {
 				switch o.GetKind() {
-				case "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration":
+				case "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
+					"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 				default:
 					if o.GetNamespace() != namespace {
 						t.Errorf("%s %s is in namespace %q, not the release's", o.GetKind(), o.GetName(), o.GetNamespace())

@@ -62,9 +62,10 @@ var (
 	}, []string{"protocol", "interface"})
 )
 
-// registerMetrics puts the responder's counters on reg, MetalLB's too with metallb. Registering
+// RegisterMetrics puts the responder's counters on reg, MetalLB's too with metallb (New calls it
+// with Config.Registerer; the dashboard test lists the names through it). Registering
 // twice on one registry is not an error: tests build several responders in one process.
-func registerMetrics(reg prometheus.Registerer, metallb bool) error {
+func RegisterMetrics(reg prometheus.Registerer, metallb bool) error {
 	cs := []prometheus.Collector{requestsReceived, responsesSent, gratuitousSent, requestsIgnored, sendErrors}
 	if metallb {
 		cs = append(cs, mlbRequests, mlbResponses, mlbGratuitous)

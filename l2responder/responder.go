@@ -92,7 +92,7 @@ type pair struct {
 // is called.
 func New(cfg Config) (*Responder, error) {
 	if cfg.Registerer != nil {
-		if err := registerMetrics(cfg.Registerer, cfg.MetalLBMetrics); err != nil {
+		if err := RegisterMetrics(cfg.Registerer, cfg.MetalLBMetrics); err != nil {
 			return nil, fmt.Errorf("registering the layer 2 responder's metrics: %w", err)
 		}
 	}

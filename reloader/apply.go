@@ -50,6 +50,7 @@ type Applier struct {
 	known    *Block // FRR's running config as last verified; nil = ask FRR
 	shapes   shapes // line shapes FRR's parser accepted
 	rules    *Rules // what this FRR release prints differently; nil = ask FRR
+	checkOwn bool   // after Forget: bgpd's own view is checked too (see checkOwnView)
 }
 
 // Rules returns the normalization rules of the FRR release last read (FRR 8.4's before).
@@ -87,7 +88,9 @@ func (a *Applier) LastGood() []byte { return a.lastGood }
 
 // Forget drops the cached view of FRR's running config, so the next apply
 // reads it from FRR (after a restart, or to catch changes made by hand).
-func (a *Applier) Forget() { a.known, a.rules = nil, nil }
+// bgpd's own view is checked at the next successful apply (a restarted bgpd may lack what
+// vtysh's combined view shows).
+func (a *Applier) Forget() { a.known, a.rules, a.checkOwn = nil, nil, true }
 
 // Apply brings FRR to target: it computes the delta from the running config
 // (the last verified target when known, else read from FRR), validates the
@@ -127,6 +130,9 @@ func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 			a.Log.Info("Running config differs after delta, falling back to full reload", "error", Scrub(err.Error(), secrets))
 			outcome, err = a.fullReload(ctx, target, want, &res)
 		}
+	}
+	if err == nil && a.checkOwn && (outcome == OutcomeApplied || outcome == OutcomeUnchanged || outcome == OutcomeFullReload) {
+		outcome, err = a.checkOwnView(ctx, target, want, outcome, &res)
 	}
 	res.Outcome, res.Err = interrupted(ctx, outcome, err)
 	res.Diverged = res.Diverged && ctx.Err() == nil

@@ -2,6 +2,7 @@ package reloader
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -15,6 +16,17 @@ import (
 type BIRDCollector struct {
 	BIRD    *BIRD
 	Timeout time.Duration
+	// CacheFor is how long one birdc read serves scrapes (0 = DefaultShowCache, negative = none).
+	CacheFor time.Duration
+	// NoMetalLB leaves out the metallb_bgp_* and metallb_bfd_* series BIRD can give (see Collect).
+	NoMetalLB bool
+
+	cache showCache
+}
+
+// show runs a birdc show command through the cache.
+func (c *BIRDCollector) show(ctx context.Context, args ...string) (string, error) {
+	return c.cache.show(ctx, c.CacheFor, showArgs(args), func(ctx context.Context) (string, error) { return c.BIRD.Show(ctx, args...) })
 }
 
 var (
@@ -33,26 +45,70 @@ func (c *BIRDCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{birdBGPStateDesc, birdBGPSentDesc, birdBFDUpDesc} {
 		ch <- d
 	}
+	if !c.NoMetalLB {
+		ch <- mlbBGPUp
+		ch <- mlbBGPPrefixes
+		ch <- mlbBFDUp
+	}
 }
 
 // Collect implements prometheus.Collector. BIRD down means no samples, not a failed scrape.
 func (c *BIRDCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 	defer cancel()
-	if out, err := c.BIRD.Show(ctx, "show", "protocols", "all"); err == nil {
-		for _, p := range ParseBIRDProtocols(out) {
+	if out, err := c.show(ctx, "show", "protocols", "all"); err == nil {
+		protos := ParseBIRDProtocols(out)
+		for _, p := range protos {
 			ch <- prometheus.MustNewConstMetric(birdBGPStateDesc, prometheus.GaugeValue,
 				boolFloat(p.State == "Established"), p.Name, p.Neighbor, p.State)
 			for channel, n := range p.Exported {
 				ch <- prometheus.MustNewConstMetric(birdBGPSentDesc, prometheus.GaugeValue, float64(n), p.Name, p.Neighbor, channel)
 			}
 		}
+		if !c.NoMetalLB {
+			collectMetalLBBIRD(ch, protos)
+		}
 	}
-	if out, err := c.BIRD.Show(ctx, "show", "bfd", "sessions"); err == nil {
+	if out, err := c.show(ctx, "show", "bfd", "sessions"); err == nil {
+		seen := map[string]bool{}
 		for _, s := range ParseBIRDBFDSessions(out) {
 			ch <- prometheus.MustNewConstMetric(birdBFDUpDesc, prometheus.GaugeValue, boolFloat(s.State == "Up"),
 				s.Peer, s.Interface, s.State)
+			if !c.NoMetalLB && !seen[s.Peer] {
+				// BIRD's BFD sessions table has no VRF column; routelb's BIRD mode peers in the default one.
+				seen[s.Peer] = true
+				ch <- prometheus.MustNewConstMetric(mlbBFDUp, prometheus.GaugeValue, boolFloat(s.State == "Up"), s.Peer, "default")
+			}
 		}
+	}
+}
+
+// collectMetalLBBIRD emits the metallb_bgp_* series BIRD has the data for, with the FRR mode's
+// labels: session_up and announced_prefixes_total (routes exported over every channel). The
+// message counters (opens, updates, keepalives, notifications, route refreshes, totals) are not
+// exported: birdc shows no per-session message counts. The peer is "ip:port" with the configured
+// port (BIRD prints it only when not 179), not the connection's remote port as FRR's is.
+func collectMetalLBBIRD(ch chan<- prometheus.Metric, protos []BIRDProtocol) {
+	seen := map[[2]string]bool{}
+	for _, p := range protos {
+		if p.Neighbor == "" {
+			continue
+		}
+		port := p.Port
+		if port == 0 {
+			port = 179
+		}
+		k := [2]string{net.JoinHostPort(strings.SplitN(p.Neighbor, "%", 2)[0], strconv.Itoa(port)), vrfOrDefault(p.VRF)}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		sent := 0
+		for _, n := range p.Exported {
+			sent += n
+		}
+		ch <- prometheus.MustNewConstMetric(mlbBGPUp, prometheus.GaugeValue, boolFloat(p.State == "Established"), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(mlbBGPPrefixes, prometheus.GaugeValue, float64(sent), k[0], k[1])
 	}
 }
 
@@ -62,6 +118,7 @@ type BIRDProtocol struct {
 	VRF       string // "" is the default VRF
 	State     string // BGP state: Established, Idle, Active, ...
 	Neighbor  string
+	Port      int // "Neighbor port:", printed only when not 179; 0 = not printed
 	LastError string
 	Exported  map[string]int // channel (ipv4, ipv6) -> routes exported
 }
@@ -93,6 +150,8 @@ func ParseBIRDProtocols(out string) []BIRDProtocol {
 			cur.State = strings.TrimSpace(strings.TrimPrefix(t, "BGP state:"))
 		case strings.HasPrefix(t, "Neighbor address:"):
 			cur.Neighbor = strings.TrimSpace(strings.TrimPrefix(t, "Neighbor address:"))
+		case strings.HasPrefix(t, "Neighbor port:"):
+			cur.Port, _ = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(t, "Neighbor port:")))
 		case strings.HasPrefix(t, "Last error:"):
 			cur.LastError = strings.TrimSpace(strings.TrimPrefix(t, "Last error:"))
 		case strings.HasPrefix(t, "VRF:"):

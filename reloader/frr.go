@@ -59,6 +59,12 @@ func (f *FRR) Running(ctx context.Context) (string, error) {
 	return f.Show(ctx, "show running-config")
 }
 
+// DaemonRunning returns one daemon's own running config (`vtysh -d DAEMON`), without the
+// definitions vtysh merges in from the other daemons.
+func (f *FRR) DaemonRunning(ctx context.Context, daemon string) (string, error) {
+	return f.run(ctx, "-d", daemon, "-c", "show running-config")
+}
+
 // Version reads FRR's release from `show version`.
 func (f *FRR) Version(ctx context.Context) (Version, error) {
 	out, err := f.Show(ctx, "show version")

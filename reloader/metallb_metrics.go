@@ -103,7 +103,7 @@ type mlbBFDCounts struct {
 
 // collectMetalLB emits MetalLB's series; FRR down means no samples, as for routelb's own.
 func (c *FRRCollector) collectMetalLB(ctx context.Context, ch chan<- prometheus.Metric) {
-	if out, err := c.FRR.Show(ctx, "show bgp vrf all neighbors json"); err == nil {
+	if out, err := c.show(ctx, "show bgp vrf all neighbors json"); err == nil {
 		if ns, err := parseMetalLBNeighbors([]byte(out)); err == nil {
 			for _, n := range ns {
 				emitMetalLBNeighbor(ch, n)

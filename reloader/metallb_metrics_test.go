@@ -3,8 +3,12 @@ package reloader
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,4 +233,188 @@ func TestNoMetalLB(t *testing.T) {
 	if n := count(&FRRCollector{NoMetalLB: true}); n != 0 {
 		t.Errorf("NoMetalLB still describes %d metallb_ families", n)
 	}
+}
+
+// TestScrapesShareOneCLIRead: scrapes within the cache interval, sequential or concurrent, fork the
+// daemon's CLI once per command; after the interval it is read again, and with the cache off every
+// scrape reads. Counted on real vtysh calls, through a wrapper that logs each one.
+func TestScrapesShareOneCLIRead(t *testing.T) {
+	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) {
+		lab := netlab.New(t)
+		node := lab.StartFRRVersion(v, lab.AddHost("node", "198.51.100.11/24"), "node", "")
+		frr := reloaderFRR(node)
+		dir := t.TempDir()
+		logFile := filepath.Join(dir, "calls")
+		wrapper := filepath.Join(dir, "vtysh")
+		script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %q\nexec %q \"$@\"\n", logFile, frr.Vtysh)
+		if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		frr.Vtysh = wrapper
+		calls := func() map[string]int {
+			b, _ := os.ReadFile(logFile)
+			out := map[string]int{}
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				if i := strings.Index(l, "-c "); i >= 0 {
+					out[l[i+3:]]++
+				}
+			}
+			return out
+		}
+		clock := time.Now()
+		c := &FRRCollector{FRR: frr, Timeout: 10 * time.Second}
+		c.cache.now = func() time.Time { return clock }
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(c)
+		gather := func() {
+			if _, err := reg.Gather(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 3 {
+			gather()
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(gather)
+		}
+		wg.Wait()
+		want := []string{"show bgp vrf all summary json", "show bfd peers json", "show bgp vrf all neighbors json",
+			"show bfd peers counters json"}
+		check := func(when string, n int) {
+			t.Helper()
+			got := calls()
+			for _, cmd := range want {
+				if got[cmd] != n {
+					t.Errorf("%s: %q ran %d times, want %d (all calls: %v)", when, cmd, got[cmd], n, got)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s: commands %v, want only %v", when, got, want)
+			}
+		}
+		check("7 scrapes in one interval", 1)
+		clock = clock.Add(DefaultShowCache)
+		gather()
+		gather()
+		check("2 scrapes in the next interval", 2)
+
+		c.CacheFor = -1
+		gather()
+		got := calls()
+		// Uncached, routelb's and MetalLB's BFD series each read `show bfd peers json`.
+		if got["show bgp vrf all summary json"] != 3 || got["show bfd peers json"] != 4 {
+			t.Errorf("uncached scrape: calls %v", got)
+		}
+	})
+}
+
+// TestShowCacheKeepsErrors: a daemon that is down is asked once per interval too, not on every
+// scrape, and its error is what every scrape in the interval sees.
+func TestShowCacheKeepsErrors(t *testing.T) {
+	clock := time.Unix(0, 0)
+	s := showCache{now: func() time.Time { return clock }}
+	n := 0
+	run := func(context.Context) (string, error) { n++; return "", fmt.Errorf("vtysh: connection refused %d", n) }
+	for range 3 {
+		if _, err := s.show(context.Background(), time.Second, "show x", run); err == nil || !strings.HasSuffix(err.Error(), " 1") {
+			t.Fatalf("cached error: %v", err)
+		}
+	}
+	clock = clock.Add(time.Second)
+	if _, err := s.show(context.Background(), time.Second, "show x", run); err == nil || n != 2 {
+		t.Fatalf("after the interval: err %v, %d runs", err, n)
+	}
+	if _, err := s.show(context.Background(), time.Second, "show y", run); err == nil || n != 3 {
+		t.Fatalf("another command: err %v, %d runs", err, n)
+	}
+}
+
+const mlbBIRDRouterConf = `frr defaults traditional
+router bgp 64512
+ no bgp ebgp-requires-policy
+ bgp router-id 198.51.100.1
+ neighbor 198.51.100.11 remote-as 64513
+ neighbor 198.51.100.11 timers 3 9
+exit
+`
+
+const mlbBIRDNodeConf = `router id 198.51.100.11;
+protocol device 'routelb_device' {
+}
+protocol static vips {
+  ipv4 { import all; export none; };
+  route 203.0.113.1/32 blackhole;
+  route 203.0.113.2/32 blackhole;
+}
+protocol bgp tor {
+  local as 64513;
+  neighbor 198.51.100.1 as 64512;
+  hold time 9;
+  keepalive time 3;
+  error wait time 1, 10;
+  ipv4 { import none; export all; next hop self; };
+}
+`
+
+// TestMetalLBBIRDMetrics: in BIRD mode the metallb_bgp_* series BIRD has data for carry the FRR
+// mode's names and labels and follow the session (up with two prefixes, down when the router shuts
+// it), the ones it has none for are absent, and a burst of scrapes runs birdc once per command.
+func TestMetalLBBIRDMetrics(t *testing.T) {
+	lab := netlab.New(t)
+	lab.Reserve("203.0.113.0/24")
+	rh := lab.AddHost("router", "198.51.100.1/24")
+	nh := lab.AddHost("node", "198.51.100.11/24")
+	router := lab.StartFRR(rh, "router", mlbBIRDRouterConf)
+	node := lab.StartBIRD(nh, "node", mlbBIRDNodeConf)
+
+	dir := t.TempDir()
+	logFile, wrapper := filepath.Join(dir, "calls"), filepath.Join(dir, "birdc")
+	real, err := exec.LookPath("birdc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %q\nexec %q \"$@\"\n", logFile, real)
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := &BIRDCollector{BIRD: &BIRD{Bird: "bird", Birdc: wrapper, Socket: node.Socket}, Timeout: 5 * time.Second, CacheFor: -1}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	const peer = "198.51.100.1:179|default"
+	lab.Eventually(60*time.Second, func() error {
+		s := mlbSamples(t, reg)
+		if s["metallb_bgp_session_up"][peer] != 1 || s["metallb_bgp_announced_prefixes_total"][peer] != 2 {
+			return fmt.Errorf("session not up with 2 prefixes: %v", s)
+		}
+		for name := range mlbFamilies {
+			has := len(s[name]) > 0
+			if want := name == "metallb_bgp_session_up" || name == "metallb_bgp_announced_prefixes_total"; has != want {
+				return fmt.Errorf("%s: series present %v, want %v", name, has, want)
+			}
+		}
+		return nil
+	})
+
+	// A burst of scrapes, cached: birdc once per command.
+	_ = os.Remove(logFile)
+	c.CacheFor = time.Hour
+	for range 5 {
+		mlbSamples(t, reg)
+	}
+	b, _ := os.ReadFile(logFile)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 2 {
+		t.Errorf("5 cached scrapes ran birdc %d times: %q", len(lines), lines)
+	}
+	c.CacheFor = -1
+
+	if out, err := router.Vtysh("-c", "configure terminal", "-c", "router bgp 64512", "-c", "neighbor 198.51.100.11 shutdown"); err != nil {
+		t.Fatalf("shutting the router's side: %v\n%s", err, out)
+	}
+	lab.Eventually(60*time.Second, func() error {
+		if v := mlbSamples(t, reg)["metallb_bgp_session_up"][peer]; v != 0 {
+			return fmt.Errorf("session_up %v after the router shut the session", v)
+		}
+		return nil
+	})
 }

@@ -3,6 +3,8 @@ package reloader
 import (
 	"context"
 	"encoding/json"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,7 +54,62 @@ type FRRCollector struct {
 	// NoMetalLB leaves out MetalLB's metallb_bgp_* and metallb_bfd_* series (metallb_metrics.go),
 	// which are served by default like the other binaries' metallb_* series.
 	NoMetalLB bool
+	// CacheFor is how long one vtysh read serves scrapes (0 = DefaultShowCache, negative = none).
+	CacheFor time.Duration
+
+	cache showCache
 }
+
+// DefaultShowCache is the speaker's poll of the reloader's verdict: no burst of scrapes (several
+// Prometheus servers, retries) forks the daemon's CLI more than once per command in that time, and
+// the series stay fresher than any usual scrape interval (15 s and up).
+const DefaultShowCache = 3 * time.Second
+
+// showCache keeps each show command's output (or error) for a while. Its lock is held while the
+// command runs, so concurrent scrapes wait for the one read instead of each forking the CLI.
+type showCache struct {
+	mu      sync.Mutex
+	entries map[string]showEntry
+	now     func() time.Time // tests move time
+}
+
+type showEntry struct {
+	at  time.Time
+	out string
+	err error
+}
+
+func (s *showCache) show(ctx context.Context, ttl time.Duration, key string, run func(context.Context) (string, error)) (string, error) {
+	if ttl == 0 {
+		ttl = DefaultShowCache
+	}
+	if ttl < 0 {
+		return run(ctx)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	if e, ok := s.entries[key]; ok && now().Sub(e.at) < ttl {
+		return e.out, e.err
+	}
+	out, err := run(ctx)
+	if s.entries == nil {
+		s.entries = map[string]showEntry{}
+	}
+	s.entries[key] = showEntry{at: now(), out: out, err: err}
+	return out, err
+}
+
+// show runs a vtysh show command through the cache.
+func (c *FRRCollector) show(ctx context.Context, cmd string) (string, error) {
+	return c.cache.show(ctx, c.CacheFor, cmd, func(ctx context.Context) (string, error) { return c.FRR.Show(ctx, cmd) })
+}
+
+// showArgs joins birdc's arguments into the cache key.
+func showArgs(args []string) string { return strings.Join(args, " ") }
 
 var (
 	bgpStateDesc = prometheus.NewDesc("routelb_frr_bgp_session_up",
@@ -126,7 +183,7 @@ func (c *FRRCollector) Collect(ch chan<- prometheus.Metric) {
 // showJSON runs a show command; FRR down or no BGP instance means no
 // samples, not a failed scrape.
 func (c *FRRCollector) showJSON(ctx context.Context, cmd string, v any) bool {
-	out, err := c.FRR.Show(ctx, cmd)
+	out, err := c.show(ctx, cmd)
 	return err == nil && json.Unmarshal([]byte(out), v) == nil
 }
 

@@ -50,12 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	mgr, err := ipam.NewControllerManager(cfg, o.ControllerOptions)
-	if err != nil {
-		return fmt.Errorf("building the manager: %w", err)
-	}
-	log.WithName("setup").Info("Starting controller", "namespace", o.Namespace, "lbClass", o.LBClass, "leaderElect", o.LeaderElect)
-	return mgr.Start(ctx)
+	setup := log.WithName("setup")
+	setup.Info("Starting controller", "namespace", o.Namespace, "lbClass", o.LBClass, "leaderElect", o.LeaderElect)
+	// RunController campaigns again with a new manager when leadership is lost.
+	return ipam.RunController(ctx, cfg, o.ControllerOptions, setup)
 }
 
 // parseFlags reads args into the options; -h prints the flags on help and returns flag.ErrHelp.

@@ -14,13 +14,14 @@ type birdOptions struct {
 	config, statusDir, scratch, metricsAddr, birdConfig string
 	debounce, poll                                      time.Duration
 	bird                                                *reloader.BIRD
+	noMetalLB                                           bool
 }
 
 // runBIRD is the reloader's BIRD mode: the same watch, status file and metrics, applied with
 // `bird -p` and `birdc configure`.
 func runBIRD(ctx context.Context, log logr.Logger, reg *prometheus.Registry, o birdOptions) error {
 	if o.metricsAddr != "" {
-		reg.MustRegister(&reloader.BIRDCollector{BIRD: o.bird, Timeout: 5 * time.Second})
+		reg.MustRegister(&reloader.BIRDCollector{BIRD: o.bird, Timeout: 5 * time.Second, NoMetalLB: o.noMetalLB})
 		go serveMetrics(ctx, o.metricsAddr, reg, log.Error)
 	}
 	r := &reloader.BIRDReloader{ConfigPath: o.config, StatusDir: o.statusDir, Debounce: o.debounce, Poll: o.poll, Log: log,

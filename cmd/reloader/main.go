@@ -53,6 +53,7 @@ func run() error {
 		debounce    = flag.Duration("debounce", 200*time.Millisecond, "coalesce bursts of writes for at most this long")
 		statusDir   = flag.String("status-dir", "", "where status and redacted running config go (default: beside the config)")
 		metricsAddr = flag.String("metrics-addr", ":9121", "address for /metrics; empty disables")
+		mlbMetrics  = flag.Bool("metallb-metrics", true, "also serve MetalLB's metallb_bgp_*/metallb_bfd_* metrics (in BIRD mode those BIRD has data for), for existing dashboards and alerts")
 		poll        = flag.Duration("poll", time.Second, "how often FRR daemon restarts are checked")
 		resync      = flag.Duration("resync", time.Minute, "how often the running config is checked for drift; 0 disables")
 		scratch     = flag.String("scratch-dir", "", "private working directory (default: a new temporary directory)")
@@ -86,7 +87,7 @@ func run() error {
 	defer func() { _ = os.RemoveAll(dir) }() // scratch space; nothing to do if it lingers
 	if *daemon == "bird" {
 		return runBIRD(ctx, log, reg, birdOptions{config: *config, statusDir: *statusDir, scratch: dir, metricsAddr: *metricsAddr,
-			debounce: *debounce, poll: *poll, bird: &reloader.BIRD{Bird: *bird, Birdc: *birdc, Socket: *birdSocket}, birdConfig: *birdConfig})
+			debounce: *debounce, poll: *poll, bird: &reloader.BIRD{Bird: *bird, Birdc: *birdc, Socket: *birdSocket}, birdConfig: *birdConfig, noMetalLB: !*mlbMetrics})
 	}
 	if *daemon != "frr" {
 		return fmt.Errorf("--routing-daemon %q: want frr or bird", *daemon)
@@ -94,7 +95,7 @@ func run() error {
 	frr := &reloader.FRR{Vtysh: *vtysh, Pathspace: *pathspace, ConfigDir: *frrConfDir, RunDir: *frrRunDir,
 		FrrReload: *frrReload}
 	if *metricsAddr != "" {
-		reg.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second})
+		reg.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second, NoMetalLB: !*mlbMetrics})
 		go serveMetrics(ctx, *metricsAddr, reg, log.Error)
 	}
 	r := &reloader.Reloader{ConfigPath: *config, StatusDir: *statusDir, Debounce: *debounce, Poll: *poll,

@@ -1,6 +1,7 @@
 // Command routelb is the operators' tool. `routelb render` prints the frr.conf (or, with
 // --routing-daemon bird, the bird.conf) a node's speaker would write, from YAML files of the
-// objects, through the speaker's own code path.
+// objects, through the speaker's own code path. `routelb status` shows, from a cluster, who announces
+// each VIP and the state of each node's sessions.
 package main
 
 import (
@@ -17,6 +18,7 @@ const usage = `usage: routelb COMMAND [flags]
 
 commands:
   render   print the frr.conf (or bird.conf) the speaker writes for a node (routelb render -h)
+  status   show from a cluster who announces each VIP, to which peers, and each node's sessions (routelb status -h)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -27,6 +29,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "render":
 		return render(args[1:], stdin, stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return 0

@@ -107,8 +107,17 @@ func setupL2(mgr ctrl.Manager, o options, bin binary) error {
 		Log:             bin.Log.WithName("speaker-l2").WithValues("node", o.NodeName),
 		Metrics:         bin.Metrics,
 	}
-	eng := ownership.New(ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2.Timing, Owner: r.Owner,
-		OnChange: r.OwnershipChanged, Logger: bin.Log.WithName("l2-ownership")})
+	cfg := ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2.Timing, Owner: r.Owner,
+		OnChange: r.OwnershipChanged, Logger: bin.Log.WithName("l2-ownership")}
+	lan, err := newLAN(&o.Memberlist, &cfg, bin.Registry, bin.Log.WithName("l2-memberlist"))
+	if err != nil {
+		return err
+	}
+	eng := ownership.New(cfg)
+	runEngine := eng.Run
+	if lan != nil {
+		runEngine = lan.run(eng)
+	}
 	exclude, err := excludeInterfaces(&l2)
 	if err != nil {
 		return err
@@ -123,7 +132,7 @@ func setupL2(mgr ctrl.Manager, o options, bin binary) error {
 		return err
 	}
 	r.Ownership, r.Responder = eng, resp
-	for _, run := range []func(context.Context) error{resp.Run, eng.Run} {
+	for _, run := range []func(context.Context) error{resp.Run, runEngine} {
 		if err := mgr.Add(manager.RunnableFunc(ignoreCancel(run))); err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ type options struct {
 	IgnoreExcludeLB        bool
 	MetalLBMetrics         bool // serve metallb_* beside routelb_*
 	L2                     l2Options
+	Memberlist             memberlistOptions
 	Zap                    zap.Options
 
 	// Deprecated names the deprecated aliases given, each as [old, new], for main to log.
@@ -143,6 +144,7 @@ func parseFlags(args []string, help io.Writer) (options, error) {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
 	fs.BoolVar(&o.MetalLBMetrics, "metallb-metrics", true, "also serve MetalLB's metallb_* metrics (names, types and labels), for existing dashboards and alerts")
 	registerL2Flags(fs, &o.L2)
+	registerMemberlistFlags(fs, &o.Memberlist)
 	config.RegisterFlags(fs) // --kubeconfig; ctrl.GetConfig also honours $KUBECONFIG and in-cluster config
 	o.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {

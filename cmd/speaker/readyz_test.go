@@ -18,7 +18,7 @@ import (
 )
 
 // TestReadyzFollowsTheReloader: the speaker as the chart runs it answers /readyz with 500 while
-// the reloader's status file in --frr-config-dir says FRR refused the config, and 200 once it
+// the reloader's status file in --config-dir says FRR refused the config, and 200 once it
 // says the config is applied.
 func TestReadyzFollowsTheReloader(t *testing.T) {
 	if testing.Short() {

@@ -9,7 +9,9 @@ import (
 
 // MetalLB's allocator metrics (its internal/allocator/stats.go), under MetalLB's names and labels,
 // served beside routelb_allocator_* so that MetalLB's dashboards and pool alerts keep working.
-// services_allocated_total is not exported: the allocator keeps no per-pool Service count.
+// services_allocated_total is not exported, as in MetalLB: its stats.go declares, registers and
+// deletes that gauge but nothing ever sets it, so MetalLB's controller serves no sample of it (a
+// vector without children is not exposed), and a dashboard panel on it is empty there too.
 var metallbPool = map[string]*prometheus.GaugeVec{}
 
 func metallbGauge(name, help string) *prometheus.GaugeVec {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -67,7 +68,12 @@ type SpeakerBGPReconciler struct {
 	announced map[string]bool               // Services announced at the last reconcile, for events
 	lastNode  atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
 	events    *pacedEvents                  // per-Service events, paced (pacedevents.go)
+	write     writeHealth                   // last write of the config file, for /readyz
 }
+
+// ConfigFileCheck is the /readyz check "config-file": it fails while the node's config file
+// cannot be written.
+func (r *SpeakerBGPReconciler) ConfigFileCheck(req *http.Request) error { return r.write.Check(req) }
 
 var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node-bgp"}}
 
@@ -78,6 +84,9 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.Metrics == nil {
 		r.Metrics = unservedMetrics()
+	}
+	if err := mgr.AddReadyzCheck("config-file", r.ConfigFileCheck); err != nil {
+		return err
 	}
 	r.events = newPacedEvents(r.Recorder)
 	if err := mgr.Add(r.events); err != nil {
@@ -151,10 +160,14 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	file := nodeconfig.ConfigFileName(r.Daemon)
 	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.FRRConfig)
-	if err != nil {
+	if wait, first := r.write.record(err); err != nil {
+		// Retried on a short capped backoff of its own (see writeHealth); /readyz fails meanwhile.
 		r.Metrics.writeErrors.Inc()
-		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigWriteFailed", "WriteFRRConfig", "%v", err)
-		return reconcile.Result{}, err
+		if first {
+			r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigWriteFailed", "WriteFRRConfig", "%v", err)
+		}
+		log.Error(err, "Cannot write the routing daemon config, the daemon keeps the previous one", "retryIn", wait)
+		return reconcile.Result{RequeueAfter: wait}, nil
 	}
 	if changed {
 		r.Metrics.configWrites.Inc()

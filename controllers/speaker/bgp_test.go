@@ -44,8 +44,13 @@ type speakerEnv struct {
 
 func startSpeaker(t *testing.T, daemon string) *speakerEnv {
 	t.Helper()
+	return startSpeakerIn(t, daemon, t.TempDir())
+}
+
+// startSpeakerIn is startSpeaker writing its config into dir.
+func startSpeakerIn(t *testing.T, daemon, dir string) *speakerEnv {
+	t.Helper()
 	env := testenv.Start(t)
-	dir := t.TempDir()
 	e := &speakerEnv{t: t, c: env.Client, dir: dir, creates: map[string]int{}}
 	env.StartManager(t, ctrl.Options{Cache: SpeakerCacheOptions(testenv.Namespace, "node1")}, func(mgr ctrl.Manager) error {
 		// The speaker's own client, counting its attempts to create status objects: a write that

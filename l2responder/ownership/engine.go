@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,7 +43,36 @@ type Config struct {
 	// Abandon makes Run return on cancellation without releasing: what a crash looks like to the
 	// others. Only tests set it.
 	Abandon bool
+	// Incarnation identifies this run (the LAN layer's run id); empty: a random one.
+	Incarnation string
+	// LAN, when set, enables the LAN fencing rule and answering through an API server outage
+	// (docs/layer2.md, "Through an API server outage"); *membership.Membership implements it.
+	LAN LAN
+	// OutageLimit bounds answering without a fresh Lease (rule O) and is how long an unrenewed
+	// Lease must stay in view before it may be fenced without LAN evidence (rule F2). Default 60 s.
+	OutageLimit time.Duration
+	// Registerer receives the engine's LAN metrics; nil: not exported.
+	Registerer prometheus.Registerer
 }
+
+// LAN is the speaker-to-speaker evidence rules F and O use (package l2responder/membership).
+type LAN interface {
+	// Silent reports whether the run of node was heard, not for the hold time, and within the
+	// outage limit (rule F1).
+	Silent(node, run string, now time.Time) bool
+	// Convict is Silent and, if so, stops promising anything to that run, atomically.
+	Convict(node, run string) bool
+	// Pardon undoes Convict after the fence it was for failed.
+	Pardon(node, run string)
+	// HoldUntil is until when every run that may have heard us promised not to fence us.
+	HoldUntil() time.Time
+	// Join contacts the members at addrs; Addr is ours, written into our Lease.
+	Join(addrs []string)
+	Addr() string
+}
+
+// DefaultOutageLimit is how long rule O may answer without the API server.
+const DefaultOutageLimit = time.Minute
 
 // Engine runs the ownership protocol for one node. Create it with New, feed it the VIPs with
 // SetVIPs, ask it Owns on the packet path, and run it with Run.
@@ -58,6 +88,12 @@ type Engine struct {
 	answering map[netip.Addr]bool
 	changes   []change
 	started   bool
+	lapsedAt  time.Time // when a LAN update ended rule O, for refreshLocked's dating
+	// convictedRV is, per node whose run we convicted, the Lease version we then fenced: a later
+	// unfenced version was written after its owner read the fence and dropped every claim, so its
+	// run may be given promises again.
+	convictedRV map[string]string
+	outage      prometheus.Gauge
 
 	// Only touched by Run's goroutine.
 	mine      *coordinationv1.Lease // our Lease as last written (or read back)
@@ -80,13 +116,55 @@ func New(cfg Config) *Engine {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = ctrllog.Log.WithName("l2-ownership")
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return &Engine{
-		cfg: cfg, log: cfg.Logger.WithValues("node", cfg.Node), incarnation: hex.EncodeToString(b),
+	if cfg.Incarnation == "" {
+		cfg.Incarnation = NewIncarnation()
+	}
+	if cfg.OutageLimit <= 0 {
+		cfg.OutageLimit = DefaultOutageLimit
+	}
+	e := &Engine{
+		cfg: cfg, log: cfg.Logger.WithValues("node", cfg.Node), incarnation: cfg.Incarnation,
 		kick: make(chan struct{}, 1), m: newMachine(cfg.Node, cfg.Timing),
 		raw: map[string]*coordinationv1.Lease{}, answering: map[netip.Addr]bool{},
+		outage: newOutageGauge(cfg.Registerer), convictedRV: map[string]string{},
 	}
+	if cfg.LAN != nil {
+		e.m.lan = &lanRules{outageLimit: cfg.OutageLimit, silent: cfg.LAN.Silent}
+	}
+	return e
+}
+
+// NewIncarnation returns a random run id, for Config.Incarnation and the LAN layer's run.
+func NewIncarnation() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// LANChanged is the LAN layer's OnAck: a promise was extended, so rule O may hold longer (or again).
+func (e *Engine) LANChanged() {
+	e.mu.Lock()
+	e.updateLANLocked(time.Now())
+	queued := len(e.changes) > 0
+	e.mu.Unlock()
+	if queued {
+		e.trigger()
+	}
+}
+
+// updateLANLocked refreshes the LAN promises the machine relies on. If that ends rule O now (a new
+// member has not acked yet), the lapse is dated now, not at the (earlier) new deadline.
+func (e *Engine) updateLANLocked(now time.Time) {
+	if e.cfg.LAN == nil {
+		return
+	}
+	was := e.m.canAnswer(now)
+	e.m.lanUntil = e.cfg.LAN.HoldUntil()
+	if was && !e.m.canAnswer(now) {
+		e.lapsedAt = now
+	}
+	e.refreshLocked()
+	e.lapsedAt = time.Time{}
 }
 
 // Validate checks the timings: a renewal must fit several times in the silence window.
@@ -115,7 +193,7 @@ func (e *Engine) SetVIPs(vips map[netip.Addr]VIP) {
 func (e *Engine) Owns(vip netip.Addr) bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.answering[vip] && e.m.fresh(time.Now())
+	return e.answering[vip] && e.m.canAnswer(time.Now())
 }
 
 // Answering returns the VIPs this node answers for.
@@ -170,6 +248,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.initLease(ctx); err != nil {
 		return err
 	}
+	e.joinLAN()
 	e.mu.Lock()
 	e.started = true
 	e.mu.Unlock()
@@ -247,7 +326,15 @@ func (e *Engine) observe(l *coordinationv1.Lease, now time.Time) {
 	e.mu.Lock()
 	e.raw[v.Node] = l
 	e.m.observe(v, now)
+	rv, convicted := e.convictedRV[v.Node]
+	pardon := convicted && v.FencedBy == "" && l.ResourceVersion != rv
+	if pardon {
+		delete(e.convictedRV, v.Node)
+	}
 	e.mu.Unlock()
+	if pardon {
+		e.cfg.LAN.Pardon(v.Node, v.Incarnation)
+	}
 }
 
 func (e *Engine) gone(obj any) {
@@ -270,7 +357,7 @@ func (e *Engine) gone(obj any) {
 func (e *Engine) initLease(ctx context.Context) error {
 	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
 	for {
-		want := newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration, e.cfg.Owner)
+		want := newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration, e.cfg.Owner, e.lanAddr())
 		sent := time.Now()
 		cur, err := leases.Get(ctx, want.Name, metav1.GetOptions{})
 		switch {
@@ -307,6 +394,7 @@ func (e *Engine) initLease(ctx context.Context) error {
 func (e *Engine) cycle(ctx context.Context) {
 	now := time.Now()
 	e.mu.Lock()
+	e.updateLANLocked(now)
 	p := e.m.plan(now)
 	pendingBefore := e.m.pendingClaims()
 	e.mu.Unlock()
@@ -341,6 +429,9 @@ func (e *Engine) renew(ctx context.Context, p plan) bool {
 	l.Annotations[AnnotationClaims] = EncodeClaims(p.claims)
 	l.Annotations[AnnotationIncarnation] = e.incarnation
 	delete(l.Annotations, AnnotationFencedBy)
+	if a := e.lanAddr(); a != "" {
+		l.Annotations[AnnotationLAN] = a
+	}
 	holder := e.cfg.Node
 	l.Spec.HolderIdentity = &holder
 	now := metav1.NowMicro()
@@ -381,7 +472,7 @@ func (e *Engine) recover(ctx context.Context) {
 	switch {
 	case apierrors.IsNotFound(err):
 		e.loseAll("Lease deleted")
-		if c, err := leases.Create(ctx, newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration, e.cfg.Owner), metav1.CreateOptions{}); err == nil {
+		if c, err := leases.Create(ctx, newLease(e.cfg.Namespace, e.cfg.Node, e.incarnation, e.cfg.Timing.LeaseDuration, e.cfg.Owner, e.lanAddr()), metav1.CreateOptions{}); err == nil {
 			e.mine = c
 		}
 	case err != nil:
@@ -426,12 +517,26 @@ func (e *Engine) fence(ctx context.Context, v LeaseView) bool {
 	}
 	l.Annotations[AnnotationClaims] = ""
 	l.Annotations[AnnotationFencedBy] = e.cfg.Node
+	convicted, ok := e.lanPermits(v)
+	if !ok {
+		return false
+	}
 	wctx, cancel := context.WithTimeout(ctx, e.cfg.Timing.LeaseDuration)
 	defer cancel()
 	leases := e.cfg.Client.CoordinationV1().Leases(e.cfg.Namespace)
 	out, err := leases.Update(wctx, l, metav1.UpdateOptions{})
 	if err != nil {
 		fences.WithLabelValues("failed").Inc()
+		if convicted {
+			// Nothing was taken (or we cannot know: then the run's next renewal conflicts, and it
+			// is silent anyway, since we gave it no promise since the conviction).
+			if apierrors.IsConflict(err) {
+				e.mu.Lock()
+				delete(e.convictedRV, v.Node)
+				e.mu.Unlock()
+				e.cfg.LAN.Pardon(v.Node, v.Incarnation)
+			}
+		}
 		if apierrors.IsConflict(err) {
 			if cur, gerr := leases.Get(wctx, l.Name, metav1.GetOptions{}); gerr == nil {
 				e.observe(cur, time.Now())
@@ -494,13 +599,24 @@ func (e *Engine) checkClaims(ctx context.Context) {
 func (e *Engine) refreshLocked() {
 	now := time.Now()
 	next := e.m.answering(now)
+	if e.outage != nil {
+		v := 0.0
+		if e.m.inOutage(now) && len(next) > 0 {
+			v = 1
+		}
+		e.outage.Set(v)
+	}
 	if maps.Equal(e.answering, next) {
 		return
 	}
 	at := now
-	if !e.m.renewed.IsZero() && !e.m.fresh(now) {
-		at = e.m.deadline() // Owns went false exactly then
+	if !e.m.renewed.IsZero() && !e.m.canAnswer(now) {
+		at = e.m.answerDeadline() // Owns went false exactly then
+		if e.lapsedAt.After(at) {
+			at = e.lapsedAt // or then, when a LAN update ended rule O early
+		}
 	}
+
 	for vip := range next {
 		if !e.answering[vip] {
 			ownershipChanges.WithLabelValues("acquired").Inc()
@@ -559,6 +675,55 @@ func (e *Engine) shutdown() {
 	}
 	leaseWrites.WithLabelValues("ok").Inc()
 	e.log.Info("Released every VIP and deleted own Lease")
+}
+
+// lanAddr is our memberlist address for our Lease, "" without the LAN layer.
+func (e *Engine) lanAddr() string {
+	if e.cfg.LAN == nil {
+		return ""
+	}
+	return e.cfg.LAN.Addr()
+}
+
+// joinLAN joins the memberlist members whose Leases we see (they wrote their address in them).
+func (e *Engine) joinLAN() {
+	if e.cfg.LAN == nil {
+		return
+	}
+	e.mu.RLock()
+	var addrs []string
+	for _, l := range e.raw {
+		if a := l.Annotations[AnnotationLAN]; a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	e.mu.RUnlock()
+	e.cfg.LAN.Join(addrs)
+}
+
+// lanPermits applies rule F to a fence about to be written: without the LAN layer, or by F2 (the
+// Lease unrenewed in our view for the outage limit), it is allowed; by F1 only if the run is
+// silent on the LAN, which convicts it (we ack it no more). convicted says whether to pardon it if
+// the fence fails.
+func (e *Engine) lanPermits(v LeaseView) (convicted, ok bool) {
+	if e.cfg.LAN == nil {
+		return false, true
+	}
+	e.mu.RLock()
+	o := e.m.others[v.Node]
+	byLimit := o != nil && o.ResourceVersion == v.ResourceVersion && e.m.byOutageLimit(o, time.Now())
+	e.mu.RUnlock()
+	if byLimit {
+		return false, true
+	}
+	if e.cfg.LAN.Convict(v.Node, v.Incarnation) {
+		e.mu.Lock()
+		e.convictedRV[v.Node] = v.ResourceVersion
+		e.mu.Unlock()
+		return true, true
+	}
+	fences.WithLabelValues("lan_refused").Inc()
+	return false, false
 }
 
 // ErrNotStarted is returned by helpers that need Run to have started.

@@ -203,6 +203,11 @@ type simNode struct {
 	id     string
 	engine *Engine
 	log    logr.Logger
+	// lan, when set, gives each run a LAN layer (outage_env_test.go); it returns how to end it.
+	lan     func(n *simNode, cfg *Config) (end func(crash bool))
+	lanEnd  func(crash bool)
+	outage  time.Duration          // Config.OutageLimit
+	current atomic.Pointer[Engine] // the running engine, for the LAN layer's callbacks
 }
 
 func newSimNode(t *testing.T, cfg *rest.Config, name string, rec *recorder) *simNode {
@@ -222,8 +227,15 @@ func (n *simNode) start(vips []netip.Addr, nodes []string) {
 	n.runs++
 	id := fmt.Sprintf("%s#%d", n.name, n.runs)
 	n.id = id
-	e := New(Config{Node: n.name, Namespace: testenv.Namespace, Client: n.client, Logger: n.log.WithValues("run", n.runs),
-		OnChange: func(set map[netip.Addr]bool, at time.Time) { n.rec.change(id, n.name, set, at) }})
+	cfg := Config{Node: n.name, Namespace: testenv.Namespace, Client: n.client, Logger: n.log.WithValues("run", n.runs),
+		OnChange: func(set map[netip.Addr]bool, at time.Time) { n.rec.change(id, n.name, set, at) }, OutageLimit: n.outage}
+	n.lanEnd = nil
+	if n.lan != nil {
+		cfg.Incarnation = NewIncarnation()
+		n.lanEnd = n.lan(n, &cfg)
+	}
+	e := New(cfg)
+	n.current.Store(e)
 	want := map[netip.Addr]VIP{}
 	for _, v := range vips {
 		want[v] = VIP{Eligible: nodes}
@@ -239,6 +251,9 @@ func (n *simNode) crash() {
 	n.rec.crash(n.id, time.Now())
 	n.engine.cfg.Abandon = true // read by Run only after the cancellation below
 	n.cancel()
+	if n.lanEnd != nil {
+		n.lanEnd(true)
+	}
 	<-n.done
 }
 
@@ -246,6 +261,9 @@ func (n *simNode) crash() {
 func (n *simNode) stop() {
 	n.cancel()
 	<-n.done
+	if n.lanEnd != nil {
+		n.lanEnd(false)
+	}
 }
 
 func testVIPs(n int) []netip.Addr {

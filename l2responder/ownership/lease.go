@@ -29,6 +29,9 @@ const (
 	// AnnotationDurationMillis is the exact lease duration; spec.leaseDurationSeconds is only whole
 	// seconds (rounded up) and is there for humans and tools.
 	AnnotationDurationMillis = "l2.routelb.io/lease-duration-ms"
+	// AnnotationLAN is set by a speaker that follows the LAN fencing rule (--l2-memberlist); its
+	// value is where its memberlist listens ("ip:port"), which the others join.
+	AnnotationLAN = "l2.routelb.io/lan"
 )
 
 // maxRangeExpansion bounds what one "a-b" entry may expand to, so a hand-edited Lease cannot make
@@ -104,7 +107,7 @@ func DecodeClaims(s string) ([]netip.Addr, error) {
 // its node is still seen as alive and is not fenced for it).
 func viewOf(l *coordinationv1.Lease) (LeaseView, error) {
 	v := LeaseView{ResourceVersion: l.ResourceVersion, Incarnation: l.Annotations[AnnotationIncarnation],
-		FencedBy: l.Annotations[AnnotationFencedBy]}
+		FencedBy: l.Annotations[AnnotationFencedBy], LAN: l.Annotations[AnnotationLAN] != ""}
 	if l.Spec.HolderIdentity != nil {
 		v.Node = *l.Spec.HolderIdentity
 	}
@@ -114,14 +117,14 @@ func viewOf(l *coordinationv1.Lease) (LeaseView, error) {
 }
 
 // newLease is our Lease as first written by an incarnation; owner (our pod) replaces any previous one.
-func newLease(namespace, node, incarnation string, d time.Duration, owner *metav1.OwnerReference) *coordinationv1.Lease {
+func newLease(namespace, node, incarnation string, d time.Duration, owner *metav1.OwnerReference, lanAddr string) *coordinationv1.Lease {
 	secs := int32(math.Ceil(d.Seconds()))
 	now := metav1.NowMicro()
 	var owners []metav1.OwnerReference
 	if owner != nil {
 		owners = []metav1.OwnerReference{*owner}
 	}
-	return &coordinationv1.Lease{
+	l := &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: LeaseName(node), Namespace: namespace, OwnerReferences: owners,
 			Labels: map[string]string{LabelComponent: ComponentValue},
@@ -132,4 +135,8 @@ func newLease(namespace, node, incarnation string, d time.Duration, owner *metav
 		},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &node, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
 	}
+	if lanAddr != "" {
+		l.Annotations[AnnotationLAN] = lanAddr
+	}
+	return l
 }

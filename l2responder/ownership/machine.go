@@ -55,6 +55,9 @@ type LeaseView struct {
 	Incarnation     string
 	Claims          []netip.Addr
 	FencedBy        string // set by the node that emptied an expired Lease
+	// LAN is set when the node follows the LAN fencing rule (rule F, --l2-memberlist): only then
+	// may a node answer by rule O while this Lease is in its view.
+	LAN bool
 }
 
 // observed is another node's Lease and the local time its current version was first seen.
@@ -89,6 +92,18 @@ type machine struct {
 	claims map[netip.Addr]claimState
 	// renewed is when our last successful renewal was sent; zero before the first one.
 	renewed time.Time
+	// lan, when set, enables rules F and O (docs/layer2.md, "Through an API server outage").
+	lan *lanRules
+	// lanUntil is until when every run that may fence us by rule F1 has promised not to (from
+	// membership.HoldUntil); zero when one has not.
+	lanUntil time.Time
+}
+
+// lanRules are rules F and O's parameters and the one LAN fact the pure machine asks about.
+type lanRules struct {
+	outageLimit time.Duration
+	// silent reports whether the run of node was heard on the LAN and not for the hold time.
+	silent func(node, run string, now time.Time) bool
 }
 
 func newMachine(self string, t Timing) *machine {
@@ -114,6 +129,24 @@ func (m *machine) expired(o *observed, now time.Time) bool {
 	return now.Sub(o.seen) >= m.timing.LeaseDuration
 }
 
+// fenceable reports whether another node's Lease may be fenced: expired (rule 3) and, with rule F,
+// either silent on the LAN for the hold time (F1) or unrenewed in our view for the outage limit
+// (F2), which no node answering by rule O can outlast.
+func (m *machine) fenceable(o *observed, now time.Time) bool {
+	if !m.expired(o, now) {
+		return false
+	}
+	if m.lan == nil {
+		return true
+	}
+	return m.byOutageLimit(o, now) || m.lan.silent(o.Node, o.Incarnation, now)
+}
+
+// byOutageLimit is rule F2.
+func (m *machine) byOutageLimit(o *observed, now time.Time) bool {
+	return now.Sub(o.seen) >= m.lan.outageLimit
+}
+
 // live reports whether node may be chosen as an owner: our own node while our Lease is fresh,
 // another one while its Lease is unexpired and not fenced.
 func (m *machine) live(node string, now time.Time) bool {
@@ -134,10 +167,49 @@ func (m *machine) deadline() time.Time {
 	return m.renewed.Add(m.timing.LeaseDuration - m.timing.Margin)
 }
 
+// outageDeadline is until when rule O lets us answer without a fresh Lease: zero when rule O is
+// off or does not apply (a Lease in our view does not follow rule F).
+func (m *machine) outageDeadline() time.Time {
+	if m.lan == nil || m.renewed.IsZero() || m.lanUntil.IsZero() {
+		return time.Time{}
+	}
+	for _, o := range m.others {
+		if o.FencedBy == "" && !o.LAN {
+			return time.Time{}
+		}
+	}
+	cap := m.renewed.Add(m.lan.outageLimit - m.timing.Margin)
+	lan := m.lanUntil.Add(-m.timing.Margin)
+	if lan.Before(cap) {
+		return lan
+	}
+	return cap
+}
+
+// canAnswer reports whether confirmed claims are answered at now: by a fresh Lease (rule 1) or by
+// the LAN promises of every run that could fence us (rule O).
+func (m *machine) canAnswer(now time.Time) bool {
+	return m.fresh(now) || now.Before(m.outageDeadline())
+}
+
+// answerDeadline is when canAnswer turns false unless something new arrives.
+func (m *machine) answerDeadline() time.Time {
+	d := m.deadline()
+	if o := m.outageDeadline(); o.After(d) {
+		return o
+	}
+	return d
+}
+
+// inOutage reports whether we answer by rule O alone right now.
+func (m *machine) inOutage(now time.Time) bool {
+	return !m.fresh(now) && now.Before(m.outageDeadline())
+}
+
 // answering is the set of VIPs to answer for at now.
 func (m *machine) answering(now time.Time) map[netip.Addr]bool {
 	out := map[netip.Addr]bool{}
-	if !m.fresh(now) {
+	if !m.canAnswer(now) {
 		return out
 	}
 	for vip, st := range m.claims {
@@ -219,7 +291,7 @@ func (m *machine) plan(now time.Time) plan {
 			blocked := false
 			for _, n := range claimedBy[vip] {
 				o := m.others[n]
-				if !m.expired(o, now) {
+				if !m.fenceable(o, now) {
 					blocked = true
 					break
 				}
@@ -347,9 +419,15 @@ func (m *machine) nextWake(now time.Time) time.Time {
 	}
 	if !m.renewed.IsZero() {
 		consider(m.deadline())
+		if o := m.outageDeadline(); !o.IsZero() {
+			consider(o)
+		}
 	}
 	for _, o := range m.others {
 		consider(o.seen.Add(m.timing.LeaseDuration))
+		if m.lan != nil {
+			consider(o.seen.Add(m.lan.outageLimit))
+		}
 	}
 	return t
 }

@@ -74,6 +74,7 @@ initContainers:
       - --scratch-dir=/tmp
       {{- if .Values.metrics.enabled }}
       - --metrics-addr=:{{ .Values.speaker.reloaderMetricsPort }}
+      - --metallb-metrics={{ .Values.metrics.metallb }}
       {{- else }}
       - --metrics-addr=
       {{- end }}

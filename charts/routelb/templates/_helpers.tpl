@@ -70,3 +70,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail "controller.replicas > 1 needs controller.leaderElect: two replicas allocating at once would hand out one address twice" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The Secret with the speakers' memberlist key: the user's, or the one the chart creates. */}}
+{{- define "routelb.memberlistSecret" -}}
+{{- default (printf "%s-memberlist" (include "routelb.fullname" .)) .Values.l2.memberlist.existingSecret -}}
+{{- end -}}

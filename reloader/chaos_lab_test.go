@@ -1,0 +1,248 @@
+package reloader_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+
+	"github.com/routelb/routelb/internal/netlab"
+	"github.com/routelb/routelb/internal/templatetest"
+	"github.com/routelb/routelb/reloader"
+)
+
+// chaosKills is how many times each daemon is killed; the issue's bar is 20.
+var chaosKills = flag.Int("chaos-kills", 20, "kill -9 rounds per daemon in TestRestartChaos")
+
+const chaosVIPs = 11
+
+// chaosObjects is a node peering with one router with a password, BFD and communities (so the
+// rendered file has route-maps, community lists and a BFD profile), announcing 11 Services.
+func chaosObjects() string {
+	docs := []string{templatetest.Node("node1", ""), templatetest.Pool("203.0.113.0/24"), templatetest.FastBFD,
+		templatetest.Peer("router", `peerAddress: 198.51.100.1, bfdProfile: fast, holdTime: 9s, keepaliveTime: 3s, password: 's3!cret'`),
+		templatetest.Advertisement(`communities: ["64512:100", "large:64512:1:2"]`)}
+	for i := range chaosVIPs {
+		docs = append(docs, templatetest.Service(fmt.Sprintf("svc%d", i), chaosVIP(i)))
+	}
+	return templatetest.Objects(docs...)
+}
+
+func chaosVIP(i int) string { return fmt.Sprintf("203.0.113.%d", 20+i) }
+
+var chaosRouter = templatetest.RouterConfig("router", "198.51.100.1", ` neighbor 198.51.100.11 remote-as 64513
+ neighbor 198.51.100.11 password s3!cret
+ neighbor 198.51.100.11 bfd
+ neighbor 198.51.100.11 timers connect 1
+ address-family ipv4 unicast
+  maximum-paths 8
+ exit-address-family
+`)
+
+// TestRestartChaos kills bgpd, zebra and bfdd with SIGKILL, each -chaos-kills times and each in
+// its own lab, under a running reloader applying a rendered config, and starts the daemon again
+// as FRR's frrcommon.sh does for watchfrr (the daemon, then `vtysh -b -d DAEMON`, which loads only
+// the startup file). Every time the router must get every VIP back, and whenever the reloader
+// reports the config applied, each daemon must really run its part of it: vtysh's combined
+// running config merges the daemons' copies of shared definitions (route-maps, lists), so a
+// restarted bgpd without them looks complete there while it announces nothing.
+func TestRestartChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos test: FRR labs, minutes")
+	}
+	cfg := templatetest.Render(t, "frr", "node1", chaosObjects())
+	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) {
+		for _, d := range []string{"bgpd", "zebra", "bfdd"} {
+			t.Run(d, func(t *testing.T) { restartChaos(t, v, d, cfg) })
+		}
+	})
+}
+
+type chaosLab struct {
+	lab          *netlab.Lab
+	router, node *netlab.FRR
+	dir          string
+	want         *reloader.Block
+	results      chan reloader.Result
+	rules        func() reloader.Rules
+}
+
+func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte) {
+	c := newChaosLab(t, v, cfg)
+	c.waitTruthful(t, "start")
+	c.waitVIPs(t, "start")
+	for i := range *chaosKills {
+		round := fmt.Sprintf("%s kill %d/%d", daemon, i+1, *chaosKills)
+		c.drain()
+		killed := time.Now()
+		if err := c.node.KillDaemon(daemon, syscall.SIGKILL); err != nil {
+			t.Fatalf("%s: %v", round, err)
+		}
+		if err := c.node.StartDaemon(daemon); err != nil {
+			t.Fatalf("%s: %v", round, err)
+		}
+		if out, err := c.node.Vtysh("-b", "-d", daemon); err != nil {
+			t.Fatalf("%s: loading the startup file into %s: %v\n%s", round, daemon, err, out)
+		}
+		c.waitTruthful(t, round)
+		c.waitVIPs(t, round)
+		if st := c.status(t); st.Time.Before(killed) || st.Reason != "frr-restart" && st.Reason != "retry" {
+			t.Fatalf("%s: the reloader's status does not report the restart: %+v", round, st)
+		}
+	}
+}
+
+func newChaosLab(t *testing.T, v *netlab.FRRVersion, cfg []byte) *chaosLab {
+	lab := netlab.New(t)
+	lab.Reserve("198.51.100.0/24", "203.0.113.0/24")
+	rh := lab.AddHost("router", "198.51.100.1/24")
+	nh := lab.AddHost("node", "198.51.100.11/24")
+	c := &chaosLab{lab: lab, router: lab.StartFRR(rh, "router", chaosRouter), node: lab.StartFRRVersion(v, nh, "node", ""),
+		dir: t.TempDir(), want: reloader.Parse(string(cfg)), results: make(chan reloader.Result, 1000)}
+	vtysh, frrReload := c.node.ReloaderTools()
+	app := &reloader.Applier{Scratch: c.node.ScratchDir(), Log: testr.New(t), FRR: &reloader.FRR{Vtysh: vtysh,
+		Pathspace: c.node.Pathspace, ConfigDir: c.node.ConfigDir, RunDir: c.node.RunRoot(), FrrReload: frrReload}}
+	c.rules = app.Rules
+	path := filepath.Join(c.dir, "frr.conf")
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &reloader.Reloader{ConfigPath: path, Debounce: 200 * time.Millisecond, Poll: 200 * time.Millisecond,
+		Applier: app, Log: testr.New(t), OnApply: func(res reloader.Result) { c.results <- res }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func (c *chaosLab) drain() {
+	for {
+		select {
+		case <-c.results:
+		default:
+			return
+		}
+	}
+}
+
+// waitTruthful waits for the reloader to report a config in place, and checks at that moment
+// that each daemon runs its part of the target. A failed attempt (bgpd not up yet) is truthful
+// and is retried by the reloader.
+func (c *chaosLab) waitTruthful(t *testing.T, round string) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case res := <-c.results:
+			switch res.Outcome {
+			case reloader.OutcomeApplied, reloader.OutcomeUnchanged, reloader.OutcomeFullReload:
+				for _, d := range []string{"bgpd", "bfdd"} {
+					if diff := c.ownDiff(t, d); len(diff) > 0 {
+						t.Fatalf("%s: the reloader reported %s, but %s's own running config lacks part of the target:\n%s",
+							round, res.Outcome, d, strings.Join(diff, "\n"))
+					}
+				}
+				return
+			case reloader.OutcomeInvalid:
+				t.Fatalf("%s: the reloader refused the rendered config: %v", round, res.Err)
+			}
+			t.Logf("%s: apply %s: %v", round, res.Outcome, res.Err)
+		case <-deadline:
+			t.Fatalf("%s: no successful apply within 60s", round)
+		}
+	}
+}
+
+// ownDiff compares daemon's own running config (`vtysh -d DAEMON`) with the target's part that
+// daemon holds.
+func (c *chaosLab) ownDiff(t *testing.T, daemon string) []string {
+	t.Helper()
+	out, err := c.node.Vtysh("-d", daemon, "-c", "show running-config")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return c.rules().Compare(ownPart(c.want, daemon), ownPart(reloader.Parse(out), daemon))
+}
+
+// ownPart keeps the top-level entries of cfg that daemon holds: for bgpd its instances, the
+// route-maps and the prefix and community lists; for bfdd the bfd block.
+func ownPart(cfg *reloader.Block, daemon string) *reloader.Block {
+	blocks, lines := []string{"bfd"}, []string{}
+	if daemon == "bgpd" {
+		blocks, lines = []string{"router bgp ", "route-map "}, []string{"bgp ", "ip prefix-list ", "ipv6 prefix-list "}
+	}
+	part := &reloader.Block{}
+	for _, l := range cfg.Lines {
+		if hasAnyPrefix(l, lines) {
+			part.Lines = append(part.Lines, l)
+		}
+	}
+	for _, b := range cfg.Blocks {
+		if hasAnyPrefix(b.Header, blocks) {
+			part.Blocks = append(part.Blocks, b)
+		}
+	}
+	return part
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) || s == strings.TrimSpace(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitVIPs waits (60 s, a generous bound: BFD and BGP come back on their own timers) for the
+// router's kernel to route every VIP to the node.
+func (c *chaosLab) waitVIPs(t *testing.T, round string) {
+	t.Helper()
+	var missing []string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := c.router.Host.Run("ip", "-4", "route", "show", "proto", "bgp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		routed := map[string]bool{}
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 0 && strings.Contains(l, " via 198.51.100.11 ") {
+				routed[f[0]] = true
+			}
+		}
+		missing = missing[:0]
+		for i := range chaosVIPs {
+			if !routed[chaosVIP(i)] {
+				missing = append(missing, chaosVIP(i))
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: the router still lacks %d of %d VIPs after 60s: %v", round, len(missing), chaosVIPs, missing)
+}
+
+func (c *chaosLab) status(t *testing.T) reloader.Status {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, reloader.StatusFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st reloader.Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return st
+}
