@@ -33,7 +33,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 const node = "node-a"
@@ -72,7 +72,7 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 	spkArgs := chartArgs(t, filepath.Join(bin, "speaker"), container(t, ds.Spec.Template.Spec, "speaker").Args, map[string]string{
 		"metrics-bind-address":      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"health-probe-bind-address": fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"frr-config-dir":            frrDir,
+		"config-dir":                frrDir,
 		"node-name":                 node,
 	})
 	createScenario(t, s.client)

@@ -38,7 +38,7 @@ func TestBIRDSidecar(t *testing.T) {
 		{"BIRD runs the file the reloader writes", strings.Contains(strings.Join(bird.Command, " "), "bird -f -c /etc/bird/bird.conf -s /run/bird/bird.ctl") &&
 			slices.Contains(rel.Args, "--bird-config=/etc/bird/bird.conf") && slices.Contains(rel.Args, "--bird-socket=/run/bird/bird.ctl")},
 		{"reloader in BIRD mode on the speaker's bird.conf", slices.Contains(rel.Args, "--routing-daemon=bird") && slices.Contains(rel.Args, "--config=/etc/frr-rendered/bird.conf")},
-		{"speaker renders bird.conf", slices.Contains(spk.Args, "--routing-daemon=bird") && slices.Contains(spk.Args, "--frr-config-dir=/etc/frr-rendered")},
+		{"speaker renders bird.conf", slices.Contains(spk.Args, "--routing-daemon=bird") && slices.Contains(spk.Args, "--config-dir=/etc/frr-rendered")},
 		{"shared socket and config", mounts(bird)["bird-sockets"] == "/run/bird" && mounts(rel)["bird-sockets"] == "/run/bird" &&
 			mounts(bird)["bird-conf"] == "/etc/bird" && mounts(rel)["bird-conf"] == "/etc/bird"},
 		{"shared rendered directory", mounts(rel)["frr-rendered"] == "/etc/frr-rendered" && mounts(spk)["frr-rendered"] == "/etc/frr-rendered"},

@@ -25,7 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 const (
@@ -317,7 +317,7 @@ func checkBGPPod(t *testing.T, spec corev1.PodSpec, objs rendered) {
 		t.Errorf("speaker and reloader do not share the rendered-config directory: %v %v", mounts(spk), mounts(rel))
 	}
 	dir := mounts(spk)["frr-rendered"]
-	if !slices.Contains(spk.Args, "--frr-config-dir="+dir) || !slices.Contains(rel.Args, "--config="+dir+"/frr.conf") {
+	if !slices.Contains(spk.Args, "--config-dir="+dir) || !slices.Contains(rel.Args, "--config="+dir+"/frr.conf") {
 		t.Errorf("speaker writes where the reloader does not read: speaker %v reloader %v", spk.Args, rel.Args)
 	}
 	cm := as[corev1.ConfigMap](t, objs.find("ConfigMap", "-frr-startup"))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/routelb/routelb/controllers/ipam"
 	"github.com/routelb/routelb/controllers/speaker"
+	"github.com/routelb/routelb/l2responder"
 	"github.com/routelb/routelb/reloader"
 )
 
@@ -47,8 +48,10 @@ func (r descRecorder) Unregister(prometheus.Collector) bool { return true }
 func exportedNames(t *testing.T) descRecorder {
 	t.Helper()
 	r := descRecorder{}
+	speakerMetrics := func(reg prometheus.Registerer) error { _, err := speaker.NewMetrics(reg, true); return err }
+	responder := func(reg prometheus.Registerer) error { return l2responder.RegisterMetrics(reg, true) }
 	for _, reg := range []func(prometheus.Registerer) error{ipam.RegisterMetrics, ipam.RegisterMetalLBMetrics,
-		speaker.RegisterMetrics, speaker.RegisterMetalLBMetrics, reloader.RegisterMetrics} {
+		speakerMetrics, responder, reloader.RegisterMetrics} {
 		if err := reg(r); err != nil {
 			t.Fatal(err)
 		}

@@ -25,12 +25,6 @@ var (
 	}, []string{"ip"})
 )
 
-// MetalLBCollectors are the metallb_layer2_* counters, for the speaker to register when it serves
-// MetalLB's metrics (they are counted either way).
-func MetalLBCollectors() []prometheus.Collector {
-	return []prometheus.Collector{mlbRequests, mlbResponses, mlbGratuitous}
-}
-
 func metallbRequest(ip netip.Addr)    { mlbRequests.WithLabelValues(ip.String()).Inc() }
 func metallbResponse(ip netip.Addr)   { mlbResponses.WithLabelValues(ip.String()).Inc() }
 func metallbGratuitous(ip netip.Addr) { mlbGratuitous.WithLabelValues(ip.String()).Inc() }

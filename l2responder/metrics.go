@@ -1,8 +1,9 @@
 package l2responder
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // Protocol label values.
@@ -61,8 +62,20 @@ var (
 	}, []string{"protocol", "interface"})
 )
 
-func init() {
-	metrics.Registry.MustRegister(requestsReceived, responsesSent, gratuitousSent, requestsIgnored, sendErrors)
+// RegisterMetrics puts the responder's counters on reg, MetalLB's too with metallb (New calls it
+// with Config.Registerer; the dashboard test lists the names through it). Registering
+// twice on one registry is not an error: tests build several responders in one process.
+func RegisterMetrics(reg prometheus.Registerer, metallb bool) error {
+	cs := []prometheus.Collector{requestsReceived, responsesSent, gratuitousSent, requestsIgnored, sendErrors}
+	if metallb {
+		cs = append(cs, mlbRequests, mlbResponses, mlbGratuitous)
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return err
+		}
+	}
+	return nil
 }
 
 func ignoreCounter(proto, iface, reason string) prometheus.Counter {

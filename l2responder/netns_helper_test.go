@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
+
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // The namespace test runs the responder in node namespaces by re-executing
@@ -57,7 +59,11 @@ func runHelper() int {
 	if d, err := time.ParseDuration(os.Getenv(resyncEnv)); err == nil {
 		cfg.ResyncPeriod = d
 	}
-	r := New(cfg)
+	r, err := New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()
@@ -86,12 +92,16 @@ func helperCommand(r *Responder, f []string) string {
 		if err := r.Announce(vip, nil); err != nil {
 			return "error " + err.Error()
 		}
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if len(r.Announcing()[vip]) > 0 {
-				return "ok"
+		err := wait.Poll(10*time.Second, func() error {
+			if len(r.Announcing()[vip]) == 0 {
+				return fmt.Errorf("not announcing %s", vip)
 			}
+			return nil
+		})
+		if err != nil {
+			return "error " + err.Error()
 		}
-		return "error not announcing " + vip.String()
+		return "ok"
 	case f[0] == "ownon" && len(f) == 3: // answer on one named interface, which may not exist yet
 		if err := r.Announce(netip.MustParseAddr(f[1]), []string{f[2]}); err != nil {
 			return "error " + err.Error()

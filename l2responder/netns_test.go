@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // Lab ranges (CONTRIBUTING.md, "Testing"): LAN, VIPs, and IPv6 documentation space.
@@ -284,15 +286,19 @@ func (l *lab) kernelResolve(t *testing.T, vip string) []string {
 	_ = exec.Command("ip", "-n", l.client, "neigh", "del", vip, "dev", "eth0").Run()
 	l.resolve(t, vip)
 	var last string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	err := wait.Poll(5*time.Second, func() error {
 		last = run(t, "ip", "-n", l.client, "neigh", "show", vip, "dev", "eth0")
 		if f := strings.Fields(last); len(f) > 2 && f[1] == "lladdr" {
-			t.Logf("client resolved %s: %s", vip, strings.TrimSpace(last))
-			return macsIn(last)
+			return nil
 		}
+		return fmt.Errorf("last: %q", last)
+	})
+	if err != nil {
+		t.Logf("client did not resolve %s: %v", vip, err)
+		return nil
 	}
-	t.Logf("client did not resolve %s; last: %q", vip, last)
-	return nil
+	t.Logf("client resolved %s: %s", vip, strings.TrimSpace(last))
+	return macsIn(last)
 }
 
 func macsIn(out string) []string {
@@ -315,14 +321,13 @@ func (l *lab) resolve(t *testing.T, vip string) {
 // to carry mac.
 func (l *lab) waitNeighbour(t *testing.T, vip, mac string) {
 	t.Helper()
-	var last string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		last = run(t, "ip", "-n", l.client, "neigh", "show", vip, "dev", "eth0")
+	wait.Eventually(t, 5*time.Second, func() error {
+		last := run(t, "ip", "-n", l.client, "neigh", "show", vip, "dev", "eth0")
 		if strings.Contains(strings.ToLower(last), "lladdr "+mac) {
-			return
+			return nil
 		}
-	}
-	t.Fatalf("client's neighbour entry for %s never became %s; last: %q", vip, mac, last)
+		return fmt.Errorf("client's neighbour entry for %s is not %s: %q", vip, mac, last)
+	})
 }
 
 // node is one responder process inside a node namespace.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults for Config fields left zero.
@@ -27,8 +27,14 @@ var DefaultGratuitousRepeats = []time.Duration{500 * time.Millisecond, time.Seco
 
 // Config configures a Responder. The zero value is usable.
 type Config struct {
-	// Logger defaults to controller-runtime's logger named "l2responder".
+	// Logger is the binary's logger (main names it); the zero value discards.
 	Logger logr.Logger
+
+	// Registerer, when set, is the binary's registry: New registers the routelb_layer2_*
+	// counters on it, and with MetalLBMetrics MetalLB's metallb_layer2_* ones too. The counters
+	// count either way; nil only means nobody serves them (unit tests).
+	Registerer     prometheus.Registerer
+	MetalLBMetrics bool
 
 	// NodeAddresses, when set, are the node's own addresses (its InternalIPs):
 	// a VIP announced without an interface list is answered only on the
@@ -82,14 +88,20 @@ type pair struct {
 	iface string
 }
 
-// New returns a Responder; it does nothing until Run is called.
-func New(cfg Config) *Responder {
-	return newResponder(cfg, osSystem{})
+// New returns a Responder, its metrics registered on cfg.Registerer; it does nothing until Run
+// is called.
+func New(cfg Config) (*Responder, error) {
+	if cfg.Registerer != nil {
+		if err := RegisterMetrics(cfg.Registerer, cfg.MetalLBMetrics); err != nil {
+			return nil, fmt.Errorf("registering the layer 2 responder's metrics: %w", err)
+		}
+	}
+	return newResponder(cfg, osSystem{}), nil
 }
 
 func newResponder(cfg Config, sys system) *Responder {
 	if cfg.Logger.GetSink() == nil {
-		cfg.Logger = ctrllog.Log.WithName("l2responder")
+		cfg.Logger = logr.Discard()
 	}
 	if cfg.GratuitousBurst <= 0 {
 		cfg.GratuitousBurst = DefaultGratuitousBurst

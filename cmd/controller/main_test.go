@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,13 +19,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // TestBinary runs the built controller as an operator would, with --kubeconfig against a real API
@@ -40,8 +39,7 @@ func TestBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, env.Config, kubeconfig)
+	kubeconfig := env.Kubeconfig(t)
 	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--disable-webhook",
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr)
@@ -77,7 +75,7 @@ func TestBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wait(t, "the Service gets its address", func() (bool, string) {
+	eventually(t, "the Service gets its address", func() (bool, string) {
 		var got corev1.Service
 		if err := c.Get(ctx, client.ObjectKeyFromObject(svc), &got); err != nil {
 			return false, err.Error()
@@ -92,20 +90,20 @@ func TestBinary(t *testing.T) {
 	if err := c.Create(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the failure is counted", func() (bool, string) {
+	eventually(t, "the failure is counted", func() (bool, string) {
 		body, _ := get("http://" + metricsAddr + "/metrics")
 		return strings.Contains(body, `routelb_allocator_allocation_failures_total{reason="NotInPool"} 1`), "no failure metric yet"
 	})
-	wait(t, "the leader Lease is held", func() (bool, string) {
+	eventually(t, "the leader Lease is held", func() (bool, string) {
 		var l coordinationv1.Lease
 		err := c.Get(ctx, client.ObjectKey{Namespace: testenv.Namespace, Name: "routelb-controller"}, &l)
 		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "", fmt.Sprint(err)
 	})
-	wait(t, "/readyz answers", func() (bool, string) {
+	eventually(t, "/readyz answers", func() (bool, string) {
 		body, code := get("http://" + probeAddr + "/readyz")
 		return code == http.StatusOK, body
 	})
-	wait(t, "metrics show the address in use", func() (bool, string) {
+	eventually(t, "metrics show the address in use", func() (bool, string) {
 		body, _ := get("http://" + metricsAddr + "/metrics")
 		return strings.Contains(body, `routelb_allocator_addresses_in_use_total{pool="demo"} 1`) &&
 			strings.Contains(body, `routelb_allocator_addresses_total{pool="demo"} 10`), "metrics not there yet"
@@ -134,18 +132,6 @@ func TestBinary(t *testing.T) {
 	}
 }
 
-func writeKubeconfig(t *testing.T, cfg *rest.Config, path string) {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -166,17 +152,15 @@ func get(url string) (string, int) {
 	return string(b), resp.StatusCode
 }
 
-func wait(t *testing.T, what string, cond func() (bool, string)) {
+// eventually is wait.Eventually for conditions that say what they last saw.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
+	if err := wait.Poll(60*time.Second, func() error {
+		if ok, msg := cond(); !ok {
+			return errors.New(msg)
 		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Fatalf("%s: still not true after 60s: %s", what, last)
 }

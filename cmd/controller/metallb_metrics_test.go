@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // metallbTypes is every metallb_* family the controller serves, with MetalLB's type.
@@ -48,7 +48,7 @@ func checkMetalLBMetrics(t *testing.T, c client.Client, metricsAddr string, svc 
 			return true, ""
 		}
 	}
-	wait(t, "MetalLB's allocator and k8s client series", has(
+	eventually(t, "MetalLB's allocator and k8s client series", has(
 		`metallb_allocator_addresses_total{pool="demo"} 10`,
 		`metallb_allocator_ipv4_addresses_total{pool="demo"} 10`,
 		`metallb_allocator_ipv6_addresses_total{pool="demo"} 0`,
@@ -89,16 +89,16 @@ func checkMetalLBMetrics(t *testing.T, c client.Client, metricsAddr string, svc 
 	if err := c.Create(ctx, overlap); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the rejected pool makes the config stale", has(`metallb_k8s_client_config_stale_bool 1`))
+	eventually(t, "the rejected pool makes the config stale", has(`metallb_k8s_client_config_stale_bool 1`))
 	if err := c.Delete(ctx, overlap); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the config is fresh again", has(`metallb_k8s_client_config_stale_bool 0`))
+	eventually(t, "the config is fresh again", has(`metallb_k8s_client_config_stale_bool 0`))
 
 	if err := c.Delete(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the released address is no longer in use", has(
+	eventually(t, "the released address is no longer in use", has(
 		`metallb_allocator_addresses_in_use_total{pool="demo"} 0`,
 		`metallb_allocator_ipv4_addresses_in_use_total{pool="demo"} 0`,
 		`metallb_allocator_addresses_total{pool="demo"} 10`,
@@ -126,8 +126,7 @@ func TestBinaryWithoutMetalLBMetrics(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, env.Config, kubeconfig)
+	kubeconfig := env.Kubeconfig(t)
 	metricsAddr := freeAddr(t)
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--disable-webhook", "--metallb-metrics=false",
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0")
@@ -143,7 +142,7 @@ func TestBinaryWithoutMetalLBMetrics(t *testing.T) {
 	if err := env.Client.Create(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "routelb's pool series", func() (bool, string) {
+	eventually(t, "routelb's pool series", func() (bool, string) {
 		body, _ := get("http://" + metricsAddr + "/metrics")
 		return strings.Contains(body, `routelb_allocator_addresses_total{pool="demo"} 10`), "not yet"
 	})

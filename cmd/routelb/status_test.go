@@ -29,7 +29,7 @@ import (
 	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/statusview"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 

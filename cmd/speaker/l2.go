@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
 	"github.com/routelb/routelb/controllers/speaker"
@@ -36,10 +36,7 @@ type l2Options struct {
 	NodeIPInterfaces bool
 }
 
-var l2flags = registerL2Flags(flag.CommandLine)
-
-func registerL2Flags(fs *flag.FlagSet) *l2Options {
-	o := &l2Options{}
+func registerL2Flags(fs *flag.FlagSet, o *l2Options) {
 	d := ownership.DefaultTiming
 	fs.BoolVar(&o.Enabled, "layer2", true, "run Layer 2 mode: answer ARP/NDP for the VIPs this node owns (each speaker renews one Lease)")
 	fs.DurationVar(&o.Timing.RenewInterval, "l2-renew-interval", d.RenewInterval, "how often the node's Layer 2 ownership Lease is renewed (API writes per node = 1/this)")
@@ -50,7 +47,6 @@ func registerL2Flags(fs *flag.FlagSet) *l2Options {
 		"MetalLB's excludel2.yaml (announcedInterfacesToExclude: [regexps]), as its metallb-excludel2 ConfigMap mounts it; a missing file excludes nothing")
 	fs.BoolVar(&o.NodeIPInterfaces, "l2-node-ip-interfaces", false,
 		"answer VIPs without an interface list only on the interfaces holding the node's InternalIPs (routelb's choice); default: every eligible interface, as MetalLB")
-	return o
 }
 
 // excludeInterfaces joins the exclude list of MetalLB's config file and of the flag into one
@@ -87,11 +83,12 @@ func excludeInterfaces(o *l2Options) (*regexp.Regexp, error) {
 
 // setupL2 adds Layer 2 mode to the manager: the ownership engine (one Lease per node), the ARP/NDP
 // responder, and the reconciler that feeds them and reports ServiceL2Status and events.
-func setupL2(mgr ctrl.Manager, o options) error {
-	if !l2flags.Enabled {
+func setupL2(mgr ctrl.Manager, o options, bin binary) error {
+	l2 := o.L2
+	if !l2.Enabled {
 		return nil
 	}
-	if err := l2flags.Timing.Validate(); err != nil {
+	if err := l2.Timing.Validate(); err != nil {
 		return fmt.Errorf("--l2-*: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
@@ -107,10 +104,12 @@ func setupL2(mgr ctrl.Manager, o options) error {
 		IgnoreExcludeLB: o.IgnoreExcludeLB,
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
 		APIReader:       mgr.GetAPIReader(),
+		Log:             bin.Log.WithName("speaker-l2").WithValues("node", o.NodeName),
+		Metrics:         bin.Metrics,
 	}
-	cfg := ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2flags.Timing, Owner: r.Owner,
-		OnChange: r.OwnershipChanged, Logger: ctrl.Log.WithName("l2-ownership")}
-	lan, err := newLAN(mlflags, &cfg, metrics.Registry, ctrl.Log.WithName("l2-memberlist"))
+	cfg := ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2.Timing, Owner: r.Owner,
+		OnChange: r.OwnershipChanged, Logger: bin.Log.WithName("l2-ownership")}
+	lan, err := newLAN(&o.Memberlist, &cfg, bin.Registry, bin.Log.WithName("l2-memberlist"))
 	if err != nil {
 		return err
 	}
@@ -119,16 +118,19 @@ func setupL2(mgr ctrl.Manager, o options) error {
 	if lan != nil {
 		runEngine = lan.run(eng)
 	}
-	exclude, err := excludeInterfaces(l2flags)
+	exclude, err := excludeInterfaces(&l2)
 	if err != nil {
 		return err
 	}
 	var nodeAddrs []netip.Addr
-	if l2flags.NodeIPInterfaces {
-		nodeAddrs = nodeAddresses(mgr.GetAPIReader(), o.NodeName)
+	if l2.NodeIPInterfaces {
+		nodeAddrs = nodeAddresses(mgr.GetAPIReader(), o.NodeName, bin.Log)
 	}
-	resp := l2responder.New(l2responder.Config{NodeAddresses: nodeAddrs, ExcludeInterfaces: exclude,
-		StillOwned: eng.Owns, Logger: ctrl.Log.WithName("l2responder")})
+	resp, err := l2responder.New(l2responder.Config{NodeAddresses: nodeAddrs, ExcludeInterfaces: exclude,
+		StillOwned: eng.Owns, Logger: bin.Log.WithName("l2responder"), Registerer: bin.Registry, MetalLBMetrics: o.MetalLBMetrics})
+	if err != nil {
+		return err
+	}
 	r.Ownership, r.Responder = eng, resp
 	for _, run := range []func(context.Context) error{resp.Run, resp.WatchLinks, runEngine} {
 		if err := mgr.Add(manager.RunnableFunc(ignoreCancel(run))); err != nil {
@@ -151,12 +153,12 @@ func ignoreCancel(run func(context.Context) error) func(context.Context) error {
 // nodeAddresses reads the node's InternalIPs for --l2-node-ip-interfaces: VIPs without an
 // interface list are then answered on the interfaces holding them. Unknown (nil) means every
 // interface that can answer.
-func nodeAddresses(c client.Reader, node string) []netip.Addr {
+func nodeAddresses(c client.Reader, node string, log logr.Logger) []netip.Addr {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var n corev1.Node
 	if err := c.Get(ctx, types.NamespacedName{Name: node}, &n); err != nil {
-		ctrl.Log.WithName("setup").Error(err, "Cannot read the node's addresses; Layer 2 answers on every interface", "node", node)
+		log.WithName("setup").Error(err, "Cannot read the node's addresses; Layer 2 answers on every interface", "node", node)
 		return nil
 	}
 	var out []netip.Addr

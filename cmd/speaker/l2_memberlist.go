@@ -30,10 +30,7 @@ type memberlistOptions struct {
 	OutageLimit   time.Duration
 }
 
-var mlflags = registerMemberlistFlags(flag.CommandLine)
-
-func registerMemberlistFlags(fs *flag.FlagSet) *memberlistOptions {
-	o := &memberlistOptions{}
+func registerMemberlistFlags(fs *flag.FlagSet, o *memberlistOptions) {
 	fs.BoolVar(&o.Enabled, "l2-memberlist", false,
 		"keep answering Layer 2 VIPs through an API server outage, on evidence from the other speakers (memberlist on the node network); set it on every speaker or on none")
 	fs.StringVar(&o.BindAddr, "l2-memberlist-bind-addr", "", "address memberlist listens on (default: every address)")
@@ -46,7 +43,6 @@ func registerMemberlistFlags(fs *flag.FlagSet) *memberlistOptions {
 	fs.DurationVar(&o.Interval, "l2-heartbeat-interval", membership.DefaultInterval, "how often each speaker heartbeats every other one")
 	fs.DurationVar(&o.OutageLimit, "l2-outage-limit", ownership.DefaultOutageLimit,
 		"longest an owner answers without renewing its Lease; an unrenewed Lease is taken over after this much without LAN evidence")
-	return o
 }
 
 // memberlistKey reads the shared secret and derives the 32-byte AES key from it, so any string

@@ -2,20 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // TestSpeakerMain runs the speaker as a binary would (flags, --kubeconfig, $NODE_NAME) against a real
@@ -28,15 +32,7 @@ func TestSpeakerMain(t *testing.T) {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
 	}
 	env := testenv.Start(t)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := env.Kubeconfig(t)
 	ctx := t.Context()
 	ns := testenv.Namespace
 	c := env.Client
@@ -59,26 +55,28 @@ func TestSpeakerMain(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		// Layer 2 mode would answer ARP on this machine's interfaces: not in a BGP test.
-		done <- run(runCtx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--frr-config-dir", dir,
-			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0"})
+		done <- run(runCtx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--config-dir", dir,
+			"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0"}, io.Discard, t.Output())
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	wait.Eventually(t, 60*time.Second, func() error {
 		b, _ := os.ReadFile(filepath.Join(dir, "frr.conf"))
 		if strings.Contains(string(b), "hostname node7\n") && strings.Contains(string(b), " neighbor 198.51.100.1 remote-as 64512\n") {
-			break
+			return nil
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("speaker stopped: %v", err)
+			return wait.Stop(fmt.Errorf("speaker stopped: %w", err))
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no frr.conf for node7 with the peer; have:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("no frr.conf for node7 with the peer; have:\n%s", b)
+	})
 	checkMetalLBBGPMetrics(t, c, metricsAddr)
+	// The converse of cmd/controller's TestBinary: the allocator's series belong to the controller.
+	for _, l := range strings.Split(scrape(metricsAddr), "\n") {
+		if strings.HasPrefix(l, "routelb_allocator_") || strings.HasPrefix(l, "# HELP routelb_allocator_") {
+			t.Errorf("the speaker's /metrics has a controller series: %s", l)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("speaker: %v", err)
@@ -87,7 +85,7 @@ func TestSpeakerMain(t *testing.T) {
 
 func TestSpeakerMainNeedsNodeName(t *testing.T) {
 	t.Setenv("NODE_NAME", "")
-	err := run(t.Context(), []string{"--metrics-bind-address", "0"})
+	err := run(t.Context(), []string{"--metrics-bind-address", "0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--node-name") {
 		t.Fatalf("got %v", err)
 	}
@@ -130,5 +128,52 @@ func TestExcludeInterfaces(t *testing.T) {
 				t.Errorf("%s: %s excluded", c.name, n)
 			}
 		}
+	}
+}
+
+// TestFlags reads the speaker's flags into one options value: --frr-config-dir still sets the
+// output directory, and is reported as deprecated.
+func TestFlags(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		args       []string
+		dir        string
+		deprecated [][2]string
+		wantErr    string
+	}{
+		{name: "default", dir: "/etc/frr-rendered"},
+		{name: "new name", args: []string{"--config-dir", "/run/a"}, dir: "/run/a"},
+		{name: "old name", args: []string{"--frr-config-dir=/run/b"}, dir: "/run/b", deprecated: [][2]string{{"frr-config-dir", "config-dir"}}},
+		{name: "unknown flag", args: []string{"--metrics-addr", ":1"}, wantErr: "metrics-addr"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+	} {
+		o, err := parseFlags(c.args, io.Discard)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%s: error %v, want one naming %q", c.name, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if o.ConfigDir != c.dir || !slices.Equal(o.Deprecated, c.deprecated) {
+			t.Errorf("%s: dir %q, deprecated %v; want %q, %v", c.name, o.ConfigDir, o.Deprecated, c.dir, c.deprecated)
+		}
+	}
+	var help strings.Builder
+	if _, err := parseFlags([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-config-dir") {
+		t.Errorf("-h: %v, printed %q", err, help.String())
+	}
+}
+
+// TestDeprecatedFlagIsLogged runs the speaker with the old flag name until it fails for want of a
+// node name: the deprecation line is logged first.
+func TestDeprecatedFlagIsLogged(t *testing.T) {
+	t.Setenv("NODE_NAME", "")
+	var logs strings.Builder
+	err := run(t.Context(), []string{"--frr-config-dir", t.TempDir()}, io.Discard, &logs)
+	if err == nil || !strings.Contains(logs.String(), "Flag is deprecated") || !strings.Contains(logs.String(), "--frr-config-dir") {
+		t.Fatalf("error %v, logs:\n%s", err, logs.String())
 	}
 }

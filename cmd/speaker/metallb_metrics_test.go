@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // checkMetalLBBGPMetrics gives node7's speaker (pool "vips", peer "tor") a Service to announce
@@ -73,17 +75,14 @@ func checkMetalLBBGPMetrics(t *testing.T, c client.Client, metricsAddr string) {
 
 func waitScrape(t *testing.T, addr, what string, ok func(string) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
 	var body string
-	for time.Now().Before(deadline) {
-		body = scrape(addr)
-		if ok(body) {
-			return body
+	wait.Eventually(t, 60*time.Second, func() error {
+		if body = scrape(addr); ok(body) {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not after 60s; metallb series:\n%s", what, strings.Join(regexp.MustCompile(`(?m)^metallb_.*$`).FindAllString(body, -1), "\n"))
-	return ""
+		return fmt.Errorf("%s; metallb series:\n%s", what, strings.Join(regexp.MustCompile(`(?m)^metallb_.*$`).FindAllString(body, -1), "\n"))
+	})
+	return body
 }
 
 func scrape(addr string) string {

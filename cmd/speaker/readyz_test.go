@@ -5,35 +5,24 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
 	"github.com/routelb/routelb/internal/daemonfile"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // TestReadyzFollowsTheReloader: the speaker as the chart runs it answers /readyz with 500 while
-// the reloader's status file in --frr-config-dir says FRR refused the config, and 200 once it
+// the reloader's status file in --config-dir says FRR refused the config, and 200 once it
 // says the config is applied.
 func TestReadyzFollowsTheReloader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
 	}
 	env := testenv.Start(t)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := env.Kubeconfig(t)
 	dir := t.TempDir()
 	writeStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeInvalid, Error: "FRR refused the config: line 2: router bgp 0"})
 	health := freeAddr(t)
@@ -41,8 +30,8 @@ func TestReadyzFollowsTheReloader(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--frr-config-dir", dir,
-			"--metrics-bind-address", "0", "--health-probe-bind-address", health})
+		done <- run(ctx, []string{"--layer2=false", "--kubeconfig", kubeconfig, "--config-dir", dir,
+			"--metrics-bind-address", "0", "--health-probe-bind-address", health}, io.Discard, t.Output())
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -67,21 +56,16 @@ func writeStatus(t *testing.T, dir string, st daemonfile.Status) {
 // test asserts behaviour, not speed.
 func waitReadyz(t *testing.T, url string, code int, check string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == code && strings.Contains(string(b), check) {
-				return
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
+	wait.Eventually(t, 60*time.Second, func() error {
+		resp, err := http.Get(url) //nolint:gosec,noctx // a test's own local endpoint
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("/readyz: want %d naming %s, last got %s", code, check, last)
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode == code && strings.Contains(string(b), check) {
+			return nil
+		}
+		return fmt.Errorf("/readyz: want %d naming %s, got %d %s", code, check, resp.StatusCode, b)
+	})
 }

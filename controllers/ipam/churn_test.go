@@ -24,7 +24,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/internal/allocator"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // addressWatch sees every version of every Service and records any address that changed or vanished

@@ -11,7 +11,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // TestBGPPeerV1beta1 serves BGPPeer metallb.io/v1beta1 through the controller's conversion webhook

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/routelb/routelb/controllers"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // metallbVersion is the MetalLB release whose webhook routelb is compared with; hack/metallb-controller.sh

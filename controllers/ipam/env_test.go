@@ -23,7 +23,8 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // ipamEnv is a real API server configured like a dual-stack cluster with room for thousands of
@@ -126,7 +127,7 @@ func (e *ipamEnv) startManager() {
 		Namespace: testenv.Namespace, LBClass: e.lbClass, LeaderElect: true,
 		MetricsBindAddress: "0", HealthProbeBindAddress: "0",
 		DisableWebhook: !e.webhook, WebhookHost: wo.LocalServingHost, WebhookPort: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		SkipNameValidation: true, Workers: e.workers,
+		SkipNameValidation: true, Workers: e.workers, Logger: logf.Log,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -153,20 +154,18 @@ func (e *ipamEnv) restart() {
 	e.startManager()
 }
 
-// eventually polls cond for up to a generous bound; it asserts behaviour, not speed.
+// eventually is wait.Eventually for conditions that say what they last saw; the bound is
+// generous, it asserts behaviour, not speed.
 func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
+	if err := wait.Poll(60*time.Second, func() error {
+		if ok, msg := cond(); !ok {
+			return errors.New(msg)
 		}
-		last = msg
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Fatalf("%s: still not true after 60s: %s", what, last)
 }
 
 func ingressIPs(svc *corev1.Service) string {

@@ -96,16 +96,9 @@ func (r *IPAM) SetupWithManager(mgr ctrl.Manager) error {
 	return (&PoolStatus{IPAM: r}).SetupWithManager(mgr, inNS)
 }
 
-// handles reports whether the Service is a LoadBalancer of our class.
-func (r *IPAM) handles(svc *corev1.Service) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return r.LBClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == r.LBClass
-}
+// handles reports whether the Service is a LoadBalancer of our class, by the rule the speakers
+// use (model.Announces), so the controller allocates exactly for the Services they announce.
+func (r *IPAM) handles(svc *corev1.Service) bool { return model.Announces(svc, r.LBClass) }
 
 // ready primes the allocator once: pools first, then every existing Service's addresses, oldest
 // Service first, all read straight from the API server so nothing is missed. Callers hold r.mu.

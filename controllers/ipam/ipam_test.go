@@ -21,7 +21,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/internal/allocator"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // caseCtx runs one table case in its own namespace with its own pools; "{n}" in any string becomes the

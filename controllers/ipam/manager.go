@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -46,19 +48,36 @@ type ControllerOptions struct {
 	ConversionService ConversionService
 	// MetalLBMetrics serves MetalLB's metallb_* series beside routelb's own (--metallb-metrics).
 	MetalLBMetrics bool
+	// Logger and Registerer are the binary's (main's): the manager and every reconciler log
+	// through Logger, and the metrics go on Registerer. Registerer must be what /metrics serves,
+	// controller-runtime's metrics.Registry; nil means that one. A zero Logger discards.
+	Logger     logr.Logger
+	Registerer prometheus.Registerer
 }
 
-// NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
-// election) and the validating webhook (on every replica).
-func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, error) {
+// setDefaults fills the fields left zero.
+func (o *ControllerOptions) setDefaults() {
 	if o.Scheme == nil {
 		o.Scheme = controllers.Scheme()
 	}
 	if o.LeaderElectionID == "" {
 		o.LeaderElectionID = "routelb-controller"
 	}
+	if o.Registerer == nil {
+		o.Registerer = metrics.Registry
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = logr.Discard()
+	}
+}
+
+// NewControllerManager builds the manager of cmd/controller: the IPAM controllers (under leader
+// election) and the validating webhook (on every replica).
+func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, error) {
+	o.setDefaults()
 	mo := ctrl.Options{
 		Scheme:                        o.Scheme,
+		Logger:                        o.Logger,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.Namespace,
@@ -74,11 +93,11 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 	if !o.DisableWebhook {
 		mo.WebhookServer = webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.CertDir})
 	}
-	if err := RegisterMetrics(metrics.Registry); err != nil {
+	if err := RegisterMetrics(o.Registerer); err != nil {
 		return nil, fmt.Errorf("registering the allocator's metrics: %w", err)
 	}
 	if o.MetalLBMetrics {
-		if err := RegisterMetalLBMetrics(metrics.Registry); err != nil {
+		if err := RegisterMetalLBMetrics(o.Registerer); err != nil {
 			return nil, fmt.Errorf("registering MetalLB's metrics: %w", err)
 		}
 	}

@@ -62,6 +62,9 @@ type SpeakerBGPReconciler struct {
 	// APIReader reads around the cache: a status object this speaker created and its cache does
 	// not show yet is looked up there before creating another. Nil: Client.
 	APIReader client.Reader
+	// Metrics are updated at each reconcile (NewMetrics on the binary's registry). Nil: counted
+	// on a registry of their own that nobody serves.
+	Metrics *Metrics
 
 	mu        sync.Mutex
 	created   createdNotSeen // status objects created, not yet in the cache
@@ -84,6 +87,9 @@ var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "n
 func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.NodeName == "" || r.ConfigDir == "" {
 		return errors.New("the BGP speaker needs a node name and an FRR config directory")
+	}
+	if r.Metrics == nil {
+		r.Metrics = unservedMetrics()
 	}
 	if err := mgr.AddReadyzCheck("config-file", r.ConfigFileCheck); err != nil {
 		return err
@@ -162,7 +168,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	if err != nil {
 		// The file on disk (the last good config) stays; FRR keeps running it.
-		renderErrors.Inc()
+		r.Metrics.renderErrors.Inc()
 		r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigRenderFailed", "RenderFRRConfig", "%v", err)
 		return reconcile.Result{}, fmt.Errorf("computing the BGP configuration of node %s: %w", r.NodeName, err)
 	}
@@ -170,7 +176,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	changed, err := WriteFileIfChanged(r.ConfigDir, file, res.Rendered)
 	if wait, first := r.write.record(err); err != nil {
 		// Retried on a short capped backoff of its own (see writeHealth); /readyz fails meanwhile.
-		writeErrors.Inc()
+		r.Metrics.writeErrors.Inc()
 		if first {
 			r.Recorder.Eventf(nodeRef(r.NodeName), nil, corev1.EventTypeWarning, "FRRConfigWriteFailed", "WriteFRRConfig", "%v", err)
 		}
@@ -178,13 +184,13 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
 	if changed {
-		configWrites.Inc()
+		r.Metrics.configWrites.Inc()
 		log.Info("Wrote routing daemon config", "daemon", d.File, "path", filepath.Join(r.ConfigDir, file), "bytes", len(res.Rendered),
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config
 	r.lastNode.Store(res.Node)
-	observe(res)
+	r.Metrics.observeBGP(res)
 	r.reportProblems(ctx, in, res.Problems)
 	r.reportAnnouncements(in, res.Node)
 	err = firstError([]error{r.reportConditions(ctx, in, res.Problems), r.syncServiceStatus(ctx, res.Node), r.writeConfigState(ctx, res.Problems)})

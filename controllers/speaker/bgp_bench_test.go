@@ -21,15 +21,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/controllers"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // BenchmarkSpeakerBGP10k measures the speaker binary's own cost at scale: 10,000 LoadBalancer
@@ -154,15 +152,7 @@ func startBenchAPI(b *testing.B) (string, client.Client) {
 		b.Fatalf("starting kube-apiserver and etcd from %s: %v", assets, err)
 	}
 	b.Cleanup(func() { _ = env.Stop() })
-	path := filepath.Join(b.TempDir(), "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["bench"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench"}
-	kc.CurrentContext = "bench"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		b.Fatal(err)
-	}
+	path := testenv.WriteKubeconfig(b, cfg, "")
 	fast := *cfg
 	fast.QPS, fast.Burst = 500, 1000
 	c, err := client.New(&fast, client.Options{Scheme: controllers.Scheme()})

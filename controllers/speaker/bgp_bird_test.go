@@ -17,7 +17,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/nodeconfig"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // TestSpeakerBGPBIRD runs the speaker with nodeconfig.DaemonBIRD against a real API server: it writes

@@ -23,13 +23,12 @@ import (
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/nodeconfig"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // speakerEnv is a real API server with a BGP speaker for node1 running against it.
@@ -52,35 +51,14 @@ func startSpeaker(t *testing.T, daemon string) *speakerEnv {
 func startSpeakerIn(t *testing.T, daemon, dir string) *speakerEnv {
 	t.Helper()
 	env := testenv.Start(t)
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Cache:                  SpeakerCacheOptions(testenv.Namespace, "node1"),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := &speakerEnv{t: t, c: env.Client, dir: dir, creates: map[string]int{}}
-	// The speaker's own client, counting its attempts to create status objects: a write that keeps
-	// failing shows as a growing count.
-	counting := countingClient{Client: mgr.GetClient(), e: e}
-	r := &SpeakerBGPReconciler{Client: counting, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
-		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: daemon}
-	e.r = r
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
+	env.StartManager(t, ctrl.Options{Cache: SpeakerCacheOptions(testenv.Namespace, "node1")}, func(mgr ctrl.Manager) error {
+		// The speaker's own client, counting its attempts to create status objects: a write that
+		// keeps failing shows as a growing count.
+		counting := countingClient{Client: mgr.GetClient(), e: e}
+		e.r = &SpeakerBGPReconciler{Client: counting, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
+			NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: daemon}
+		return e.r.SetupWithManager(mgr)
 	})
 	return e
 }
@@ -120,19 +98,11 @@ func (e *speakerEnv) create(objs ...client.Object) {
 	}
 }
 
-// eventually polls cond with a generous bound; the test asserts behaviour, not speed.
+// eventually waits for cond with a generous bound; the test asserts behaviour, not speed.
 func (e *speakerEnv) eventually(what string, cond func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.Poll(30*time.Second, cond); err != nil {
+		e.t.Fatalf("%s: %v", what, err)
 	}
 }
 
@@ -167,12 +137,12 @@ func (e *speakerEnv) waitConf(writesBefore float64, want []string, unwanted ...s
 	})
 	// The reconciler counts a write just after making it, so the file can be seen a moment before the count.
 	e.eventually("the write counted", func() error {
-		if counterValue(configWrites) == writesBefore {
-			return errors.New("configWrites has not moved")
+		if counterValue(e.r.Metrics.configWrites) == writesBefore {
+			return errors.New("the config_writes_total counter has not moved")
 		}
 		return nil
 	})
-	if got := counterValue(configWrites) - writesBefore; got != 1 {
+	if got := counterValue(e.r.Metrics.configWrites) - writesBefore; got != 1 {
 		e.t.Errorf("frr.conf written %v times for one change, want 1", got)
 	}
 }
@@ -231,7 +201,7 @@ func TestSpeakerBGP(t *testing.T) {
 		return nil
 	})
 
-	w := counterValue(configWrites)
+	w := counterValue(e.r.Metrics.configWrites)
 	peer := &v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router", Namespace: ns},
 		Spec: v1beta2.BGPPeerSpec{MyASN: 64513, ASN: 64512, Address: "198.51.100.1"}}
 	e.create(peer)
@@ -241,13 +211,13 @@ func TestSpeakerBGP(t *testing.T) {
 	web := lbSvc("web", corev1.ServiceExternalTrafficPolicyCluster)
 	e.create(web)
 	e.setVIP(web, "203.0.113.5")
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	webPods := servingSlice("web", "node2")
 	e.create(webPods)
 	e.waitConf(w, []string{"  network 203.0.113.5/32"})
 	e.waitEvent("web", EventNodeAssigned, `announcing from node "node1" with protocol "bgp"`)
 	e.eventually("metrics", func() error {
-		peers, v4 := gaugeValue(peersConfigured), gaugeValue(prefixesRendered.WithLabelValues("ipv4"))
+		peers, v4 := gaugeValue(e.r.Metrics.peersConfigured), gaugeValue(e.r.Metrics.prefixesRendered.WithLabelValues("ipv4"))
 		if peers != 1 || v4 != 1 {
 			return fmt.Errorf("peers_configured %v, prefixes_rendered{ipv4} %v; want 1 and 1", peers, v4)
 		}
@@ -265,7 +235,7 @@ func TestSpeakerBGP(t *testing.T) {
 	})
 
 	// An endpoint change: a Local Service is announced only while node1 has a ready endpoint.
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	api := lbSvc("api", corev1.ServiceExternalTrafficPolicyLocal)
 	e.create(api)
 	e.setVIP(api, "203.0.113.6")
@@ -275,7 +245,7 @@ func TestSpeakerBGP(t *testing.T) {
 		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.7"}, NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}}
 	e.create(slice)
 	e.waitConf(w, []string{"  network 203.0.113.6/32"})
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	notReady := false
 	slice.Endpoints[0].Conditions.Ready = &notReady
 	if err := e.c.Update(ctx, slice); err != nil {
@@ -292,13 +262,13 @@ func TestSpeakerBGP(t *testing.T) {
 	// A rolling update of the Local Service: its pod, terminating, still serves, so the route stays;
 	// web's last pod goes meanwhile, so web is withdrawn (MetalLB's noEndpoints). One write for both
 	// shows the terminating pod never withdrew api's route.
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	slice.Endpoints[0].Conditions = discoveryv1.EndpointConditions{Ready: &ready}
 	if err := e.c.Update(ctx, slice); err != nil {
 		t.Fatal(err)
 	}
 	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	slice.Endpoints[0].Conditions = discoveryv1.EndpointConditions{Ready: &notReady, Serving: &ready, Terminating: &ready}
 	if err := e.c.Update(ctx, slice); err != nil {
 		t.Fatal(err)
@@ -308,34 +278,34 @@ func TestSpeakerBGP(t *testing.T) {
 	}
 	e.waitConf(w, []string{"  network 203.0.113.6/32"}, "  network 203.0.113.5/32")
 	e.waitEvent("web", EventNodeReleased, "noEndpoints")
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	e.create(servingSlice("web", "node2"))
 	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
 
 	// Excluding the node withdraws every prefix and keeps the session; so does NetworkUnavailable.
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	e.updateNode(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "" })
 	e.waitConf(w, []string{" neighbor 198.51.100.1 remote-as 64512"}, "  network 203.0.113.5/32", "  network 203.0.113.6/32")
 	e.waitEvent("web", EventNodeReleased, "nodeLabeledExcludeBalancers")
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	e.updateNode(func(n *corev1.Node) { delete(n.Labels, corev1.LabelNodeExcludeBalancers) })
 	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	e.updateNodeStatus(corev1.ConditionTrue)
 	e.waitConf(w, []string{" neighbor 198.51.100.1 remote-as 64512"}, "  network 203.0.113.5/32", "  network 203.0.113.6/32")
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	e.updateNodeStatus(corev1.ConditionFalse)
 	e.waitConf(w, []string{"  network 203.0.113.5/32", "  network 203.0.113.6/32"})
 
 	// A peer change.
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	hold, ka := metav1.Duration{Duration: 9 * time.Second}, metav1.Duration{Duration: 3 * time.Second}
 	e.updatePeer(peer, func(p *v1beta2.BGPPeer) { p.Spec.HoldTime, p.Spec.KeepaliveTime = &hold, &ka })
 	e.waitConf(w, []string{" neighbor 198.51.100.1 timers 3 9"})
 
 	// A bad edit (a BFD profile that does not exist) keeps the last good peer: nothing is withdrawn,
 	// and the problem shows as a condition and a Warning event on the peer.
-	w = counterValue(configWrites)
+	w = counterValue(e.r.Metrics.configWrites)
 	e.updatePeer(peer, func(p *v1beta2.BGPPeer) { p.Spec.BFDProfile = "missing" })
 	e.eventually("SpeakerValid=False on the peer", func() error {
 		var p v1beta2.BGPPeer
@@ -364,7 +334,7 @@ func TestSpeakerBGP(t *testing.T) {
 	if c := e.conf(); !strings.Contains(c, " neighbor 198.51.100.1 timers 3 9\n") || !hasLine(c, "  network 203.0.113.5/32") {
 		t.Fatalf("a bad edit changed what is announced:\n%s", c)
 	}
-	if got := counterValue(configWrites) - w; got != 0 {
+	if got := counterValue(e.r.Metrics.configWrites) - w; got != 0 {
 		t.Errorf("a bad edit rewrote frr.conf %v times", got)
 	}
 
@@ -493,7 +463,7 @@ func TestSpeakerBGPStatusNamesCannotCollide(t *testing.T) {
 		return nil
 	})
 	// One more change makes the speaker reconcile again; it must not create anything anew.
-	w := counterValue(configWrites)
+	w := counterValue(e.r.Metrics.configWrites)
 	third := lbSvc("third", corev1.ServiceExternalTrafficPolicyCluster)
 	e.create(third, servingSlice("third", "node1"))
 	e.setVIP(third, "203.0.113.12")

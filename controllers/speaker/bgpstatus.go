@@ -1,7 +1,6 @@
 package speaker
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,9 +99,10 @@ func firstError(errs []error) error {
 }
 
 func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, k statusKey, cur *v1beta1.ServiceBGPStatus, want v1beta1.MetalLBServiceBGPStatus) error {
+	store := newStatusStore(r.Client, r.APIReader, r.Namespace, r.Owner, r.created, "ServiceBGPStatus", "bgp-")
 	if cur == nil {
 		var err error
-		if cur, err = r.createServiceStatus(ctx, k); cur == nil || err != nil {
+		if cur, err = createStatus(ctx, store, k, func() *v1beta1.ServiceBGPStatus { return &v1beta1.ServiceBGPStatus{} }); cur == nil || err != nil {
 			return err
 		}
 	}
@@ -111,33 +111,7 @@ func (r *SpeakerBGPReconciler) putServiceStatus(ctx context.Context, k statusKey
 		return nil
 	}
 	cur.Status = want
-	if err := r.Client.Status().Update(ctx, cur); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return errRetry
-		}
-		return fmt.Errorf("updating ServiceBGPStatus %s for Service %s: %w", cur.Name, k.svc, err)
-	}
-	return nil
-}
-
-// createServiceStatus creates the object of k, unless one created earlier is not in the cache
-// yet (then it returns nil and errRetry). Status is a subresource: the returned object (with its
-// resourceVersion) gets it next.
-func (r *SpeakerBGPReconciler) createServiceStatus(ctx context.Context, k statusKey) (*v1beta1.ServiceBGPStatus, error) {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	if pending, err := r.created.pending(ctx, reader, r.Namespace, k, &v1beta1.ServiceBGPStatus{}); pending || err != nil {
-		return nil, cmp.Or(err, errRetry)
-	}
-	obj := &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{GenerateName: "bgp-", Namespace: r.Namespace,
-		Labels: k.labels(), OwnerReferences: owners(r.Owner)}}
-	if err := r.Client.Create(ctx, obj); err != nil {
-		return nil, fmt.Errorf("creating ServiceBGPStatus for Service %s: %w", k.svc, err)
-	}
-	r.created[k] = obj.Name
-	return obj, nil
+	return store.updateStatus(ctx, k, cur)
 }
 
 // reportProblems sends each problem once as a Warning event on the object it is about (a Service,

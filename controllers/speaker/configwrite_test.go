@@ -16,7 +16,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/nodeconfig"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // mountNSEnv marks the copy of the test binary that runs inside its own mount namespace.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,8 +67,14 @@ type SpeakerL2Reconciler struct {
 	Owner *metav1.OwnerReference
 	// APIReader reads around the cache (see SpeakerBGPReconciler.APIReader). Nil: Client.
 	APIReader client.Reader
+	// Metrics as for SpeakerBGPReconciler.Metrics.
+	Metrics *Metrics
+	// Log is for what happens outside a reconcile (the engine's OnChange); Reconcile logs through
+	// the manager's logger in its context. The zero value discards.
+	Log logr.Logger
 
 	wake    chan event.GenericEvent
+	events  *pacedEvents   // per-Service events, paced as BGP's (pacedevents.go)
 	created createdNotSeen // status objects created, not yet in the cache; used by Reconcile only
 	retries backoff
 
@@ -87,6 +94,13 @@ func (r *SpeakerL2Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("the Layer 2 speaker needs a node name, an ownership engine and a responder")
 	}
 	r.wake = make(chan event.GenericEvent, 1)
+	if r.Metrics == nil {
+		r.Metrics = unservedMetrics()
+	}
+	r.events = newPacedEvents(r.Recorder)
+	if err := mgr.Add(r.events); err != nil {
+		return err
+	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{speakerL2Key}
 	})
@@ -118,7 +132,7 @@ func (r *SpeakerL2Reconciler) OwnershipChanged(answering map[netip.Addr]bool, _ 
 	owned := ownedInterfaces(answering, r.vips)
 	r.mu.Unlock()
 	if err := r.Responder.SetOwned(owned); err != nil {
-		logf.Log.WithName("speaker-l2").Error(err, "Cannot hand owned VIPs to the responder", "node", r.NodeName)
+		r.Log.Error(err, "Cannot hand owned VIPs to the responder", "node", r.NodeName)
 	}
 	if r.wake != nil {
 		select {
@@ -173,8 +187,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 		return reconcile.Result{}, err
 	}
 	r.retries.reset()
-	l2VIPs.Set(float64(len(res.VIPs)))
-	observeL2Announced(r.NodeName, res.VIPs, answering)
+	r.Metrics.observeL2(r.NodeName, res.VIPs, answering)
 	if pending {
 		// The responder opens interfaces asynchronously: report them once it has.
 		log.V(1).Info("Waiting for the responder to report interfaces")
@@ -206,7 +219,7 @@ func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip
 		}
 		for _, s := range vips[vip].Services {
 			if svc := byName[s]; svc != nil {
-				r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "nodeAssigned", "AnnounceL2",
+				r.events.serviceEventf(svc, corev1.EventTypeNormal, "nodeAssigned", "AnnounceL2",
 					"announcing %s from node %q with protocol \"layer2\"", vip, r.NodeName)
 			}
 		}
@@ -217,7 +230,7 @@ func (r *SpeakerL2Reconciler) reportEvents(svcs []corev1.Service, vips map[netip
 		}
 		for _, s := range vips[vip].Services {
 			if svc := byName[s]; svc != nil {
-				r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "nodeReleased", "WithdrawL2",
+				r.events.serviceEventf(svc, corev1.EventTypeNormal, "nodeReleased", "WithdrawL2",
 					"node %q stopped announcing %s", r.NodeName, vip)
 			}
 		}
@@ -250,7 +263,7 @@ func (r *SpeakerL2Reconciler) reportAnnounceFailed(svcs []corev1.Service, vips m
 		}
 		for _, s := range v.Services {
 			if svc := byName[s]; svc != nil {
-				r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, "announceFailed", "AnnounceL2",
+				r.events.serviceEventf(svc, corev1.EventTypeWarning, "announceFailed", "AnnounceL2",
 					"the interfaces specified by LB IP %q doesn't exist in assigned node %q with protocol %q (%s)",
 					vip.String(), r.NodeName, "layer2", strings.Join(v.Interfaces, ","))
 			}

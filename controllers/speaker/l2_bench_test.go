@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 

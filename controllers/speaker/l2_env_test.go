@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/routelb/routelb/api/v1beta1"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 
@@ -85,7 +85,8 @@ func TestSpeakerL2StatusAndEvents(t *testing.T) {
 	vip := netip.MustParseAddr("203.0.113.4")
 	f := &fakeL2{live: map[string]bool{"n1": true}, announcing: map[netip.Addr][]string{vip: {"eth1"}}}
 	rec := events.NewFakeRecorder(10)
-	r := &SpeakerL2Reconciler{Client: c, Recorder: rec, NodeName: "n1", Namespace: testenv.Namespace, Ownership: f, Responder: f}
+	r := &SpeakerL2Reconciler{Client: c, Recorder: rec, NodeName: "n1", Namespace: testenv.Namespace, Ownership: f, Responder: f,
+		events: newPacedEvents(rec), Metrics: unservedMetrics()}
 	reconcileL2(t, r)
 	if w := f.wanted[vip]; len(f.wanted) != 1 || strings.Join(w.Eligible, ",") != "n1,n2" {
 		t.Fatalf("engine got %+v, want %s eligible on n1,n2", f.wanted, vip)
@@ -167,6 +168,11 @@ func reconcileL2(t *testing.T, r *SpeakerL2Reconciler) {
 	// pass sees its own writes.
 	if _, err := r.Reconcile(context.Background(), reconcile.Request{}); err != nil {
 		t.Fatal(err)
+	}
+	// No manager runs the pacer here: what the pass queued is sent now, so the checks that follow
+	// see every event of the pass and nothing later.
+	for e, ok := r.events.next(); ok; e, ok = r.events.next() {
+		r.events.rec.Eventf(&e.ref, nil, e.eventType, e.reason, e.action, "%s", e.note)
 	}
 }
 

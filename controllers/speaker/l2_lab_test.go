@@ -25,15 +25,13 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/netlab"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 
@@ -80,8 +78,7 @@ func newL2Lab(t testing.TB) *l2Lab {
 	// The client keeps a neighbour entry for the VIP only with an on-link route to it.
 	l.client.MustRun("ip", "route", "add", "203.0.113.0/24", "dev", "eth0")
 	l.client.MustRun("ip", "-6", "route", "add", "2001:db8:5::/64", "dev", "eth0")
-	l.kcfg = filepath.Join(l.lab.Dir, "kubeconfig")
-	l2WriteKubeconfig(t, env.Config, "https://127.0.0.1:6443", l.kcfg)
+	l.kcfg = testenv.WriteKubeconfig(t, env.Config, "https://127.0.0.1:6443")
 	l.bin = filepath.Join(l.lab.Dir, "speaker")
 	if out, err := exec.Command("go", "build", "-o", l.bin, "../../cmd/speaker").CombinedOutput(); err != nil {
 		t.Fatalf("building the speaker: %v\n%s", err, out)
@@ -163,17 +160,6 @@ func l2ListenInNetns(ns, addr string) (net.Listener, error) {
 	return r.ln, r.err
 }
 
-func l2WriteKubeconfig(t testing.TB, cfg *rest.Config, server, path string) {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["lab"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["lab"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["lab"] = &clientcmdapi.Context{Cluster: "lab", AuthInfo: "lab"}
-	kc.CurrentContext = "lab"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func (l *l2Lab) createObjects() {
 	ctx := context.Background()
 	c := l.env.Client
@@ -219,7 +205,7 @@ func (l *l2Lab) start(node string) {
 	defer func() { _ = logf.Close() }()
 	frr := filepath.Join(l.lab.Dir, "frr-"+node)
 	cmd := exec.Command("ip", "netns", "exec", l.nodes[node].NS, l.bin, "--node-name", node, "--kubeconfig", l.kcfg,
-		"--namespace", testenv.Namespace, "--frr-config-dir", frr, "--metrics-bind-address", labMetricsAddr, "--health-probe-bind-address", "0")
+		"--namespace", testenv.Namespace, "--config-dir", frr, "--metrics-bind-address", labMetricsAddr, "--health-probe-bind-address", "0")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	l2Must(l.t, cmd.Start())
@@ -507,16 +493,15 @@ func TestL2LabFailover(t *testing.T) {
 }
 
 func l2WaitLease(t testing.TB, c client.Client, node string) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	t.Helper()
+	wait.Eventually(t, 30*time.Second, func() error {
 		var lease coordinationv1.Lease
-		err := c.Get(context.Background(), client.ObjectKey{Namespace: testenv.Namespace, Name: ownership.LeaseName(node)}, &lease)
-		if err == nil && lease.Annotations[ownership.AnnotationFencedBy] == "" {
-			return
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: testenv.Namespace, Name: ownership.LeaseName(node)}, &lease); err != nil {
+			return fmt.Errorf("%s's speaker wrote no Lease: %w", node, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s's speaker wrote no Lease: %v", node, err)
+		if by := lease.Annotations[ownership.AnnotationFencedBy]; by != "" {
+			return fmt.Errorf("%s's Lease is fenced by %s", node, by)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }

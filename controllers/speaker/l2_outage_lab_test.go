@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // cuttableAPI is a second way into the API server from a node's namespace (127.0.0.1:6444) that
@@ -84,7 +84,7 @@ func (l *l2Lab) startLAN(node, kcfg, secret string, i int) {
 	defer func() { _ = logf.Close() }()
 	frr := filepath.Join(l.lab.Dir, "frr-"+node)
 	cmd := exec.Command("ip", "netns", "exec", l.nodes[node].NS, l.bin, "--node-name", node, "--kubeconfig", kcfg,
-		"--namespace", testenv.Namespace, "--frr-config-dir", frr, "--metrics-bind-address", labMetricsAddr,
+		"--namespace", testenv.Namespace, "--config-dir", frr, "--metrics-bind-address", labMetricsAddr,
 		"--health-probe-bind-address", "0", "--l2-memberlist", "--l2-memberlist-bind-addr", fmt.Sprintf("198.51.100.%d", 11+i),
 		"--l2-memberlist-secret-file", secret)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -133,8 +133,7 @@ func TestL2LabOutage(t *testing.T) {
 	l := newL2Lab(t)
 	secret := filepath.Join(l.lab.Dir, "memberlist-secret")
 	l2Must(t, os.WriteFile(secret, []byte("lab-secret-"+strconv.FormatInt(time.Now().UnixNano(), 36)), 0o600))
-	kcfg := filepath.Join(l.lab.Dir, "kubeconfig-cuttable")
-	l2WriteKubeconfig(t, l.env.Config, "https://127.0.0.1:6444", kcfg)
+	kcfg := testenv.WriteKubeconfig(t, l.env.Config, "https://127.0.0.1:6444")
 	apis := map[string]*cuttableAPI{}
 	for i, n := range l2NodeNames {
 		apis[n] = l.cuttableAPI(l.nodes[n].NS)

@@ -1,7 +1,6 @@
 package speaker
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -9,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
@@ -103,9 +100,10 @@ func (r *SpeakerL2Reconciler) wantedL2Status(vips map[netip.Addr]*nodeconfig.L2V
 }
 
 func (r *SpeakerL2Reconciler) putL2Status(ctx context.Context, k statusKey, cur *v1beta1.ServiceL2Status, w l2Want) error {
+	store := newStatusStore(r.Client, r.APIReader, r.Namespace, r.Owner, r.created, "ServiceL2Status", "l2-")
 	if cur == nil {
 		var err error
-		if cur, err = r.createL2Status(ctx, k); cur == nil || err != nil {
+		if cur, err = createStatus(ctx, store, k, func() *v1beta1.ServiceL2Status { return &v1beta1.ServiceL2Status{} }); cur == nil || err != nil {
 			return err
 		}
 	}
@@ -119,29 +117,5 @@ func (r *SpeakerL2Reconciler) putL2Status(ctx context.Context, k statusKey, cur 
 		return nil
 	}
 	cur.Status = st
-	if err := r.Client.Status().Update(ctx, cur); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return errRetry
-		}
-		return fmt.Errorf("updating ServiceL2Status %s for Service %s: %w", cur.Name, k.svc, err)
-	}
-	return nil
-}
-
-// createL2Status creates the object of k, unless one created earlier is not in the cache yet.
-func (r *SpeakerL2Reconciler) createL2Status(ctx context.Context, k statusKey) (*v1beta1.ServiceL2Status, error) {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	if pending, err := r.created.pending(ctx, reader, r.Namespace, k, &v1beta1.ServiceL2Status{}); pending || err != nil {
-		return nil, cmp.Or(err, errRetry)
-	}
-	obj := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{GenerateName: "l2-", Namespace: r.Namespace,
-		Labels: k.labels(), OwnerReferences: owners(r.Owner)}}
-	if err := r.Client.Create(ctx, obj); err != nil {
-		return nil, fmt.Errorf("creating ServiceL2Status for Service %s: %w", k.svc, err)
-	}
-	r.created[k] = obj.Name
-	return obj, nil
+	return store.updateStatus(ctx, k, cur)
 }

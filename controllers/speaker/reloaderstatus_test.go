@@ -16,7 +16,7 @@ import (
 
 	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/daemonfile"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // TestReloaderOutcomeReachesReadyzAndEvents: the reloader's status file, written with the

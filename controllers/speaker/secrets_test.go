@@ -13,13 +13,11 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/nodeconfig"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // logLines collects a logger's lines from the manager's goroutines.
@@ -112,32 +110,15 @@ func TestNoPasswordInSpeakerLogsEventsOrStatus(t *testing.T) {
 }
 
 // startSpeakerLogged is startSpeaker with the manager's logger writing into logs.
-func startSpeakerLogged(t *testing.T, opts funcr.Options, logs *logLines) *speakerEnv {
+func startSpeakerLogged(t *testing.T, fo funcr.Options, logs *logLines) *speakerEnv {
 	t.Helper()
 	env := testenv.Start(t)
 	dir := t.TempDir()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Cache: SpeakerCacheOptions(testenv.Namespace, "node1"),
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: &skip}, Logger: funcr.New(logs.add, opts),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &SpeakerBGPReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
-		NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: nodeconfig.DaemonFRR}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
+	opts := ctrl.Options{Cache: SpeakerCacheOptions(testenv.Namespace, "node1"), Logger: funcr.New(logs.add, fo)}
+	env.StartManager(t, opts, func(mgr ctrl.Manager) error {
+		r := &SpeakerBGPReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("routelb-speaker"),
+			NodeName: "node1", Namespace: testenv.Namespace, ConfigDir: dir, Daemon: nodeconfig.DaemonFRR}
+		return r.SetupWithManager(mgr)
 	})
 	return &speakerEnv{t: t, c: env.Client, dir: dir}
 }

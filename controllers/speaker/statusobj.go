@@ -1,12 +1,14 @@
 package speaker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -85,6 +87,58 @@ func (c createdNotSeen) pending(ctx context.Context, reader client.Reader, names
 		return false, nil
 	}
 	return false, fmt.Errorf("reading status object %s: %w", name, err)
+}
+
+// statusStore is what writing one mode's status objects needs: both modes create and update
+// theirs the same way, differing only in the type, its kind and its name prefix.
+type statusStore struct {
+	client    client.Client
+	reader    client.Reader // around the cache, for createdNotSeen.pending
+	namespace string
+	owner     *metav1.OwnerReference
+	created   createdNotSeen
+	kind      string // "ServiceBGPStatus", for errors
+	prefix    string // generateName: "bgp-"
+}
+
+// newStatusStore reads around the cache through reader, or through c when reader is nil.
+func newStatusStore(c client.Client, reader client.Reader, namespace string, owner *metav1.OwnerReference,
+	created createdNotSeen, kind, prefix string) statusStore {
+	if reader == nil {
+		reader = c
+	}
+	return statusStore{client: c, reader: reader, namespace: namespace, owner: owner, created: created, kind: kind, prefix: prefix}
+}
+
+// createStatus creates the object of k, unless one created earlier is not in the cache yet (then
+// it returns the zero T, nil for a pointer, and errRetry). Status is a subresource: the returned
+// object (with its resourceVersion) gets it next, through updateStatus.
+func createStatus[T client.Object](ctx context.Context, s statusStore, k statusKey, newObj func() T) (T, error) {
+	var none T
+	if pending, err := s.created.pending(ctx, s.reader, s.namespace, k, newObj()); pending || err != nil {
+		return none, cmp.Or(err, errRetry)
+	}
+	obj := newObj()
+	obj.SetGenerateName(s.prefix)
+	obj.SetNamespace(s.namespace)
+	obj.SetLabels(k.labels())
+	obj.SetOwnerReferences(owners(s.owner))
+	if err := s.client.Create(ctx, obj); err != nil {
+		return none, fmt.Errorf("creating %s for Service %s: %w", s.kind, k.svc, err)
+	}
+	s.created[k] = obj.GetName()
+	return obj, nil
+}
+
+// updateStatus writes obj's status; a conflict or a deletion (a cache a step behind) is errRetry.
+func (s statusStore) updateStatus(ctx context.Context, k statusKey, obj client.Object) error {
+	if err := s.client.Status().Update(ctx, obj); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return errRetry
+		}
+		return fmt.Errorf("updating %s %s for Service %s: %w", s.kind, obj.GetName(), k.svc, err)
+	}
+	return nil
 }
 
 // backoff spaces the retries of status writes that keep failing: 200ms doubling to 5 minutes, back

@@ -24,7 +24,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/routelb/routelb/internal/netlab"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 // Addresses of the lab. The seed document's 192.168.1.0/24 is mapped onto documentation ranges
@@ -54,7 +54,7 @@ type Node struct {
 	Host      *netlab.Host
 	FRR       *netlab.FRR // the node's routing daemon: FRR, or BIRD with Options.Daemon "bird"
 	BIRD      *netlab.BIRD
-	RenderDir string // the speaker's --frr-config-dir: frr.conf and the reloader's status
+	RenderDir string // the speaker's --config-dir: frr.conf and the reloader's status
 	Speaker   *Proc
 	Reloader  *Proc
 	MAC       string
@@ -266,7 +266,7 @@ func (c *Cluster) startNodeProcs(n *Node) {
 		c.R.Fatalf("lab: %v", err)
 	}
 	args := []string{filepath.Join(c.Bin, "speaker"), "--kubeconfig", c.Kubeconfig, "--node-name", n.Name,
-		"--frr-config-dir", n.RenderDir}
+		"--config-dir", n.RenderDir}
 	if n.BIRD != nil {
 		args = append(args, "--routing-daemon", "bird")
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/routelb/routelb/internal/netlab"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 var arpReplyRE = regexp.MustCompile(`(?i)from ([0-9a-f]{2}(?::[0-9a-f]{2}){5})`)

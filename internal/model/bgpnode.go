@@ -126,7 +126,7 @@ func BuildNode(cfg *Config, in NodeInput) (*NodeBGP, Problems) {
 			continue
 		}
 		// Problems are reported on every node, whether it announces the Service or not.
-		vips := ingressVIPs(svc, &ps)
+		vips := IngressVIPs(svc, &ps)
 		if mayAnnounce && serving.For(svc).AnnouncesFrom(svc, n.NodeName) {
 			b.addService(svc, vips)
 		}
@@ -218,8 +218,9 @@ func appliesTo(a *BGPAdvertisement, peer string) bool {
 	return false
 }
 
-// ingressVIPs parses the addresses in svc's status, reporting each one that is not an address.
-func ingressVIPs(svc *corev1.Service, ps *Problems) []netip.Addr {
+// IngressVIPs parses the addresses in svc's status, reporting each one that is not an address.
+// Both modes read a Service's VIPs through it, so they agree on which are valid.
+func IngressVIPs(svc *corev1.Service, ps *Problems) []netip.Addr {
 	vips := make([]netip.Addr, 0, len(svc.Status.LoadBalancer.Ingress))
 	for i, ing := range svc.Status.LoadBalancer.Ingress {
 		if ing.IP == "" {

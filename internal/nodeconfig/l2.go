@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,21 +63,12 @@ func ComputeL2(in SpeakerInput, lastGood *model.Config) L2Result {
 				eligible = append(eligible, n)
 			}
 		}
-		for j, ing := range svc.Status.LoadBalancer.Ingress {
-			vip, err := netip.ParseAddr(ing.IP)
-			if ing.IP == "" {
-				continue
-			}
-			if err != nil || vip.Zone() != "" {
-				res.Problems = append(res.Problems, model.Problem{Object: model.Ref{Kind: model.KindService, Name: svc.Namespace + "/" + svc.Name},
-					Field: "status.loadBalancer.ingress[" + strconv.Itoa(j) + "].ip", Message: "\"" + ing.IP + "\" is not an IP address"})
-				continue
-			}
+		for _, vip := range model.IngressVIPs(svc, &res.Problems) {
 			name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 			if _, ok := keys[name]; !ok {
-				keys[name] = vip.Unmap()
+				keys[name] = vip
 			}
-			addL2VIP(res.VIPs, vip.Unmap(), svc, covering(cfg, advs, vip.Unmap()), eligible, self)
+			addL2VIP(res.VIPs, vip, svc, covering(cfg, advs, vip), eligible, self)
 		}
 	}
 	for _, v := range res.VIPs {

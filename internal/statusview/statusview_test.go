@@ -18,7 +18,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/controllers/speaker"
-	"github.com/routelb/routelb/internal/golden"
+	"github.com/routelb/routelb/internal/testing/golden"
 	"github.com/routelb/routelb/l2responder/ownership"
 )
 

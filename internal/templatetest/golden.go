@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/routelb/routelb/internal/golden"
 	"github.com/routelb/routelb/internal/netlab"
 	"github.com/routelb/routelb/internal/nodeconfig"
+	"github.com/routelb/routelb/internal/testing/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files (.conf, and .problems where there are problems) from the current output")

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/routelb/routelb/internal/netlab"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 	"github.com/routelb/routelb/l2responder/membership"
 )
 

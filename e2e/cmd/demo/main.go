@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/routelb/routelb/e2e/lab"
-	"github.com/routelb/routelb/internal/testenv"
+	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
 const (

@@ -47,7 +47,7 @@ func Scheme() *k8sruntime.Scheme {
 // RepoRoot is the checkout's top folder, found from this file's location.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Start runs an API server and etcd for the test and stops them when it ends. It fails the test with
