@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
@@ -59,6 +60,7 @@ func main() {
 	runs := flag.Int("runs", 5, "samples per timed figure")
 	metallb := flag.Bool("metallb", true, "measure MetalLB's column too (needs hack/metallb-controller.sh and hack/metallb-speaker.sh)")
 	bulk := flag.Bool("bulk", true, "measure the bulk rows (300 -> 30, 0 -> 2,000, API writes at 1,000, RSS at -scale)")
+	bulkOnly := flag.Bool("bulk-only", false, "measure the bulk rows only")
 	scale := flag.Int("scale", 10000, "Services for the RSS and +1 rows")
 	metallbWait := flag.Duration("metallb-wait", 0, "wait this long for MetalLB's binaries to appear in $ROUTELB_METALLB_DIR (a build in progress) before building them")
 	only := flag.String("only", "lab", "lab: the lab's figures for routelb and MetalLB; order: the order of removals and additions in one large delta, and +1 onto -order-vips, on FRR 8.4 and 10.x")
@@ -76,10 +78,22 @@ func main() {
 	t := &table{}
 	start := time.Now()
 	var loads []string
+	// Interrupted (Ctrl-C, or a time limit), the lab is torn down and the rows so far are printed.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "bench: %v: tearing the lab down\n", s)
+		r.Close()
+		fmt.Printf("INTERRUPTED RUN (%v)\n\n", s)
+		t.impls = []string{"routelb", "MetalLB " + lab.MetalLBVersion}
+		t.print()
+		os.Exit(1)
+	}()
 	err := r.Run(func() {
 		// A /16 of cluster IPs: envtest's default range holds ~250 Services.
 		c := lab.Start(r, lab.Options{Out: os.Stderr, ServiceCIDR: "10.96.0.0/16"})
-		b := &bench{r: r, c: c, runs: *runs, t: t, bulk: *bulk, scale: *scale}
+		b := &bench{r: r, c: c, runs: *runs, t: t, bulk: *bulk, bulkOnly: *bulkOnly, scale: *scale}
 		b.createScalePool()
 		loads = append(loads, loadavg())
 		b.suite(impl{name: "routelb", speaker: func(n string) *lab.Proc { return c.Node(n).Speaker }})
@@ -164,12 +178,13 @@ type impl struct {
 }
 
 type bench struct {
-	r     *lab.Runner
-	c     *lab.Cluster
-	runs  int
-	t     *table
-	bulk  bool
-	scale int
+	r        *lab.Runner
+	c        *lab.Cluster
+	runs     int
+	t        *table
+	bulk     bool
+	bulkOnly bool
+	scale    int
 }
 
 func (b *bench) progress(format string, args ...any) {
@@ -178,6 +193,10 @@ func (b *bench) progress(format string, args ...any) {
 
 // suite measures every figure for one implementation, on the lab as it is.
 func (b *bench) suite(im impl) {
+	if b.bulkOnly {
+		b.bulkRows(im)
+		return
+	}
 	b.progress("%s: Service -> reachable", im.name)
 	b.reachable(im, "BGP", lab.BGPPool, "203.0.113.%d", 200)
 	b.reachable(im, "Layer 2", lab.L2Pool, "203.0.113.%d", 140)
