@@ -212,7 +212,7 @@ func (c *Cluster) createSpeakerPods(ctx context.Context) error {
 			HostIP: n.Addr, HostIPs: []corev1.HostIP{{IP: n.Addr}}, StartTime: &now,
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}}
 		if err := c.Client.Status().Update(ctx, pod); err != nil {
-			return fmt.Errorf("Pod %s/%s status: %w", NS, pod.Name, err)
+			return fmt.Errorf("status of Pod %s/%s: %w", NS, pod.Name, err)
 		}
 	}
 	return nil
