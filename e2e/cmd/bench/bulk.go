@@ -239,6 +239,10 @@ func (b *bench) rss(im impl) {
 	}
 	var maxRSS, maxHWM int
 	for _, n := range b.c.Nodes {
+		if sp := im.speaker(n.Name); !sp.Running() {
+			// An interrupted run tears the lab down under this loop: no figure rather than zeros.
+			b.r.Fatalf("%s is not running: no RSS figure", sp.Name)
+		}
 		rss, hwm := memKiB(im.speaker(n.Name).Pid())
 		maxRSS, maxHWM = max(maxRSS, rss), max(maxHWM, hwm)
 	}
