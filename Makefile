@@ -77,8 +77,8 @@ demo: deps build
 	else echo "make demo: not yet: the lab (e2e/) has not landed; see the README's feature table"; exit 2; fi
 
 ## bench: the benchmarks behind docs/benchmarks.md (not assertions)
-bench: deps
-	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) hack/bench.sh
+bench: deps metallb
+	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) ROUTELB_METALLB_DIR=$$(hack/metallb-speaker.sh) hack/bench.sh
 
 ## deps: Debian packages, kube-apiserver/kubectl, the FRR 10 root and the code generators
 deps: packages kube-bin frr-root tools
@@ -100,8 +100,10 @@ kube-bin:
 
 ## metallb: MetalLB v0.15.2's controller from the Go module proxy, cached, for the differential
 ## tests (controllers/ipam, build tag metallbdiff), which make test runs
+## and its speaker, for the lab's MetalLB column and the migration test (e2e)
 metallb:
 	hack/metallb-controller.sh >/dev/null
+	hack/metallb-speaker.sh >/dev/null
 
 ## node-bin: kubelet, kube-controller-manager, kube-scheduler, kube-proxy for the real node of
 ## e2e/realnode (the chart installed on a real kubelet), cached like kube-apiserver

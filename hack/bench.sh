@@ -30,5 +30,9 @@ run go test -count=1 -run '^$' -bench '^BenchmarkL2' -benchtime 1x -timeout 30m 
 # IPAM: cold start to 5,000 Services allocated against the real API server (docs/benchmarks.md, "IPAM").
 run go test -tags bench -run '^$' -bench BenchmarkIPAMColdStart -benchtime 1x -timeout 30m ./controllers/
 
-# The lab's figures: Service -> VIP reachable, L2 take-over, BGP link-down with BFD (docs/benchmarks.md, "Lab figures").
+# The lab's figures, routelb and MetalLB v0.15.2 side by side on one lab: Service -> VIP reachable, L2
+# take-over, BGP link-down with BFD, bulk changes, API writes, speaker RSS (docs/benchmarks.md, "Lab figures").
 run go run ./e2e/cmd/bench -runs 5
+
+# The order of removals and additions in one large delta, and +1 onto 10,000 (docs/benchmarks.md, "Bulk changes").
+run go run ./e2e/cmd/bench -only order

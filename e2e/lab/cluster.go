@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/routelb/routelb/internal/netlab"
@@ -109,6 +110,9 @@ type Options struct {
 	// FRR10 runs the nodes' FRR from Debian 13's root (netlab.FRR10) instead of the host's 8.4, and
 	// their reloaders inside that root with its vtysh and frr-reload.py, as in the FRR image.
 	FRR10 bool
+	// ServiceCIDR is the API server's --service-cluster-ip-range; empty: envtest's, which holds ~250
+	// Services (the bulk benchmarks need thousands).
+	ServiceCIDR string
 }
 
 // Start builds the whole lab. Everything it creates is torn down by r's cleanups, in reverse order.
@@ -142,7 +146,11 @@ func Start(r *Runner, o Options) *Cluster {
 	c.progress("creating namespaces (prefix %s)", c.Lab.Prefix)
 	c.addHosts()
 	c.progress("starting kube-apiserver and etcd")
-	c.Env = testenv.Start(r)
+	c.Env = testenv.Start(r, func(e *envtest.Environment) {
+		if o.ServiceCIDR != "" {
+			e.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", o.ServiceCIDR)
+		}
+	})
 	c.Client = c.Env.Client
 	c.writeKubeconfig()
 	// Registered after testenv and netlab, so it runs before them: processes and proxies go first.

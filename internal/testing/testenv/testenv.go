@@ -51,8 +51,9 @@ func RepoRoot() string {
 }
 
 // Start runs an API server and etcd for the test and stops them when it ends. It fails the test with
-// a clear message when the binaries are missing rather than skipping it.
-func Start(t testing.TB) *Env {
+// a clear message when the binaries are missing rather than skipping it. configure, if given, adjusts
+// the environment before it starts (e.g. a larger --service-cluster-ip-range for benchmarks).
+func Start(t testing.TB, configure ...func(*envtest.Environment)) *Env {
 	t.Helper()
 	assets, err := Assets()
 	if err != nil {
@@ -62,6 +63,9 @@ func Start(t testing.TB) *Env {
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "charts", "routelb", "crds")},
 		ErrorIfCRDPathMissing: true,
+	}
+	for _, f := range configure {
+		f(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
