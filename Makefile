@@ -62,7 +62,7 @@ lint: $(GOLANGCI)
 
 ## test: install what is missing, check generated files and lint, then run every test against the
 ## real kube-apiserver, etcd and routing daemons
-test: deps node-bin images metallb verify lint
+test: deps node-bin images metallb promtool verify lint
 	KUBEBUILDER_ASSETS=$$(hack/kube-bin.sh) ROUTELB_METALLB_DIR=$$(hack/metallb-controller.sh) \
 	  go test -count=1 -tags metallbdiff -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
 
@@ -151,4 +151,3 @@ tools: $(HELM)
 .PHONY: promtool
 promtool:
 	hack/promtool.sh >/dev/null
-test: promtool
