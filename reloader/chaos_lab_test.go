@@ -62,7 +62,9 @@ func TestRestartChaos(t *testing.T) {
 	cfg := templatetest.Render(t, "frr", "node1", chaosObjects())
 	netlab.ForEachFRR(t, func(t *testing.T, v *netlab.FRRVersion) {
 		for _, d := range []string{"bgpd", "zebra", "bfdd"} {
-			t.Run(d, func(t *testing.T) { restartChaos(t, v, d, cfg) })
+			// Each daemon has its own lab and spends most of a round waiting for FRR's timers,
+			// so the three run side by side.
+			t.Run(d, func(t *testing.T) { t.Parallel(); restartChaos(t, v, d, cfg) })
 		}
 	})
 }
