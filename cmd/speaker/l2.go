@@ -108,7 +108,7 @@ func setupL2(mgr ctrl.Manager, o options, bin binary) error {
 		Metrics:         bin.Metrics,
 	}
 	cfg := ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2.Timing, Owner: r.Owner,
-		OnChange: r.OwnershipChanged, Logger: bin.Log.WithName("l2-ownership")}
+		OnChange: r.OwnershipChanged, Logger: bin.Log.WithName("l2-ownership"), Registerer: bin.Registry}
 	lan, err := newLAN(&o.Memberlist, &cfg, bin.Registry, bin.Log.WithName("l2-memberlist"))
 	if err != nil {
 		return err

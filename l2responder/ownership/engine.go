@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Config configures an Engine.
@@ -51,7 +50,8 @@ type Config struct {
 	// OutageLimit bounds answering without a fresh Lease (rule O) and is how long an unrenewed
 	// Lease must stay in view before it may be fenced without LAN evidence (rule F2). Default 60 s.
 	OutageLimit time.Duration
-	// Registerer receives the engine's LAN metrics; nil: not exported.
+	// Registerer receives the engine's metrics (routelb_layer2_*; the outage gauge only with
+	// LAN); nil: not exported.
 	Registerer prometheus.Registerer
 }
 
@@ -114,7 +114,7 @@ func New(cfg Config) *Engine {
 		cfg.Timing.Margin = DefaultTiming.Margin
 	}
 	if cfg.Logger.GetSink() == nil {
-		cfg.Logger = ctrllog.Log.WithName("l2-ownership")
+		cfg.Logger = logr.Discard() // main passes the binary's logger
 	}
 	if cfg.Incarnation == "" {
 		cfg.Incarnation = NewIncarnation()
@@ -122,11 +122,12 @@ func New(cfg Config) *Engine {
 	if cfg.OutageLimit <= 0 {
 		cfg.OutageLimit = DefaultOutageLimit
 	}
+	registerMetrics(cfg.Registerer)
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger.WithValues("node", cfg.Node), incarnation: cfg.Incarnation,
 		kick: make(chan struct{}, 1), m: newMachine(cfg.Node, cfg.Timing),
 		raw: map[string]*coordinationv1.Lease{}, answering: map[netip.Addr]bool{},
-		outage: newOutageGauge(cfg.Registerer), convictedRV: map[string]string{},
+		outage: outageGauge(cfg), convictedRV: map[string]string{},
 	}
 	if cfg.LAN != nil {
 		e.m.lan = &lanRules{outageLimit: cfg.OutageLimit, silent: cfg.LAN.Silent}

@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 var (
@@ -26,8 +25,28 @@ var (
 	}, []string{"result"})
 )
 
-func init() {
-	metrics.Registry.MustRegister(ownershipChanges, vipsAnswered, leaseWrites, fences)
+// registerMetrics puts the engine's series on reg, the binary's registry (nil: not exported).
+// Engines of one test process share one registry, so a second registration of the same
+// collectors is not an error.
+func registerMetrics(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	for _, c := range []prometheus.Collector{ownershipChanges, vipsAnswered, leaseWrites, fences} {
+		var are prometheus.AlreadyRegisteredError
+		if err := reg.Register(c); err != nil && !errors.As(err, &are) {
+			panic(err) // a name clash with another collector is a programming error
+		}
+	}
+}
+
+// outageGauge is newOutageGauge when the engine has a LAN layer: without one it never answers
+// through an outage.
+func outageGauge(cfg Config) prometheus.Gauge {
+	if cfg.LAN == nil {
+		return nil
+	}
+	return newOutageGauge(cfg.Registerer)
 }
 
 // newOutageGauge is routelb_layer2_outage_answering on reg (nil: none). Engines of one test
