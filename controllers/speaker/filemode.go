@@ -6,11 +6,13 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/routelb/routelb/internal/daemonfile"
 )
 
-// ConfigFileMode is the rendered frr.conf's or bird.conf's mode: it holds the BGP passwords, and
-// its one reader, the reloader, runs as root like the speaker.
-const ConfigFileMode = 0o600
+// ConfigFileMode is the rendered frr.conf's or bird.conf's mode, the contract's (daemonfile.Mode):
+// it holds the BGP passwords, and its one reader, the reloader, runs as root like the speaker.
+const ConfigFileMode = daemonfile.Mode
 
 // restrictMode sets ConfigFileMode on an existing file unless it has it.
 func restrictMode(path string) error {

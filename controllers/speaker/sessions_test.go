@@ -22,6 +22,7 @@ import (
 	"github.com/routelb/routelb/api/v1beta2"
 	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/testing/testenv"
+	"github.com/routelb/routelb/internal/testing/wait"
 )
 
 // sessionNode is one node's speaker: its BGP reconciler running in a manager, and a session
@@ -111,12 +112,8 @@ func TestSpeakerSessions(t *testing.T) {
 	n1, n2 := startSessionNode(t, env, "node1"), startSessionNode(t, env, "node2")
 	eventually := func(what string, cond func() error) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for err := cond(); err != nil; err = cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %v", what, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if err := wait.Poll(30*time.Second, cond); err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 	// sync runs the nodes' reporters until the peers' status says want (peer -> "node=state ...").
