@@ -54,6 +54,9 @@ verify: $(CONTROLLER_GEN)
 	@# Each binary links only what it runs: the CLI and the sidecar need no reconciler framework.
 	@if go list -deps ./cmd/routelb ./cmd/reloader | grep -q controller-runtime; then \
 	  echo "cmd/routelb and cmd/reloader must not link controller-runtime: go list -deps shows it" >&2; exit 1; fi
+	@# Data flows one way: the pure packages and test kits never reach back into the reconcilers.
+	@if go list -test -f '{{.ImportPath}}: {{join .Imports " "}}' ./internal/... | grep 'routelb/controllers'; then \
+	  echo "a package under internal/ imports controllers (above)" >&2; exit 1; fi
 	go vet -tags metallbdiff ./...
 
 ## lint: golangci-lint with .golangci.yml

@@ -3,9 +3,7 @@ package statusview
 import (
 	"bytes"
 	"flag"
-	"net/netip"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -17,9 +15,7 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
-	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/testing/golden"
-	"github.com/routelb/routelb/l2responder/ownership"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -168,30 +164,5 @@ func TestView(t *testing.T) {
 	}
 	if len(v.Problems) != 1 {
 		t.Errorf("problems: %q", v.Problems)
-	}
-}
-
-// TestSpeakerNames: the names repeated here are the speaker's and the ownership engine's.
-func TestSpeakerNames(t *testing.T) {
-	pairs := [][2]string{
-		{LabelNode, speaker.LabelNode}, {LabelServiceName, speaker.LabelServiceName},
-		{LabelServiceNamespace, speaker.LabelServiceNamespace},
-		{LeaseComponentLabel, ownership.LabelComponent}, {LeaseComponentValue, ownership.ComponentValue},
-		{AnnotationClaims, ownership.AnnotationClaims}, {AnnotationDurationMillis, ownership.AnnotationDurationMillis},
-	}
-	for _, p := range pairs {
-		if p[0] != p[1] {
-			t.Errorf("statusview has %q, the speaker %q", p[0], p[1])
-		}
-	}
-	vips := []netip.Addr{netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2"),
-		netip.MustParseAddr("203.0.113.3"), netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("2001:db8::1")}
-	enc := ownership.EncodeClaims(vips)
-	got, err := DecodeClaims(enc)
-	if err != nil || !slices.Equal(got, vips) {
-		t.Errorf("DecodeClaims(%q) = %v, %v; want %v", enc, got, err, vips)
-	}
-	if _, err := DecodeClaims("203.0.113.9-203.0.113.1"); err == nil {
-		t.Error("a backwards range decodes")
 	}
 }
