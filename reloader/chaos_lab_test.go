@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,6 +83,8 @@ func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte)
 	c := newChaosLab(t, v, cfg)
 	c.waitTruthful(t, "start")
 	c.waitVIPs(t, "start")
+	var back []time.Duration // kill -> every VIP routed again at the router, per round
+	defer func() { logRecovery(t, daemon, back) }()
 	for i := range *chaosKills {
 		round := fmt.Sprintf("%s kill %d/%d", daemon, i+1, *chaosKills)
 		c.drain()
@@ -97,10 +100,22 @@ func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte)
 		}
 		c.waitTruthful(t, round)
 		c.waitVIPs(t, round)
+		back = append(back, time.Since(killed))
 		if st := c.status(t); st.Time.Before(killed) || st.Reason != "frr-restart" && st.Reason != "retry" {
 			t.Fatalf("%s: the reloader's status does not report the restart: %+v", round, st)
 		}
 	}
+}
+
+// logRecovery reports how long the router went without every VIP: issue 18 aims at 10 s, which
+// is read here and in docs/reloader.md rather than asserted (the bound above is 60 s).
+func logRecovery(t *testing.T, daemon string, back []time.Duration) {
+	if len(back) == 0 {
+		return
+	}
+	slices.Sort(back)
+	t.Logf("%s: every VIP back at the router after median %v, max %v (%d kills)", daemon,
+		back[len(back)/2].Round(time.Millisecond), back[len(back)-1].Round(time.Millisecond), len(back))
 }
 
 func newChaosLab(t *testing.T, v *netlab.FRRVersion, cfg []byte) *chaosLab {
