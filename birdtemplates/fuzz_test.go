@@ -18,7 +18,7 @@ var grammar = func() *regexp.Regexp {
 	lines := []string{
 		``, `# .*`, `hostname "` + W + `";`, `router id [0-9.]+;`, `log stderr all;`, `timeformat log iso long ms;`,
 		`protocol device 'routelb_device' \{`, `\}`,
-		`define ` + S + ` = \[`, `  ` + P + `,?`, `\];`,
+		`define ` + S + ` = \[`, `  ` + P + `(\{` + N + `,` + N + `\})?,?`, `\];`,
 		`filter ` + S + ` \{`, `  if net ~ ` + S + ` then (bgp_community.add\(\(` + N + `,` + N + `\)\)|bgp_large_community.add\(\(` +
 			N + `,` + N + `,` + N + `\)\)|bgp_local_pref = ` + N + `|accept);`, `  reject;`,
 		`protocol static 'routelb_vips_v[46]' \{`, `  ipv[46] \{ import all; export none; \};`, `  route ` + P + ` blackhole;`,
@@ -28,7 +28,7 @@ var grammar = func() *regexp.Regexp {
 		`  source address ` + IP + `;`, `  (multihop|direct|graceful restart on);`,
 		`  (hold|keepalive|connect retry) time ` + N + `;`, `  password "` + W + `";`,
 		`  bfd \{`, `    min (rx|tx) interval ` + N + ` ms;`, `    multiplier ` + N + `;`, `    passive on;`, `  \};`,
-		`  error wait time 1, 10;`, `  ipv[46] \{`, `    import none;`, `    export filter ` + S + `;`, `    next hop self;`,
+		`  error wait time 1, 10;`, `  ipv[46] \{`, `    import (none|all|filter ` + S + `);`, `    export filter ` + S + `;`, `    next hop self;`,
 	}
 	return templatetest.Grammar(lines...)
 }()

@@ -139,7 +139,12 @@ type protocol struct {
 	Channels        []channel
 }
 
-type channel struct{ Family, Filter string }
+// channel is one address family of a session: Filter is its export filter. It imports nothing (as
+// in MetalLB) unless the peer's toReceive sets ImportAll or names an ImportFilter.
+type channel struct {
+	Family, Filter, ImportFilter string
+	ImportAll                    bool
+}
 
 func newView(n *model.NodeBGP) *view {
 	v := &view{Hostname: n.NodeName, Routers: len(n.Routers) > 0}
@@ -158,7 +163,9 @@ func newView(n *model.NodeBGP) *view {
 			pv := newProtocol(r, nb, profiles)
 			bfd = bfd || pv.BFD != nil
 			for _, fam := range families(nb) {
-				pv.Channels = append(pv.Channels, channel{Family: fam, Filter: v.addPolicy(nb, fam)})
+				ch := channel{Family: fam, Filter: v.addPolicy(nb, fam), ImportAll: nb.Peer.Receive.All}
+				ch.ImportFilter = v.addImport(nb, fam)
+				pv.Channels = append(pv.Channels, ch)
 			}
 			v.Protocols = append(v.Protocols, pv)
 		}
@@ -263,6 +270,45 @@ func (v *view) addPolicy(nb *model.Neighbor, fam string) string {
 	add("", nb.All, rule{Accept: true})
 	v.Filters = append(v.Filters, f)
 	return f.Name
+}
+
+// addImport returns the name of the channel's import filter for the peer's toReceive, adding it
+// and its prefix set to v, or "" when the peer lists no prefix of this family.
+func (v *view) addImport(nb *model.Neighbor, fam string) string {
+	rc := nb.Peer.Receive
+	ranges := rc.V4
+	if fam == "v6" {
+		ranges = rc.V6
+	}
+	if len(ranges) == 0 {
+		return ""
+	}
+	name := "rlb_" + nb.Peer.Name + "_in_" + fam
+	s := prefixSet{Name: name + "_set", Entries: make([]string, len(ranges))}
+	for i, r := range ranges {
+		s.Entries[i] = "  " + birdPattern(r) + ","
+	}
+	last := len(s.Entries) - 1
+	s.Entries[last] = strings.TrimSuffix(s.Entries[last], ",")
+	v.PrefixSets = append(v.PrefixSets, s)
+	v.Filters = append(v.Filters, filter{Name: name, Rules: []rule{{Set: s.Name, Accept: true}}})
+	return name
+}
+
+// birdPattern writes a prefix range as BIRD's prefix pattern: FRR's "le L" alone is lengths from
+// the prefix's own to L, "ge G" alone from G to the family's length.
+func birdPattern(r model.PrefixRange) string {
+	if r.GE == 0 && r.LE == 0 {
+		return r.Prefix.String()
+	}
+	lo, hi := r.Prefix.Bits(), r.Prefix.Addr().BitLen()
+	if r.GE != 0 {
+		lo = r.GE
+	}
+	if r.LE != 0 {
+		hi = r.LE
+	}
+	return r.Prefix.String() + "{" + strconv.Itoa(lo) + "," + strconv.Itoa(hi) + "}"
 }
 
 func newPrefixSet(name string, prefixes []netip.Prefix) prefixSet {

@@ -20,6 +20,8 @@ var grammar = func() *regexp.Regexp {
 		`bgp large-community-list expanded rlb_markers seq 5 permit \^4294967295:`,
 		`bgp large-community-list standard ` + W + ` seq 5 permit 4294967295:` + N + `:` + N,
 		`route-map ` + W + ` (permit|deny) ` + N, ` match large-community ` + W,
+		`ipv6? prefix-list ` + W + ` seq ` + N + ` permit ` + P + `( ge ` + N + `)?( le ` + N + `)?`,
+		` match ipv6? address prefix-list ` + W,
 		` set large-community 4294967295:` + N + `:` + N + `( 4294967295:` + N + `:` + N + `)*`,
 		` set community (` + N + `:` + N + `|[a-zA-Z0-9-]+) additive`, ` set large-community ` + N + `:` + N + `:` + N + ` additive`,
 		` set local-preference ` + N, ` set large-comm-list rlb_markers delete`, ` on-match next`,

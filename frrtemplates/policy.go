@@ -40,10 +40,20 @@ const (
 	seqCommunities = 10
 	seqLocalPrefs  = 30000
 	seqAll         = 65000
-	// seqDenyIn is the inbound route-maps' only entry: routes a peer sends are dropped, as in
-	// MetalLB, and nothing a router sends reaches the node's routing table.
-	seqDenyIn = 65535
+	// seqDenyIn is the inbound route-maps' last entry: routes a peer sends are dropped, as in
+	// MetalLB, and nothing a router sends reaches the node's routing table, unless the peer's
+	// toReceive permits them in an entry before it (seqReceive4, seqReceive6).
+	seqDenyIn   = 65535
+	seqReceive4 = 10
+	seqReceive6 = 20
 )
+
+// prefixList is an inbound "ip prefix-list" (or ipv6) of what a peer may send.
+type prefixList struct {
+	IPv6    bool
+	Name    string
+	Entries []string // "seq N permit PREFIX [ge G] [le L]"
+}
 
 type markerList struct {
 	Name     string
@@ -60,6 +70,8 @@ type routeMapEntry struct {
 	Deny           bool
 	Seq            int
 	Match          string // large-community list
+	MatchIPv4      string // inbound: ip prefix-list
+	MatchIPv6      string // inbound: ipv6 prefix-list
 	Markers        string // origination: the markers to set
 	Community      string
 	LargeCommunity string
@@ -72,6 +84,7 @@ type policy struct {
 	byPrefix  map[netip.Prefix][]uint64 // markers, as P<<32|A
 	peerIDs   map[uint32]bool
 	lists     []markerList
+	prefixes  []prefixList
 	routeMaps []routeMap
 	classes   map[string]string // markers (binary key) -> origination route-map name
 	names     map[string]bool
@@ -135,8 +148,46 @@ func (p *policy) addNeighbor(nb *model.Neighbor) {
 	}
 	seq = max(seq, seqAll)
 	add("_all", nb.All, routeMapEntry{DeleteMarkers: true})
-	p.routeMaps = append(p.routeMaps, out,
-		routeMap{Name: base + "_in", Entries: []routeMapEntry{{Deny: true, Seq: seqDenyIn}}})
+	p.routeMaps = append(p.routeMaps, out, p.inboundMap(base, nb.Peer.Receive))
+}
+
+// inboundMap permits what the peer's toReceive allows, one entry per family matching its prefix
+// list (a route-map serves both address families; an IPv4 route never matches an ipv6 list), and
+// denies the rest.
+func (p *policy) inboundMap(base string, rc model.Receive) routeMap {
+	in := routeMap{Name: base + "_in"}
+	if rc.All {
+		in.Entries = append(in.Entries, routeMapEntry{Seq: seqReceive4})
+	}
+	if len(rc.V4) > 0 {
+		name := base + "_in4"
+		p.prefixes = append(p.prefixes, prefixList{Name: name, Entries: prefixEntries(rc.V4)})
+		in.Entries = append(in.Entries, routeMapEntry{Seq: seqReceive4, MatchIPv4: name})
+	}
+	if len(rc.V6) > 0 {
+		name := base + "_in6"
+		p.prefixes = append(p.prefixes, prefixList{IPv6: true, Name: name, Entries: prefixEntries(rc.V6)})
+		in.Entries = append(in.Entries, routeMapEntry{Seq: seqReceive6, MatchIPv6: name})
+	}
+	in.Entries = append(in.Entries, routeMapEntry{Deny: true, Seq: seqDenyIn})
+	return in
+}
+
+// prefixEntries writes FRR's prefix-list entries. "ge G le MAX" is written "ge G", as FRR stores
+// and prints it, so the running config equals the file.
+func prefixEntries(rs []model.PrefixRange) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		e := "seq " + strconv.Itoa(5*(i+1)) + " permit " + r.Prefix.String()
+		if r.GE != 0 {
+			e += " ge " + strconv.Itoa(r.GE)
+		}
+		if r.LE != 0 && (r.GE == 0 || r.LE != r.Prefix.Addr().BitLen()) {
+			e += " le " + strconv.Itoa(r.LE)
+		}
+		out[i] = e
+	}
+	return out
 }
 
 func (p *policy) outbound(nb *model.Neighbor) string { return "rlb_" + nb.Peer.Name + "_out" }
@@ -181,11 +232,11 @@ func (p *policy) origin(markers []uint64) string {
 	return name
 }
 
-// finish returns the large-community lists and the route-maps: origination ones by name, then each
+// finish returns the large-community lists, the inbound prefix lists and the route-maps: origination ones by name, then each
 // neighbour's outbound and inbound ones in neighbour order.
-func (p *policy) finish() ([]markerList, []routeMap) {
+func (p *policy) finish() ([]markerList, []prefixList, []routeMap) {
 	slices.SortFunc(p.origins, func(a, b routeMap) int { return strings.Compare(a.Name, b.Name) })
-	return p.lists, append(p.origins, p.routeMaps...)
+	return p.lists, p.prefixes, append(p.origins, p.routeMaps...)
 }
 
 func markerString(m uint64) string {

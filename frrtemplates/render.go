@@ -89,6 +89,7 @@ type view struct {
 	Routers     []routerView
 	BFDProfiles []*model.BFDProfile
 	MarkerLists []markerList
+	PrefixLists []prefixList
 	RouteMaps   []routeMap
 }
 
@@ -160,7 +161,7 @@ func newView(n *model.NodeBGP) *view {
 		}
 		v.Routers = append(v.Routers, rv)
 	}
-	v.MarkerLists, v.RouteMaps = pol.finish()
+	v.MarkerLists, v.PrefixLists, v.RouteMaps = pol.finish()
 	return v
 }
 

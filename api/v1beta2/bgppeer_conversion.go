@@ -26,6 +26,7 @@ type extraSpec struct {
 	VRFName                v1beta1.VRFName        `json:"vrf,omitempty"`
 	DisableMP              bool                   `json:"disableMP,omitempty"`
 	DualStackAddressFamily bool                   `json:"dualStackAddressFamily,omitempty"`
+	ToReceive              *Receive               `json:"toReceive,omitempty"`
 	// HoldTime and KeepaliveTime are kept when unset or zero, which v1beta1 cannot tell apart.
 	HoldTime      *metav1.Duration `json:"holdTime,omitempty"`
 	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
@@ -53,7 +54,7 @@ func (src *BGPPeer) ConvertTo(dst *v1beta1.BGPPeer) error {
 	extra := extraSpec{
 		DynamicASN: s.DynamicASN, LocalASN: s.LocalASN, Interface: s.Interface, ConnectTime: s.ConnectTime,
 		PasswordSecret: s.PasswordSecret, EnableGracefulRestart: s.EnableGracefulRestart, VRFName: s.VRFName,
-		DisableMP: s.DisableMP, DualStackAddressFamily: s.DualStackAddressFamily,
+		DisableMP: s.DisableMP, DualStackAddressFamily: s.DualStackAddressFamily, ToReceive: s.ToReceive,
 		HoldTime: s.HoldTime, KeepaliveTime: s.KeepaliveTime,
 	}
 	delete(dst.Annotations, AnnotationV1beta2Spec)
@@ -97,7 +98,7 @@ func (dst *BGPPeer) ConvertFrom(src *v1beta1.BGPPeer) error {
 		EBGPMultiHop: s.EBGPMultiHop, NodeSelectors: fromV1beta1Selectors(s.NodeSelectors),
 		DynamicASN: extra.DynamicASN, LocalASN: extra.LocalASN, Interface: extra.Interface, ConnectTime: extra.ConnectTime,
 		PasswordSecret: extra.PasswordSecret, EnableGracefulRestart: extra.EnableGracefulRestart, VRFName: extra.VRFName,
-		DisableMP: extra.DisableMP, DualStackAddressFamily: extra.DualStackAddressFamily,
+		DisableMP: extra.DisableMP, DualStackAddressFamily: extra.DualStackAddressFamily, ToReceive: extra.ToReceive,
 		HoldTime: timer(s.HoldTime, extra.HoldTime), KeepaliveTime: timer(s.KeepaliveTime, extra.KeepaliveTime),
 	}
 	if dst.Spec.DynamicASN != "" {

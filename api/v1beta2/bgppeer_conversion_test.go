@@ -24,6 +24,8 @@ func TestBGPPeerConversion(t *testing.T) {
 				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: metav1.LabelSelectorOpIn, Values: []string{"v"}}}}},
 			PasswordSecret: corev1.SecretReference{Name: "pw"}, BFDProfile: "fast", EnableGracefulRestart: true,
 			EBGPMultiHop: true, VRFName: "red", DualStackAddressFamily: true, LocalASN: 65000,
+			ToReceive: &Receive{Allowed: AllowedInPrefixes{Mode: AllowFiltered,
+				Prefixes: []PrefixSelector{{Prefix: "198.51.100.0/24", GE: 25, LE: 32}}}},
 		}}
 	var hub v1beta1.BGPPeer
 	if err := full.ConvertTo(&hub); err != nil {

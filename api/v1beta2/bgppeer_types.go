@@ -140,6 +140,70 @@ type BGPPeerSpec struct {
 	// +kubebuilder:default:=false
 	// +optional
 	DualStackAddressFamily bool `json:"dualStackAddressFamily,omitempty"`
+
+	// ToReceive is a routelb extension, in frr-k8s's shape: the routes this node accepts from the
+	// peer. Unset, every route the peer sends is dropped, as in MetalLB.
+	// +optional
+	ToReceive *Receive `json:"toReceive,omitempty"`
+}
+
+// Receive says which routes a peer may send.
+type Receive struct {
+	// Allowed is the set of routes accepted from the peer.
+	// +optional
+	Allowed AllowedInPrefixes `json:"allowed,omitempty"`
+}
+
+// AllowMode is whether every route is accepted or only the listed ones.
+// +kubebuilder:validation:Enum=all;filtered
+type AllowMode string
+
+const (
+	// AllowAll accepts every route the peer sends.
+	AllowAll AllowMode = "all"
+	// AllowFiltered accepts only the routes matching Prefixes.
+	AllowFiltered AllowMode = "filtered"
+)
+
+// AllowedInPrefixes is the routes accepted from a peer: all, or those matching one of Prefixes.
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'all' || !has(self.prefixes) || size(self.prefixes) == 0",message="prefixes must be empty when mode is all",fieldPath=".prefixes"
+type AllowedInPrefixes struct {
+	// Mode is all (every route) or filtered (the routes matching Prefixes). Default: filtered.
+	// +kubebuilder:default:=filtered
+	// +optional
+	Mode AllowMode `json:"mode,omitempty"`
+
+	// Prefixes lists the routes accepted in filtered mode.
+	// +kubebuilder:validation:MaxItems=1000
+	// +optional
+	Prefixes []PrefixSelector `json:"prefixes,omitempty"`
+}
+
+// PrefixSelector matches the routes inside Prefix whose length is from GE to LE; without either,
+// only Prefix itself. GE and LE follow FRR's prefix-list rules: longer than Prefix, GE not above LE,
+// neither above the family's length.
+// +kubebuilder:validation:XValidation:rule="!has(self.ge) || !isCIDR(self.prefix) || self.ge > cidr(self.prefix).prefixLength()",message="ge must be longer than the prefix's length",fieldPath=".ge"
+// +kubebuilder:validation:XValidation:rule="!has(self.le) || !isCIDR(self.prefix) || self.le > cidr(self.prefix).prefixLength()",message="le must be longer than the prefix's length",fieldPath=".le"
+// +kubebuilder:validation:XValidation:rule="!has(self.ge) || !isCIDR(self.prefix) || self.ge <= (cidr(self.prefix).ip().family() == 4 ? 32 : 128)",message="ge must not exceed the family's length (32 or 128)",fieldPath=".ge"
+// +kubebuilder:validation:XValidation:rule="!has(self.le) || !isCIDR(self.prefix) || self.le <= (cidr(self.prefix).ip().family() == 4 ? 32 : 128)",message="le must not exceed the family's length (32 or 128)",fieldPath=".le"
+// +kubebuilder:validation:XValidation:rule="!has(self.ge) || !has(self.le) || self.ge <= self.le",message="ge must not be greater than le",fieldPath=".ge"
+type PrefixSelector struct {
+	// Prefix is a network in CIDR form, without host bits (198.51.100.0/24, 2001:db8::/32).
+	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="must be a CIDR without host bits set (198.51.100.0/24, not 198.51.100.1/24)"
+	Prefix string `json:"prefix"`
+
+	// LE is the longest route length accepted.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	// +optional
+	LE uint32 `json:"le,omitempty"`
+
+	// GE is the shortest route length accepted.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	// +optional
+	GE uint32 `json:"ge,omitempty"`
 }
 
 // BGPPeerStatus is what routelb found wrong with the peer across objects.

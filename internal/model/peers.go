@@ -50,6 +50,7 @@ func buildPeer(p *v1beta2.BGPPeer, cfg *Config, secrets map[string]*corev1.Secre
 		VRF: vrfName(s.VRFName), DisableMP: s.DisableMP, DualStack: s.DualStackAddressFamily,
 		HoldTime: duration(s.HoldTime), KeepaliveTime: duration(s.KeepaliveTime), ConnectTime: duration(s.ConnectTime),
 		NodeSelectors: selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
+		Receive:       buildReceive(s.ToReceive, ref, ps),
 	}
 	if peer.Port == 0 {
 		peer.Port = 179

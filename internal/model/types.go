@@ -123,6 +123,7 @@ type Peer struct {
 	VRF             string
 	DisableMP       bool
 	DualStack       bool
+	Receive         Receive // routes accepted from the peer; none by default
 }
 
 // BFDProfile is a BFDProfile with FRR's defaults filled in.
