@@ -19,19 +19,21 @@ import (
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
+	"github.com/routelb/routelb/l2responder/ownership"
 )
 
-// The speaker's names, repeated here because controllers/speaker and l2responder/ownership link
-// controller-runtime, which the CLI must not; statusview_test checks they still agree.
+// The status objects' labels, repeated here because controllers/speaker links controller-runtime,
+// which the CLI must not; a test beside the speaker checks they still agree. The Lease's names and
+// encoding are l2responder/ownership's own, which links neither.
 const (
 	LabelNode             = "metallb.io/node"
 	LabelServiceName      = "metallb.io/service-name"
 	LabelServiceNamespace = "metallb.io/service-namespace"
 
-	LeaseComponentLabel      = "app.kubernetes.io/component"
-	LeaseComponentValue      = "routelb-l2-ownership"
-	AnnotationClaims         = "l2.routelb.io/claims"
-	AnnotationDurationMillis = "l2.routelb.io/lease-duration-ms"
+	LeaseComponentLabel      = ownership.LabelComponent
+	LeaseComponentValue      = ownership.ComponentValue
+	AnnotationClaims         = ownership.AnnotationClaims
+	AnnotationDurationMillis = ownership.AnnotationDurationMillis
 )
 
 // ApplyReasons are the reasons of the events the speaker records on its Node when the reloader's

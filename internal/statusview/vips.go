@@ -6,11 +6,12 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/routelb/routelb/l2responder/ownership"
 )
 
 type svcKey struct{ ns, name string }
@@ -130,7 +131,7 @@ func (b *builder) claims() map[netip.Addr]claim {
 		if l.Labels[LeaseComponentLabel] != LeaseComponentValue || l.Spec.HolderIdentity == nil {
 			continue
 		}
-		ips, err := DecodeClaims(l.Annotations[AnnotationClaims])
+		ips, err := ownership.DecodeClaims(l.Annotations[AnnotationClaims])
 		if err != nil {
 			b.problems = append(b.problems, fmt.Sprintf("Lease %s/%s: annotation %s: %v", l.Namespace, l.Name, AnnotationClaims, err))
 			continue
@@ -172,39 +173,4 @@ func (b *builder) l2Owner(c claim, claimed bool, st *l2Status) *L2Owner {
 		o.StatusNode, o.Interfaces = st.node, st.interfaces
 	}
 	return o
-}
-
-// DecodeClaims reads the Lease's claims annotation: "a,b,c-d", where c-d is every address from c to
-// d (l2responder/ownership's encoding; statusview_test checks both agree).
-func DecodeClaims(s string) ([]netip.Addr, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []netip.Addr
-	for _, part := range strings.Split(s, ",") {
-		first, last, isRange := strings.Cut(part, "-")
-		a, err := netip.ParseAddr(first)
-		if err != nil {
-			return nil, fmt.Errorf("claim %q: %w", part, err)
-		}
-		if !isRange {
-			out = append(out, a)
-			continue
-		}
-		z, err := netip.ParseAddr(last)
-		if err != nil || z.BitLen() != a.BitLen() || z.Less(a) {
-			return nil, fmt.Errorf("claim %q: not a range of one family", part)
-		}
-		for n := 0; ; n++ {
-			if n >= 1<<16 {
-				return nil, fmt.Errorf("claim %q: range longer than %d addresses", part, 1<<16)
-			}
-			out = append(out, a)
-			if a == z {
-				break
-			}
-			a = a.Next()
-		}
-	}
-	return out, nil
 }
