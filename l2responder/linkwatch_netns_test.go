@@ -10,7 +10,7 @@ import (
 // claimed for it is answered on within seconds, because WatchLinks hears the kernel's link event.
 func TestNetnsLinkWatch(t *testing.T) {
 	if testing.Short() {
-		t.Skip("network namespace test; skipped with -short")
+		t.Skip("skipped with -short: starts network namespaces")
 	}
 	if os.Geteuid() != 0 {
 		t.Fatal("this test creates network namespaces and needs root (run as root, or use -short)")

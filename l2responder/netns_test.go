@@ -37,7 +37,7 @@ const (
 // take-over moves the client's neighbour entry.
 func TestNetnsFailover(t *testing.T) {
 	if testing.Short() {
-		t.Skip("network namespace test; skipped with -short")
+		t.Skip("skipped with -short: starts network namespaces")
 	}
 	if os.Geteuid() != 0 {
 		t.Fatal("this test creates network namespaces and needs root (run as root, or use -short)")
@@ -65,7 +65,7 @@ func TestNetnsFailover(t *testing.T) {
 // a bridge port and a NOARP link are left out, as MetalLB leaves them out.
 func TestNetnsLinkEligibility(t *testing.T) {
 	if testing.Short() {
-		t.Skip("network namespace test; skipped with -short")
+		t.Skip("skipped with -short: starts network namespaces")
 	}
 	if os.Geteuid() != 0 {
 		t.Fatal("this test creates network namespaces and needs root (run as root, or use -short)")

@@ -41,7 +41,7 @@ const ns = testenv.Namespace
 // records when FRR refuses a config.
 func TestStatusAgainstAPIServer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	env := testenv.Start(t)
 	ctx := t.Context()

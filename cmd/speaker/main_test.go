@@ -29,7 +29,7 @@ func init() { skipNameValidation = true }
 
 func TestSpeakerMain(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	env := testenv.Start(t)
 	kubeconfig := env.Kubeconfig(t)

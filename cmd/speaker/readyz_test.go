@@ -19,7 +19,7 @@ import (
 // says the config is applied.
 func TestReadyzFollowsTheReloader(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	env := testenv.Start(t)
 	kubeconfig := env.Kubeconfig(t)

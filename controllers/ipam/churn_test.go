@@ -106,7 +106,7 @@ func churnService(i int) *corev1.Service {
 // that may not share, no Service's address ever changed, and the pool's counts are exact.
 func TestIPAMChurn(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts an API server")
+		t.Skip("skipped with -short: starts an API server")
 	}
 	const total, restarts, workers, lag = 500, 5, 4, 40
 	e := startIPAMEnv(t, false)

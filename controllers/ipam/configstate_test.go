@@ -19,7 +19,7 @@ import (
 // them), Valid again once fixed, and writes it again when it is deleted.
 func TestControllerConfigurationState(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts an API server")
+		t.Skip("skipped with -short: starts an API server")
 	}
 	e := startIPAMEnv(t, false)
 	e.startManager()

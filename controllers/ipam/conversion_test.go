@@ -19,7 +19,7 @@ import (
 // and a v1beta1 client's read-modify-write keeps the fields only v1beta2 has.
 func TestBGPPeerV1beta1(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts an API server")
+		t.Skip("skipped with -short: starts an API server")
 	}
 	e := startIPAMEnv(t, true)
 	e.startManager()

@@ -180,7 +180,7 @@ func applyAll(ctx context.Context, c client.Client, all []corpusObject) map[stri
 // where only the contradictions between examples, which MetalLB refuses too, may be refused.
 func TestMetalLBCorpus(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts an API server")
+		t.Skip("skipped with -short: starts an API server")
 	}
 	e := startIPAMEnv(t, true)
 	e.startManager()

@@ -649,7 +649,7 @@ func ipamCases() []struct {
 // (restarted by some cases). Each case has its own namespace and addresses.
 func TestIPAMAllocation(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts an API server")
+		t.Skip("skipped with -short: starts an API server")
 	}
 	e := startIPAMEnv(t, false)
 	e.startManager()

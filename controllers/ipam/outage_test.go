@@ -32,7 +32,7 @@ const apiOutage = 30 * time.Second
 // after the outage gets its address, with the metrics endpoint bound again.
 func TestControllerSurvivesAPIOutage(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts an API server")
+		t.Skip("skipped with -short: starts an API server")
 	}
 	assets, err := testenv.Assets()
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 // across objects, with the model's message, and lets everything else through.
 func TestWebhook(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts an API server")
+		t.Skip("skipped with -short: starts an API server")
 	}
 	e := startIPAMEnv(t, true)
 	e.startManager()

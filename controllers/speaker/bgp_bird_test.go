@@ -25,7 +25,7 @@ import (
 // condition and a Warning event on the BFDProfile and on the peer using it, which is left out.
 func TestSpeakerBGPBIRD(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	e := startSpeaker(t, nodeconfig.DaemonBIRD)
 	ctx, dir := context.Background(), e.dir

@@ -182,7 +182,7 @@ func (e *speakerEnv) setVIP(svc *corev1.Service, ip string) {
 
 func TestSpeakerBGP(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	e := startSpeaker(t, nodeconfig.DaemonFRR)
 	ctx := context.Background()
@@ -423,7 +423,7 @@ func (e *speakerEnv) updateNodeStatus(st corev1.ConditionStatus) {
 // dashes are the same, both get their ServiceBGPStatus, each created once: no failed write loop.
 func TestSpeakerBGPStatusNamesCannotCollide(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	e := startSpeaker(t, nodeconfig.DaemonFRR)
 	ns := testenv.Namespace

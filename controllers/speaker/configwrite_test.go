@@ -53,7 +53,7 @@ func inPrivateMountNS(t *testing.T) bool {
 // mount namespace, never one of the root's filesystems.
 func TestConfigWriteFailureFailsReadyz(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	if !inPrivateMountNS(t) {
 		return

@@ -391,7 +391,7 @@ func (l *l2Lab) waitNeighbourMoves(from string, timeout time.Duration) string {
 // new owner's gratuitous ARP, a SIGTERMed owner hands over at once, and ServiceL2Status follows.
 func TestL2LabFailover(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs root, network namespaces and the API server")
+		t.Skip("skipped with -short: starts network namespaces and an API server")
 	}
 	l := newL2Lab(t)
 	for _, n := range l2NodeNames {

@@ -128,7 +128,7 @@ func (l *l2Lab) probe(count int) (sent int, replies []string, doubled []int) {
 // every reply must come from it alone.
 func TestL2LabOutage(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs root, network namespaces and the API server")
+		t.Skip("skipped with -short: starts network namespaces and an API server")
 	}
 	l := newL2Lab(t)
 	secret := filepath.Join(l.lab.Dir, "memberlist-secret")

@@ -25,7 +25,7 @@ import (
 // one Warning event, the good config again passes and makes a Normal event.
 func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	env := testenv.Start(t)
 	dir := t.TempDir()
@@ -148,7 +148,7 @@ func countNodeEvents(e *speakerEnv, node, reason string) int {
 // the refusal is also an event on that ConfigMap, where whoever wrote the extras looks.
 func TestReloaderOutcomeNamesExtrasConfigMap(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	env := testenv.Start(t)
 	dir := t.TempDir()

@@ -44,7 +44,7 @@ func (l *logLines) String() string {
 // every verbosity), in any event, nor in any BGPPeer's status.
 func TestNoPasswordInSpeakerLogsEventsOrStatus(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	var logs logLines
 	e := startSpeakerLogged(t, funcr.Options{Verbosity: 10}, &logs)

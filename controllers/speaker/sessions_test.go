@@ -88,7 +88,7 @@ func down(neighbor, state, lastError string) daemonfile.Session {
 // entry goes when the node stops peering.
 func TestSpeakerSessions(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in the normal test run")
+		t.Skip("skipped with -short: starts kube-apiserver and etcd")
 	}
 	env := testenv.Start(t)
 	ctx := context.Background()

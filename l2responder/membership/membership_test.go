@@ -42,7 +42,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // convicted, and the survivor, which needs its promise, holds no promise past the dead one's last.
 func TestPromisesAndConviction(t *testing.T) {
 	if testing.Short() {
-		t.Skip("opens sockets")
+		t.Skip("skipped with -short: opens sockets")
 	}
 	base := 20000 + rand.IntN(20000)
 	a, stopA := start(t, "a", base, nil)
@@ -87,7 +87,7 @@ func TestPromisesAndConviction(t *testing.T) {
 // its promise (so a speaker shut down for good does not block answering in an outage forever).
 func TestGoodbyeLeavesTheRequiredSet(t *testing.T) {
 	if testing.Short() {
-		t.Skip("opens sockets")
+		t.Skip("skipped with -short: opens sockets")
 	}
 	base := 20000 + rand.IntN(20000)
 	a, stopA := start(t, "a", base, nil)
