@@ -38,9 +38,13 @@ type BGPPeerSpec struct {
 	ASN uint32 `json:"peerASN"`
 
 	// Address is the peer's IP address.
+	// Unicast only, as in v1beta2: an object sent as v1beta1 is checked against this schema, not
+	// v1beta2's. Other malformed addresses are left to the webhook, as in MetalLB.
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast() || ip(self).isLoopback() || ip(self).isLinkLocalUnicast()",message="must be a unicast address, not unspecified, multicast or broadcast"
 	Address string `json:"peerAddress"`
 
 	// SrcAddress is the local address the session is opened from.
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast() || ip(self).isLoopback() || ip(self).isLinkLocalUnicast()",message="must be a unicast address, not unspecified, multicast or broadcast"
 	// +optional
 	SrcAddress string `json:"sourceAddress,omitempty"`
 

@@ -55,6 +55,7 @@ type BGPPeerSpec struct {
 	// Address is the peer's IP address.
 	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IPv4 or IPv6 address"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast() || ip(self).isLoopback() || ip(self).isLinkLocalUnicast()",message="must be a unicast address, not unspecified, multicast or broadcast"
 	// +optional
 	Address string `json:"peerAddress,omitempty"`
 
@@ -65,6 +66,7 @@ type BGPPeerSpec struct {
 	// SrcAddress is the local address the session is opened from.
 	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IPv4 or IPv6 address"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast() || ip(self).isLoopback() || ip(self).isLinkLocalUnicast()",message="must be a unicast address, not unspecified, multicast or broadcast"
 	// +optional
 	SrcAddress string `json:"sourceAddress,omitempty"`
 

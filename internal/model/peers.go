@@ -89,6 +89,8 @@ func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
 		{"spec.dynamicASN", string(s.DynamicASN), "omitempty,oneof=internal external", "must be internal or external"},
 		{"spec.peerPort", int(s.Port), "omitempty,min=1,max=16384", "must be 1 to 16384"},
 	})
+	checkSessionAddress(ref, "spec.peerAddress", s.Address, ps)
+	checkSessionAddress(ref, "spec.sourceAddress", s.SrcAddress, ps)
 	if s.MyASN == 0 {
 		ps.add(ref, "spec.myASN", "must be an AS number from 1 to 4294967295 (0 is reserved)")
 	}
@@ -102,6 +104,24 @@ func checkPeerFields(p *v1beta2.BGPPeer, ref Ref, ps *Problems) {
 		ps.add(ref, "spec.passwordSecret", "password and passwordSecret are exclusive")
 	}
 	checkTimers(s, ref, ps)
+}
+
+// checkSessionAddress refuses an address no BGP session can have at either end: unspecified,
+// multicast or broadcast, or IPv4-mapped IPv6 (which the API server's isIP refuses too, and which
+// FRR 8.4 prints back in another form). BIRD refuses a file with neighbor ::, and FRR accepts all
+// of them, so the node would run a session that never comes up. The CRDs have the same rule in CEL;
+// this one covers objects stored before it and files `routelb render` reads.
+func checkSessionAddress(ref Ref, field, s string, ps *Problems) {
+	a, err := netip.ParseAddr(s)
+	if s == "" || err != nil || a.Zone() != "" {
+		return // not an address at all: runChecks reports it
+	}
+	switch {
+	case a.Is4In6():
+		ps.add(ref, field, "must be an IPv4 address or an IPv6 address, not an IPv4-mapped IPv6 address (got %q)", s)
+	case !a.IsGlobalUnicast() && !a.IsLoopback() && !a.IsLinkLocalUnicast():
+		ps.add(ref, field, "must be a unicast address, not unspecified, multicast or broadcast (got %q)", s)
+	}
 }
 
 func checkTimers(s v1beta2.BGPPeerSpec, ref Ref, ps *Problems) {
