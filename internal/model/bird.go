@@ -92,6 +92,11 @@ func checkBIRDPeer(cfg *Config, p *Peer, ps *Problems) {
 	if p.Addr.Is6() && p.Addr.IsLinkLocalUnicast() {
 		ps.add(ref, "spec.peerAddress", "%s is a link-local address: BIRD needs the interface of a link-local neighbour and peerAddress cannot name one; give a global address", p.Addr)
 	}
+	// FRR opens the session from a link-local source; BIRD refuses the whole file ("Link-local
+	// addresses require defined interface") and peerAddress cannot name one.
+	if p.SrcAddr.Is6() && p.SrcAddr.IsLinkLocalUnicast() {
+		ps.add(ref, "spec.sourceAddress", "%s is a link-local address: BIRD needs an interface to use a link-local source and a BGPPeer cannot name one; give a global address or leave sourceAddress unset", p.SrcAddr)
+	}
 	// BIRD strings are double-quoted with no escape: a quote cannot be written inside one.
 	if strings.ContainsRune(p.Password, '"') {
 		ps.add(ref, "spec.password", "contains a double quote, which BIRD cannot read in a password (also when it comes from passwordSecret)")
