@@ -22,6 +22,9 @@ type BGPAdvertisementSpec struct {
 	AggregationLengthV6 *int32 `json:"aggregationLengthV6,omitempty"`
 
 	// LocalPref sets BGP LOCAL_PREF on the announcements (iBGP peers only); higher is preferred.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +optional
 	LocalPref uint32 `json:"localPref,omitempty"`
 

@@ -77,11 +77,16 @@ type BGPPeerSpec struct {
 	// +optional
 	Port uint16 `json:"peerPort,omitempty"`
 
-	// HoldTime proposed to the peer (RFC 4271): 0, or at least 3s.
+	// HoldTime proposed to the peer (RFC 4271): 0, or whole seconds from 3s to 65535s (the
+	// message's 16-bit field, which FRR and BIRD enforce).
+	// +kubebuilder:validation:XValidation:rule="duration(self).getMilliseconds() % 1000 == 0",message="holdTime must be a whole number of seconds"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('65535s')",message="holdTime must be at most 65535s"
 	// +optional
 	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
 
-	// KeepaliveTime proposed to the peer (RFC 4271); not longer than HoldTime.
+	// KeepaliveTime proposed to the peer (RFC 4271), in whole seconds; not longer than HoldTime.
+	// +kubebuilder:validation:XValidation:rule="duration(self).getMilliseconds() % 1000 == 0",message="keepaliveTime must be a whole number of seconds"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="keepaliveTime must not be negative"
 	// +optional
 	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
 
@@ -104,6 +109,7 @@ type BGPPeerSpec struct {
 	// Password for TCP MD5 authentication; exclusive with PasswordSecret. At most 80 characters: the
 	// TCP MD5 key length Linux accepts (TCP_MD5SIG_MAXKEYLEN), which FRR enforces too.
 	// +kubebuilder:validation:XValidation:rule="self.size() <= 80",message="must be at most 80 characters (the longest TCP MD5 key Linux accepts)"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[!-~]*$')",message="must be printable ASCII without whitespace, as FRR reads it as one word"
 	// +optional
 	Password v1beta1.ConfigToken `json:"password,omitempty"`
 

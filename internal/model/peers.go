@@ -134,8 +134,8 @@ func checkTimers(s v1beta2.BGPPeerSpec, ref Ref, ps *Problems) {
 	}
 	if s.KeepaliveTime != nil {
 		ka := s.KeepaliveTime.Duration
-		if ka > hold || ka%time.Second != 0 {
-			ps.add(ref, "spec.keepaliveTime", "must be whole seconds and not longer than holdTime %s (got %s)", hold, ka)
+		if ka > hold || ka < 0 || ka%time.Second != 0 {
+			ps.add(ref, "spec.keepaliveTime", "must be whole seconds, not negative and not longer than holdTime %s (got %s)", hold, ka)
 		}
 	}
 	if s.ConnectTime != nil {
