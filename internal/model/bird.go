@@ -101,8 +101,12 @@ func checkBIRDPeer(cfg *Config, p *Peer, ps *Problems) {
 	if strings.ContainsRune(p.Password, '"') {
 		ps.add(ref, "spec.password", "contains a double quote, which BIRD cannot read in a password (also when it comes from passwordSecret)")
 	}
-	if strings.ContainsRune(p.VRF, '"') {
+	switch {
+	case strings.ContainsRune(p.VRF, '"'):
 		ps.add(ref, "spec.vrf", "contains a double quote, which BIRD cannot read in a VRF name")
+	case p.BFDProfile != "" && !birdSymbolPart(p.VRF):
+		// The VRF's BFD protocol is named after it (birdtemplates: rlb_bfd_VRF).
+		ps.add(ref, "spec.vrf", "with bfdProfile, the VRF name becomes part of a BIRD protocol name, which takes lowercase letters, digits, '-', '.' and '_' only")
 	}
 	if p.EBGPMultiHop && p.BFDProfile != "" && !p.SrcAddr.IsValid() && !birdIBGP(p) {
 		ps.add(ref, "spec.sourceAddress", "BIRD runs BFD on a multihop session only from a given local address: set sourceAddress, or drop ebgpMultiHop or bfdProfile")
@@ -121,4 +125,11 @@ func birdIBGP(p *Peer) bool {
 		local = p.LocalASN
 	}
 	return p.DynamicASN == "internal" || p.DynamicASN == "" && p.ASN == local
+}
+
+// birdSymbolPart reports whether s can be part of a BIRD symbol as birdtemplates writes them.
+func birdSymbolPart(s string) bool {
+	return !strings.ContainsFunc(s, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_')
+	})
 }

@@ -29,6 +29,9 @@ func TestCheckBIRD(t *testing.T) {
 			want: []string{`BGPPeer p: spec.password: contains a double quote, which BIRD cannot read in a password (also when it comes from passwordSecret)`}},
 		{name: "quote in vrf", peer: Peer{Name: "p", Addr: addr, VRF: `r"d`},
 			want: []string{`BGPPeer p: spec.vrf: contains a double quote, which BIRD cannot read in a VRF name`}},
+		{name: "upper-case vrf with BFD", peer: Peer{Name: "p", Addr: addr, VRF: "Default", BFDProfile: "b"}, profile: &BFDProfile{Name: "b"},
+			want: []string{"BGPPeer p: spec.vrf: with bfdProfile, the VRF name becomes part of a BIRD protocol name, which takes lowercase letters, digits, '-', '.' and '_' only"}},
+		{name: "upper-case vrf without BFD", peer: Peer{Name: "p", Addr: addr, VRF: "Red"}, left: true},
 		{name: "echo mode", peer: Peer{Name: "p", Addr: addr, BFDProfile: "echo"},
 			profile: &BFDProfile{Name: "echo", EchoMode: true, EchoInterval: 50},
 			want: []string{

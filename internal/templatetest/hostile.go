@@ -143,7 +143,7 @@ func (g hostileGen) peer(i int) (*v1beta2.BGPPeer, *corev1.Secret) {
 		s.RouterID = g.pick("198.51.100.200", "0.0.0.0", "255.255.255.255", "2001:db8::1", "10.0.0.1")
 	}
 	if g.odds(3) {
-		s.VRFName = v1beta1.VRFName(g.pick("default", "red", "vrf-with-16char", "vrf-15-chars-ab", "red.blue", "r-d", `r"d`, "Default"))
+		s.VRFName = v1beta1.VRFName(g.pick("default", "red", "vrf-with-16char", "vrf-15-chars-ab", "red.blue", "r-d", `r"d`, "Default", "r:d", "r/d", "r#d"))
 	}
 	if g.odds(3) {
 		s.BFDProfile = v1beta1.ObjectName(g.pick("fast", "missing"))
@@ -209,8 +209,8 @@ func (g hostileGen) community() *v1beta1.Community {
 	c := &v1beta1.Community{ObjectMeta: g.meta("aliases")}
 	for i := 0; i < 1+g.r.IntN(3); i++ {
 		c.Spec.Communities = append(c.Spec.Communities, v1beta1.CommunityAlias{
-			Name:  g.pick("tag", "no-export", "a b", "very-long-alias-name-that-grows-into-a-symbol-name-x", fmt.Sprintf("alias%d", i)),
-			Value: v1beta1.CommunityValue(g.community1())})
+			Name:  g.pick("tag", "no-export", "a b", "very-long-alias-name-that-grows-into-a-symbol-name-x", fmt.Sprintf("alias%d", i), fmt.Sprintf("alias%d", i)),
+			Value: v1beta1.CommunityValue(g.pick(g.community1(), "64512:100", "large:64512:1:2"))})
 	}
 	return c
 }
@@ -228,7 +228,7 @@ func (g hostileGen) advertisement(peers []string) *v1beta1.BGPAdvertisement {
 		s.LocalPref = pickOf[uint32](g, 0, 1, 100, 4294967295)
 	}
 	for i := 0; i < g.r.IntN(3); i++ {
-		s.Communities = append(s.Communities, v1beta1.CommunityRef(g.pick(g.community1(), "tag", "alias0", "unknown-alias")))
+		s.Communities = append(s.Communities, v1beta1.CommunityRef(g.pick(g.community1(), "tag", "alias0", "alias0", "very-long-alias-name-that-grows-into-a-symbol-name-x", "unknown-alias")))
 	}
 	if g.odds(3) {
 		v := pickOf[int32](g, 0, 8, 24, 32, 33)
