@@ -194,6 +194,7 @@ func TestOnAPIServer(t *testing.T) {
 	t.Run("access-reviews", func(t *testing.T) { checkAccess(t, s) })
 	t.Run("binaries", func(t *testing.T) { runBinaries(t, s, manifest) })
 	t.Run("lease-policy", func(t *testing.T) { checkLeasePolicy(t, s) })
+	t.Run("secret-names", func(t *testing.T) { checkSecretNames(t, s) })
 }
 
 type access struct {
@@ -278,7 +279,7 @@ func checkAccess(t *testing.T, s *server) {
 	spkAllowed = append(spkAllowed, expand(read, access{resource: "services"})...)
 	spkAllowed = append(spkAllowed, expand(read, access{resource: "nodes"})...)
 	spkAllowed = append(spkAllowed, expand(read, access{group: "discovery.k8s.io", resource: "endpointslices"})...)
-	spkAllowed = append(spkAllowed, expand(read, access{resource: "secrets", ns: namespace})...)
+	spkAllowed = append(spkAllowed, access{verb: "get", resource: "secrets", ns: namespace, name: "any-name"})
 	spkAllowed = append(spkAllowed, expand([]string{"create", "patch"}, access{group: "events.k8s.io", resource: "events", ns: "default"})...)
 	for _, k := range metallbKinds {
 		spkAllowed = append(spkAllowed, expand(read, access{group: "metallb.io", resource: k, ns: namespace})...)
@@ -297,6 +298,8 @@ func checkAccess(t *testing.T, s *server) {
 		{verb: "patch", resource: "services", ns: "demo"},
 		{verb: "patch", resource: "services", sub: "status", ns: "demo"},
 		{verb: "list", resource: "secrets"},
+		{verb: "list", resource: "secrets", ns: namespace},
+		{verb: "watch", resource: "secrets", ns: namespace},
 		{verb: "get", resource: "secrets", ns: "demo", name: "x"},
 		{verb: "update", group: "metallb.io", resource: "ipaddresspools", ns: namespace},
 		{verb: "delete", group: "metallb.io", resource: "bgppeers", ns: namespace},
