@@ -86,6 +86,7 @@ func (s *server) kubeconfig(t *testing.T, serviceAccount string) string {
 		name = serviceAccount
 		auth.Impersonate = saUser(serviceAccount)
 		auth.ImpersonateGroups = saGroups()
+		auth.ImpersonateUserExtra = saExtra(serviceAccount, node)
 	}
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: s.cfg.Host, CertificateAuthorityData: s.cfg.CAData}
@@ -100,6 +101,18 @@ func (s *server) kubeconfig(t *testing.T, serviceAccount string) string {
 }
 
 func saUser(name string) string { return "system:serviceaccount:" + namespace + ":" + name }
+
+// nodeNameExtra is the user extra a ServiceAccount token bound to a Pod carries its node in
+// (Kubernetes 1.32+); the speaker's own-node admission policy reads it.
+const nodeNameExtra = "authentication.kubernetes.io/node-name"
+
+// saExtra is what a pod-bound token of the speaker on node would carry; nothing for the others.
+func saExtra(serviceAccount, node string) map[string][]string {
+	if serviceAccount != "routelb-speaker" || node == "" {
+		return nil
+	}
+	return map[string][]string{nodeNameExtra: {node}}
+}
 func saGroups() []string {
 	return []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
 }
@@ -194,6 +207,8 @@ func TestOnAPIServer(t *testing.T) {
 	t.Run("access-reviews", func(t *testing.T) { checkAccess(t, s) })
 	t.Run("binaries", func(t *testing.T) { runBinaries(t, s, manifest) })
 	t.Run("lease-policy", func(t *testing.T) { checkLeasePolicy(t, s) })
+	t.Run("own-node-policy", func(t *testing.T) { checkOwnNodePolicy(t, s) })
+	t.Run("pod-bound-token", func(t *testing.T) { checkPodBoundToken(t, s) })
 	t.Run("secret-names", func(t *testing.T) { checkSecretNames(t, s) })
 }
 
