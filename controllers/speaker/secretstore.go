@@ -112,6 +112,9 @@ func (s *SecretStore) Forget(names ...string) {
 // read gets one Secret; nil for one that does not exist or that RBAC refuses (refused true).
 func (s *SecretStore) read(ctx context.Context, name string) (sec *corev1.Secret, refused bool, err error) {
 	sec = &corev1.Secret{}
+	// client-go logs request and response bodies at verbosity 8 through the context's logger, and
+	// a Secret's body is its password: no logger for this read.
+	ctx = logr.NewContext(ctx, logr.Discard())
 	err = s.reader.Get(ctx, client.ObjectKey{Namespace: s.namespace, Name: name}, sec)
 	switch {
 	case apierrors.IsNotFound(err):
