@@ -86,6 +86,7 @@ func (s *server) kubeconfig(t *testing.T, serviceAccount string) string {
 		name = serviceAccount
 		auth.Impersonate = saUser(serviceAccount)
 		auth.ImpersonateGroups = saGroups()
+		auth.ImpersonateUserExtra = saExtra(serviceAccount, node)
 	}
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: s.cfg.Host, CertificateAuthorityData: s.cfg.CAData}
@@ -100,6 +101,18 @@ func (s *server) kubeconfig(t *testing.T, serviceAccount string) string {
 }
 
 func saUser(name string) string { return "system:serviceaccount:" + namespace + ":" + name }
+
+// nodeNameExtra is the user extra a ServiceAccount token bound to a Pod carries its node in
+// (Kubernetes 1.32+); the speaker's own-node admission policy reads it.
+const nodeNameExtra = "authentication.kubernetes.io/node-name"
+
+// saExtra is what a pod-bound token of the speaker on node would carry; nothing for the others.
+func saExtra(serviceAccount, node string) map[string][]string {
+	if serviceAccount != "routelb-speaker" || node == "" {
+		return nil
+	}
+	return map[string][]string{nodeNameExtra: {node}}
+}
 func saGroups() []string {
 	return []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
 }
@@ -194,6 +207,9 @@ func TestOnAPIServer(t *testing.T) {
 	t.Run("access-reviews", func(t *testing.T) { checkAccess(t, s) })
 	t.Run("binaries", func(t *testing.T) { runBinaries(t, s, manifest) })
 	t.Run("lease-policy", func(t *testing.T) { checkLeasePolicy(t, s) })
+	t.Run("own-node-policy", func(t *testing.T) { checkOwnNodePolicy(t, s) })
+	t.Run("pod-bound-token", func(t *testing.T) { checkPodBoundToken(t, s) })
+	t.Run("secret-names", func(t *testing.T) { checkSecretNames(t, s) })
 }
 
 type access struct {
@@ -278,7 +294,7 @@ func checkAccess(t *testing.T, s *server) {
 	spkAllowed = append(spkAllowed, expand(read, access{resource: "services"})...)
 	spkAllowed = append(spkAllowed, expand(read, access{resource: "nodes"})...)
 	spkAllowed = append(spkAllowed, expand(read, access{group: "discovery.k8s.io", resource: "endpointslices"})...)
-	spkAllowed = append(spkAllowed, expand(read, access{resource: "secrets", ns: namespace})...)
+	spkAllowed = append(spkAllowed, access{verb: "get", resource: "secrets", ns: namespace, name: "any-name"})
 	spkAllowed = append(spkAllowed, expand([]string{"create", "patch"}, access{group: "events.k8s.io", resource: "events", ns: "default"})...)
 	for _, k := range metallbKinds {
 		spkAllowed = append(spkAllowed, expand(read, access{group: "metallb.io", resource: k, ns: namespace})...)
@@ -297,6 +313,8 @@ func checkAccess(t *testing.T, s *server) {
 		{verb: "patch", resource: "services", ns: "demo"},
 		{verb: "patch", resource: "services", sub: "status", ns: "demo"},
 		{verb: "list", resource: "secrets"},
+		{verb: "list", resource: "secrets", ns: namespace},
+		{verb: "watch", resource: "secrets", ns: namespace},
 		{verb: "get", resource: "secrets", ns: "demo", name: "x"},
 		{verb: "update", group: "metallb.io", resource: "ipaddresspools", ns: namespace},
 		{verb: "delete", group: "metallb.io", resource: "bgppeers", ns: namespace},

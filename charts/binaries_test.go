@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -129,6 +130,17 @@ func runBinaries(t *testing.T, s *server, manifest []byte) {
 		b, err := os.ReadFile(filepath.Join(frrDir, "frr.conf"))
 		return "", err == nil && bytes.Contains(b, []byte(" "+ip+"/32"))
 	})
+	// The password, read with get alone (the chart grants no list or watch on Secrets); a rotation
+	// reaches frr.conf at once when the peer is edited too (docs/security.md, "Least privilege").
+	hasPassword := func(pw string) func() (string, bool) {
+		return func() (string, bool) {
+			b, err := os.ReadFile(filepath.Join(frrDir, "frr.conf"))
+			return "", err == nil && bytes.Contains(b, []byte(" neighbor 198.51.100.1 password "+pw+"\n"))
+		}
+	}
+	waitFor(t, "the speaker to render the peer's password", hasPassword("s3cret"))
+	rotatePassword(t, s.client, "s3cret-rotated")
+	waitFor(t, "the speaker to render the rotated password", hasPassword("s3cret-rotated"))
 	waitFor(t, "the speaker's ServiceBGPStatus", func() (string, bool) {
 		var l v1beta1.ServiceBGPStatusList
 		err := s.client.List(t.Context(), &l, client.InNamespace(namespace))
@@ -355,4 +367,30 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// rotatePassword sets the scenario's Secret to pw and edits its BGPPeer, as an operator rotating a
+// password would to have it applied without waiting for the speaker's refresh.
+func rotatePassword(t *testing.T, c client.Client, pw string) {
+	t.Helper()
+	ctx := t.Context()
+	var sec corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "peer-password"}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	sec.Data = map[string][]byte{"password": []byte(pw)}
+	if err := c.Update(ctx, &sec); err != nil {
+		t.Fatal(err)
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var p v1beta2.BGPPeer
+		if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "router"}, &p); err != nil {
+			return err
+		}
+		p.Spec.HoldTime = &metav1.Duration{Duration: 60 * time.Second}
+		return c.Update(ctx, &p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

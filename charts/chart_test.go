@@ -358,6 +358,10 @@ func checkRBAC(t *testing.T, objs rendered, bgp, l2 bool) {
 	if !grants(role, "metallb.io", "servicebgpstatuses", "create") {
 		t.Errorf("speaker may not create servicebgpstatuses (bgp.enabled = %v)", bgp)
 	}
+	// The speaker reads BGP password Secrets by name: listing or watching would let it enumerate them.
+	if !grants(role, "", "secrets", "get") || grants(role, "", "secrets", "list") || grants(role, "", "secrets", "watch") {
+		t.Errorf("speaker's rights on secrets are not exactly get: %+v", role)
+	}
 	for _, o := range objs {
 		if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
 			continue
@@ -405,6 +409,9 @@ func TestCustomValues(t *testing.T) {
 		{"cert-manager Certificate from the ClusterIssuer", objs.find("Certificate", "lb-webhook-cert") != nil && objs.count("Issuer") == 0},
 		{"no self-managed Secret", objs.count("Secret") == 0},
 		{"ignore-exclude-lb", slices.Contains(spk.Args, "--ignore-exclude-lb=true")},
+		{"password Secrets by name", slices.ContainsFunc(rules(t, objs, "Role", "lb-speaker"), func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Resources, "secrets") && slices.Equal(r.ResourceNames, []string{"router-password"}) && slices.Equal(r.Verbs, []string{"get"})
+		})},
 		{"L2 excluded interfaces", slices.Contains(spk.Args, "--l2-exclude-interfaces=^cni,^veth")},
 		{"excludel2 ConfigMap", mounts(spk)["excludel2"] == "/etc/metallb" && excludeConfigMap(spec) == "my-excludel2"},
 	}
@@ -479,6 +486,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"resources typo", "frr:\n  resources:\n    limit: {memory: 1Gi}\n", "limit"},
 		{"bad quantity", "frr:\n  resources:\n    limits: {memory: lots}\n", "memory"},
 		{"frr image without tag", "frr:\n  image:\n    repository: x\n    tag: 9\n", "tag"},
+		{"Secret name not a DNS name", "speaker:\n  bgpPasswordSecrets: [\"BGP Password\"]\n", "bgpPasswordSecrets"},
 		{"bad loadBalancerClass", "loadBalancerClass: \"Not A Class\"\n", "loadBalancerClass"},
 		{"bad failurePolicy", "controller:\n  webhook:\n    failurePolicy: Retry\n", "failurePolicy"},
 		{"no mode at all", "bgp: {enabled: false}\nl2: {enabled: false}\n", "/l2/enabled"},

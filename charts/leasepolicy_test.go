@@ -18,7 +18,7 @@ import (
 func checkLeasePolicy(t *testing.T, s *server) {
 	ctx := t.Context()
 	cfg := rest.CopyConfig(s.cfg)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: saUser("routelb-speaker"), Groups: saGroups()}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: saUser("routelb-speaker"), Groups: saGroups(), Extra: saExtra("routelb-speaker", "policy-node")}
 	spk, err := client.New(cfg, client.Options{Scheme: s.client.Scheme()})
 	if err != nil {
 		t.Fatal(err)
@@ -27,11 +27,13 @@ func checkLeasePolicy(t *testing.T, s *server) {
 		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
 	}
 	own := lease("routelb-l2-policy-node")
+	holder := "policy-node"
+	own.Spec.HolderIdentity = &holder
 	if err := spk.Create(ctx, own); err != nil {
 		t.Fatalf("speaker creating its ownership Lease: %v", err)
 	}
-	holder := "policy-node"
-	own.Spec.HolderIdentity = &holder
+	secs := int32(15)
+	own.Spec.LeaseDurationSeconds = &secs
 	if err := spk.Update(ctx, own); err != nil {
 		t.Fatalf("speaker updating its ownership Lease: %v", err)
 	}

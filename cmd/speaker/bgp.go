@@ -34,6 +34,7 @@ func setupBGP(mgr ctrl.Manager, o options, bin binary) error {
 		Owner:           speaker.PodOwner(o.PodName, o.PodUID),
 		APIReader:       mgr.GetAPIReader(),
 		Metrics:         bin.Metrics,
+		Secrets:         bin.Secrets,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

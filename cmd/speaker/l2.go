@@ -106,6 +106,7 @@ func setupL2(mgr ctrl.Manager, o options, bin binary) error {
 		APIReader:       mgr.GetAPIReader(),
 		Log:             bin.Log.WithName("speaker-l2").WithValues("node", o.NodeName),
 		Metrics:         bin.Metrics,
+		Secrets:         bin.Secrets,
 	}
 	cfg := ownership.Config{Node: o.NodeName, Namespace: o.Namespace, Client: cs, Timing: l2.Timing, Owner: r.Owner,
 		OnChange: r.OwnershipChanged, Logger: bin.Log.WithName("l2-ownership"), Registerer: bin.Registry}

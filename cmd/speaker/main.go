@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,7 +40,8 @@ type options struct {
 	HealthProbeBindAddress string // "0" disables
 	PodName, PodUID        string // the speaker's pod, owner of the objects it writes
 	IgnoreExcludeLB        bool
-	MetalLBMetrics         bool // serve metallb_* beside routelb_*
+	MetalLBMetrics         bool          // serve metallb_* beside routelb_*
+	SecretRefresh          time.Duration // how often the BGPPeers' Secrets are read again
 	L2                     l2Options
 	Memberlist             memberlistOptions
 	Zap                    zap.Options
@@ -54,6 +56,7 @@ type binary struct {
 	Log      logr.Logger
 	Registry prometheus.Registerer
 	Metrics  *speaker.Metrics
+	Secrets  *speaker.SecretStore // the BGPPeers' Secrets, shared by both modes
 }
 
 func main() {
@@ -100,12 +103,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Scheme:                 controllers.Scheme(),
 		Logger:                 log,
 		Cache:                  speaker.SpeakerCacheOptions(o.Namespace, o.NodeName),
+		Client:                 speaker.SpeakerClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		Controller:             ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
 	})
 	if err != nil {
 		return fmt.Errorf("building the manager: %w", err)
+	}
+	if bin.Secrets, err = speaker.NewSecretStore(mgr, o.Namespace, o.SecretRefresh); err != nil {
+		return err
 	}
 	if err := setupBGP(mgr, o, bin); err != nil {
 		return fmt.Errorf("setting up BGP mode: %w", err)
@@ -145,6 +152,8 @@ func parseFlags(args []string, help io.Writer) (options, error) {
 		"ConfigMap in --namespace whose \"extras\" key is appended verbatim to frr.conf (MetalLB's bgpextras); empty: none")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7473", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
+	fs.DurationVar(&o.SecretRefresh, "secret-refresh", speaker.DefaultSecretRefresh,
+		"how often the Secrets BGPPeers name are read again (the speaker may get them, not watch them): the longest a rotated password takes to reach the config")
 	fs.BoolVar(&o.MetalLBMetrics, "metallb-metrics", true, "also serve MetalLB's metallb_* metrics (names, types and labels), for existing dashboards and alerts")
 	registerL2Flags(fs, &o.L2)
 	registerMemberlistFlags(fs, &o.Memberlist)

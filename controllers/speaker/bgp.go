@@ -26,6 +26,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
@@ -65,6 +66,9 @@ type SpeakerBGPReconciler struct {
 	// Metrics are updated at each reconcile (NewMetrics on the binary's registry). Nil: counted
 	// on a registry of their own that nobody serves.
 	Metrics *Metrics
+	// Secrets holds the Secrets the BGPPeers name (the speaker does not cache Secrets). Nil: a
+	// store of its own, refreshed every DefaultSecretRefresh.
+	Secrets *SecretStore
 
 	mu        sync.Mutex
 	created   createdNotSeen // status objects created, not yet in the cache
@@ -98,7 +102,20 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(r.events); err != nil {
 		return err
 	}
+	if r.Secrets == nil {
+		var err error
+		if r.Secrets, err = NewSecretStore(mgr, r.Namespace, 0); err != nil {
+			return err
+		}
+	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{speakerKey}
+	})
+	// A peer's event (old and new object alike) forgets its Secret, so the reconcile reads it anew.
+	peerChanged := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		if p, ok := o.(*v1beta2.BGPPeer); ok {
+			r.Secrets.Forget(p.Spec.PasswordSecret.Name)
+		}
 		return []reconcile.Request{speakerKey}
 	})
 	// Status writes (ours included) do not change generation; spec edits do.
@@ -106,7 +123,9 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-bgp").
 		Watches(&corev1.Service{}, one).
 		Watches(&discoveryv1.EndpointSlice{}, one).
-		Watches(&corev1.Secret{}, one).
+		// The Secrets BGPPeers name: no watch (the speaker may only get them), the store's refresh.
+		WatchesRawSource(source.Channel(r.Secrets.Subscribe(), one)).
+		Watches(&v1beta2.BGPPeer{}, peerChanged, specOnly).
 		Watches(&corev1.ConfigMap{}, one, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return r.ExtrasConfigMap != "" && o.GetName() == r.ExtrasConfigMap
 		}))).
@@ -118,7 +137,7 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1beta1.ConfigurationState{}, one, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.GetName() == controllers.SpeakerConfigState(r.Namespace, r.NodeName, nil).Name
 		})))
-	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
+	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.BGPAdvertisement{},
 		&v1beta1.BFDProfile{}, &v1beta1.Community{}, &v1beta1.L2Advertisement{}} {
 		b = b.Watches(obj, one, specOnly)
 	}
@@ -126,12 +145,12 @@ func (r *SpeakerBGPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // SpeakerCacheOptions limits the manager's cache to what the speaker reads: metallb.io objects and
-// Secrets of its namespace only, and only this node's ServiceBGPStatus objects; what it stores is
-// trimmed to what the speaker reads (cachetransform.go).
+// ConfigMaps of its namespace only, and only this node's ServiceBGPStatus objects; what it stores is
+// trimmed to what the speaker reads (cachetransform.go). Secrets are not cached at all
+// (SpeakerClientOptions, SecretStore).
 func SpeakerCacheOptions(namespace, node string) cache.Options {
 	ns := map[string]cache.Config{namespace: {}}
 	return withTransforms(cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}:            {Namespaces: ns},
 		&corev1.ConfigMap{}:         {Namespaces: ns},
 		&v1beta1.IPAddressPool{}:    {Namespaces: ns},
 		&v1beta2.BGPPeer{}:          {Namespaces: ns},
@@ -145,6 +164,13 @@ func SpeakerCacheOptions(namespace, node string) cache.Options {
 		// Every node's, not only ours: a live speaker deletes the objects of a dead node.
 		&v1beta1.ServiceL2Status{}: {Namespaces: ns},
 	}})
+}
+
+// SpeakerClientOptions keeps Secrets out of the manager's cache: a cached read of one would start an
+// informer that lists and watches every Secret of the namespace, which the speaker's RBAC refuses.
+// Secrets are read through the SecretStore; any other read of one is a plain get.
+func SpeakerClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }
 
 // Reconcile recomputes and writes the node's configuration.
@@ -220,7 +246,7 @@ func (r *SpeakerBGPReconciler) writeConfigState(ctx context.Context, ps model.Pr
 }
 
 func (r *SpeakerBGPReconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	in, err := controllers.LoadSpeakerInput(ctx, sharedLists{r.Client}, r.Namespace, r.NodeName, r.LBClass)
+	in, err := controllers.LoadSpeakerInput(ctx, sharedLists{Reader: r.Client, secrets: r.Secrets}, r.Namespace, r.NodeName, r.LBClass)
 	in.IgnoreExcludeLB, in.LogLevel = r.IgnoreExcludeLB, r.LogLevel
 	if err != nil || r.ExtrasConfigMap == "" {
 		return in, err

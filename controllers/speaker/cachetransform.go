@@ -74,8 +74,19 @@ func withTransforms(opts cache.Options) cache.Options {
 // sharedLists is the reader the speaker computes from: Service and EndpointSlice lists come straight
 // from the cache, without the deep copy the cached client makes of each object. At 10,000 Services
 // that copy is tens of MB per reconcile, and the computation (nodeconfig, model) only reads its
-// input; nothing that holds these objects may modify them.
-type sharedLists struct{ client.Reader }
+// input; nothing that holds these objects may modify them. Secrets come from the SecretStore: the
+// speaker never lists, watches or caches them (secretstore.go).
+type sharedLists struct {
+	client.Reader
+	secrets *SecretStore
+}
+
+func (r sharedLists) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if s, ok := obj.(*corev1.Secret); ok {
+		return r.secrets.Get(ctx, key.Name, s)
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
 
 func (r sharedLists) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	switch list.(type) {

@@ -69,6 +69,8 @@ type SpeakerL2Reconciler struct {
 	APIReader client.Reader
 	// Metrics as for SpeakerBGPReconciler.Metrics.
 	Metrics *Metrics
+	// Secrets as for SpeakerBGPReconciler.Secrets (share one store: each refresh is a get per Secret).
+	Secrets *SecretStore
 	// Log is for what happens outside a reconcile (the engine's OnChange); Reconcile logs through
 	// the manager's logger in its context. The zero value discards.
 	Log logr.Logger
@@ -100,6 +102,12 @@ func (r *SpeakerL2Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.events = newPacedEvents(r.Recorder)
 	if err := mgr.Add(r.events); err != nil {
 		return err
+	}
+	if r.Secrets == nil {
+		var err error
+		if r.Secrets, err = NewSecretStore(mgr, r.Namespace, 0); err != nil {
+			return err
+		}
 	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{speakerL2Key}
@@ -197,7 +205,7 @@ func (r *SpeakerL2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request
 }
 
 func (r *SpeakerL2Reconciler) load(ctx context.Context) (nodeconfig.SpeakerInput, error) {
-	in, err := controllers.LoadSpeakerInput(ctx, sharedLists{r.Client}, r.Namespace, r.NodeName, r.LBClass)
+	in, err := controllers.LoadSpeakerInput(ctx, sharedLists{Reader: r.Client, secrets: r.Secrets}, r.Namespace, r.NodeName, r.LBClass)
 	in.IgnoreExcludeLB = r.IgnoreExcludeLB
 	return in, err
 }
