@@ -91,6 +91,7 @@ func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte)
 	for i := range *chaosKills {
 		round := fmt.Sprintf("%s kill %d/%d", daemon, i+1, *chaosKills)
 		c.drain()
+		watch := c.watchVIPs()
 		killed := time.Now()
 		if err := c.node.KillDaemon(daemon, syscall.SIGKILL); err != nil {
 			t.Fatalf("%s: %v", round, err)
@@ -106,6 +107,11 @@ func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte)
 		r.firstResult, r.firstOutcome, r.applied = first.at.Sub(killed), first.res.Outcome, ok.at.Sub(killed)
 		c.waitVIPs(t, round)
 		r.back = time.Since(killed)
+		if lastMissing, err := watch(); err != nil {
+			t.Fatalf("%s: %v", round, err)
+		} else if !lastMissing.IsZero() {
+			r.outage = lastMissing.Sub(killed)
+		}
 		if up := c.routerEstablished(t); !up.IsZero() {
 			r.established = up.Sub(killed)
 		}
@@ -125,7 +131,10 @@ type chaosRound struct {
 	firstOutcome string
 	applied      time.Duration // the reloader's first successful apply
 	established  time.Duration // the router's session to the node came up (negative: it never dropped)
-	back         time.Duration // the router's kernel routes every VIP to the node
+	// outage: the router's kernel was last seen lacking a VIP (0: it never lacked one); it had them
+	// all at the next look, at most vipPoll plus one `ip route` later.
+	outage time.Duration
+	back   time.Duration // the reloader has re-applied and the router routes every VIP: the round is over
 }
 
 func (r chaosRound) String() string {
@@ -133,37 +142,46 @@ func (r chaosRound) String() string {
 	if r.established >= 0 {
 		session = "session Established at the router +" + ms(r.established)
 	}
-	return fmt.Sprintf("daemon up +%s, first reloader result +%s (%s), applied +%s, %s, every VIP +%s",
-		ms(r.restarted), ms(r.firstResult), r.firstOutcome, ms(r.applied), session, ms(r.back))
+	vips := "no VIP ever missing at the router"
+	if r.outage > 0 {
+		vips = "a VIP last missing at the router +" + ms(r.outage)
+	}
+	return fmt.Sprintf("daemon up +%s, first reloader result +%s (%s), applied +%s, %s, %s, round over +%s",
+		ms(r.restarted), ms(r.firstResult), r.firstOutcome, ms(r.applied), session, vips, ms(r.back))
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
-// logRecovery reports how long the router went without every VIP, and the median of each phase:
-// issue 18 aims at 10 s, which is read here and in docs/benchmarks.md rather than asserted (the
-// bound above is 60 s).
+// logRecovery reports, over the kills, how long the router lacked a VIP (in the rounds where it
+// did), when the reloader had re-applied and when the round was over: issue 18 aims at every VIP
+// back within 10 s, which is read here and in docs/benchmarks.md rather than asserted (the bounds
+// above are 60 s).
 func logRecovery(t *testing.T, daemon string, rounds []chaosRound) {
 	if len(rounds) == 0 {
 		return
 	}
-	median := func(f func(chaosRound) time.Duration) time.Duration {
-		ds := make([]time.Duration, len(rounds))
-		for i, r := range rounds {
-			ds[i] = f(r)
+	var outages, applied, back []time.Duration
+	for _, r := range rounds {
+		if r.outage > 0 {
+			outages = append(outages, r.outage)
 		}
-		slices.Sort(ds)
-		return ds[len(ds)/2]
+		applied, back = append(applied, r.applied), append(back, r.back)
 	}
-	back := make([]time.Duration, len(rounds))
-	for i, r := range rounds {
-		back[i] = r.back
+	vips := "no VIP ever missing at the router"
+	if len(outages) > 0 {
+		med, top := medianMax(outages)
+		vips = fmt.Sprintf("a VIP missing at the router in %d rounds, until median %s, max %s", len(outages), med, top)
 	}
-	slices.Sort(back)
-	t.Logf("%s: every VIP back at the router after median %s, max %s (%d kills); medians: daemon up +%s, "+
-		"reloader applied +%s, router session Established +%s", daemon, ms(back[len(back)/2]), ms(back[len(back)-1]),
-		len(rounds), ms(median(func(r chaosRound) time.Duration { return r.restarted })),
-		ms(median(func(r chaosRound) time.Duration { return r.applied })),
-		ms(median(func(r chaosRound) time.Duration { return r.established })))
+	appMed, appMax := medianMax(applied)
+	backMed, backMax := medianMax(back)
+	t.Logf("%s, %d kills: %s; reloader re-applied after median %s, max %s; round over after median %s, max %s",
+		daemon, len(rounds), vips, appMed, appMax, backMed, backMax)
+}
+
+// medianMax sorts ds and returns its median and maximum, rounded for the log.
+func medianMax(ds []time.Duration) (string, string) {
+	slices.Sort(ds)
+	return ms(ds[len(ds)/2]), ms(ds[len(ds)-1])
 }
 
 // routerEstablished is when the router's session to the node last came up, from its uptime;
@@ -310,28 +328,71 @@ func (c *chaosLab) waitVIPs(t *testing.T, round string) {
 	var missing []string
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		out, err := c.router.Host.Run("ip", "-4", "route", "show", "proto", "bgp")
-		if err != nil {
+		var err error
+		if missing, err = c.missingVIPs(); err != nil {
 			t.Fatal(err)
-		}
-		routed := map[string]bool{}
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) > 0 && strings.Contains(l, " via 198.51.100.11 ") {
-				routed[f[0]] = true
-			}
-		}
-		missing = missing[:0]
-		for i := range chaosVIPs {
-			if !routed[chaosVIP(i)] {
-				missing = append(missing, chaosVIP(i))
-			}
 		}
 		if len(missing) == 0 {
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(vipPoll)
 	}
 	t.Fatalf("%s: the router still lacks %d of %d VIPs after 60s: %v", round, len(missing), chaosVIPs, missing)
+}
+
+const vipPoll = 100 * time.Millisecond
+
+// missingVIPs lists the VIPs the router's kernel does not route to the node.
+func (c *chaosLab) missingVIPs() ([]string, error) {
+	out, err := c.router.Host.Run("ip", "-4", "route", "show", "proto", "bgp")
+	if err != nil {
+		return nil, err
+	}
+	routed := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.Contains(l, " via 198.51.100.11 ") {
+			routed[f[0]] = true
+		}
+	}
+	var missing []string
+	for i := range chaosVIPs {
+		if !routed[chaosVIP(i)] {
+			missing = append(missing, chaosVIP(i))
+		}
+	}
+	return missing, nil
+}
+
+// watchVIPs looks at the router's routes every vipPoll until the returned function is called,
+// which reports when a VIP was last seen missing (zero: never). The test's own wait decides when
+// the round is over; this only measures the outage, which after a zebra or bfdd kill may be none.
+func (c *chaosLab) watchVIPs() func() (time.Time, error) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var last time.Time
+	var err error
+	go func() {
+		defer close(done)
+		for {
+			missing, e := c.missingVIPs()
+			if e != nil {
+				err = e
+				return
+			}
+			if len(missing) > 0 {
+				last = time.Now()
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(vipPoll):
+			}
+		}
+	}()
+	return func() (time.Time, error) {
+		close(stop)
+		<-done
+		return last, err
+	}
 }
 
 func (c *chaosLab) status(t *testing.T) daemonfile.Status {
