@@ -15,7 +15,7 @@ var grammar = func() *regexp.Regexp {
 	const W, N, P = `[!-~]+`, `[0-9]+`, `[0-9a-f.:]+/[0-9]+`
 	lines := []string{
 		`frr defaults traditional`, `hostname ` + W, `log timestamp precision 3`,
-		`log stdout( (emergencies|alerts|critical|errors|warnings|notifications|informational))?`, `debug (zebra|bgp|bfd)( [a-z-]+)+`, `ip(v6)? nht resolve-via-default`, `!`,
+		`log stdout( (emergencies|alerts|critical|errors|warnings|notifications|informational))?`, `debug (zebra|bgp|bfd)( [a-z-]+)+`, `ip(v6)? nht resolve-via-default`, `bgp route-map delay-timer 1`, `!`,
 		`bfd`, ` profile ` + W, `  (receive-interval|transmit-interval|detect-multiplier|minimum-ttl) ` + N,
 		`  echo-mode`, `  echo (transmit|receive)-interval ` + N, `  passive-mode`, ` exit`, `exit`,
 		`bgp large-community-list expanded rlb_markers seq 5 permit \^4294967295:`,

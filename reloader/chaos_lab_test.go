@@ -2,6 +2,7 @@ package reloader_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -40,10 +41,12 @@ func chaosObjects() string {
 
 func chaosVIP(i int) string { return fmt.Sprintf("203.0.113.%d", 20+i) }
 
+// chaosRouter is a router as an operator configures one (MetalLB's and this repository's lab
+// routers alike): no timer tuned for the test. Its connect-retry stays FRR's 120 s, so after a
+// kill the session comes back because the node connects, as it would in a cluster.
 var chaosRouter = templatetest.RouterConfig("router", "198.51.100.1", ` neighbor 198.51.100.11 remote-as 64513
  neighbor 198.51.100.11 password s3!cret
  neighbor 198.51.100.11 bfd
- neighbor 198.51.100.11 timers connect 1
  address-family ipv4 unicast
   maximum-paths 8
  exit-address-family
@@ -75,7 +78,7 @@ type chaosLab struct {
 	router, node *netlab.FRR
 	dir          string
 	want         *frr.Block
-	results      chan reloader.Result
+	results      chan stampedResult
 	rules        func() frr.Rules
 }
 
@@ -83,11 +86,12 @@ func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte)
 	c := newChaosLab(t, v, cfg)
 	c.waitTruthful(t, "start")
 	c.waitVIPs(t, "start")
-	var back []time.Duration // kill -> every VIP routed again at the router, per round
-	defer func() { logRecovery(t, daemon, back) }()
+	var rounds []chaosRound
+	defer func() { logRecovery(t, daemon, rounds) }()
 	for i := range *chaosKills {
 		round := fmt.Sprintf("%s kill %d/%d", daemon, i+1, *chaosKills)
 		c.drain()
+		watch := c.watchVIPs()
 		killed := time.Now()
 		if err := c.node.KillDaemon(daemon, syscall.SIGKILL); err != nil {
 			t.Fatalf("%s: %v", round, err)
@@ -98,24 +102,108 @@ func restartChaos(t *testing.T, v *netlab.FRRVersion, daemon string, cfg []byte)
 		if out, err := c.node.Vtysh("-b", "-d", daemon); err != nil {
 			t.Fatalf("%s: loading the startup file into %s: %v\n%s", round, daemon, err, out)
 		}
-		c.waitTruthful(t, round)
+		r := chaosRound{restarted: time.Since(killed)}
+		first, ok := c.waitTruthful(t, round)
+		r.firstResult, r.firstOutcome, r.applied = first.at.Sub(killed), first.res.Outcome, ok.at.Sub(killed)
 		c.waitVIPs(t, round)
-		back = append(back, time.Since(killed))
+		r.back = time.Since(killed)
+		if lastMissing, err := watch(); err != nil {
+			t.Fatalf("%s: %v", round, err)
+		} else if !lastMissing.IsZero() {
+			r.outage = lastMissing.Sub(killed)
+		}
+		if up := c.routerEstablished(t); !up.IsZero() {
+			r.established = up.Sub(killed)
+		}
+		rounds = append(rounds, r)
+		t.Logf("%s: %s", round, r)
 		if st := c.status(t); st.Time.Before(killed) || st.Reason != "frr-restart" && st.Reason != "retry" {
 			t.Fatalf("%s: the reloader's status does not report the restart: %+v", round, st)
 		}
 	}
 }
 
-// logRecovery reports how long the router went without every VIP: issue 18 aims at 10 s, which
-// is read here and in docs/reloader.md rather than asserted (the bound above is 60 s).
-func logRecovery(t *testing.T, daemon string, back []time.Duration) {
-	if len(back) == 0 {
+// chaosRound is one kill's timeline, each phase measured from the kill: where the time to
+// recover goes (read in the log and docs/benchmarks.md, never asserted).
+type chaosRound struct {
+	restarted    time.Duration // the daemon runs again and has loaded the startup file
+	firstResult  time.Duration // the reloader's first apply attempt after the kill ended
+	firstOutcome string
+	applied      time.Duration // the reloader's first successful apply
+	established  time.Duration // the router's session to the node came up (negative: it never dropped)
+	// outage: the router's kernel was last seen lacking a VIP (0: it never lacked one); it had them
+	// all at the next look, at most vipPoll plus one `ip route` later.
+	outage time.Duration
+	back   time.Duration // the reloader has re-applied and the router routes every VIP: the round is over
+}
+
+func (r chaosRound) String() string {
+	session := "session kept"
+	if r.established >= 0 {
+		session = "session Established at the router +" + ms(r.established)
+	}
+	vips := "no VIP ever missing at the router"
+	if r.outage > 0 {
+		vips = "a VIP last missing at the router +" + ms(r.outage)
+	}
+	return fmt.Sprintf("daemon up +%s, first reloader result +%s (%s), applied +%s, %s, %s, round over +%s",
+		ms(r.restarted), ms(r.firstResult), r.firstOutcome, ms(r.applied), session, vips, ms(r.back))
+}
+
+func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+// logRecovery reports, over the kills, how long the router lacked a VIP (in the rounds where it
+// did), when the reloader had re-applied and when the round was over: issue 18 aims at every VIP
+// back within 10 s, which is read here and in docs/benchmarks.md rather than asserted (the bounds
+// above are 60 s).
+func logRecovery(t *testing.T, daemon string, rounds []chaosRound) {
+	if len(rounds) == 0 {
 		return
 	}
-	slices.Sort(back)
-	t.Logf("%s: every VIP back at the router after median %v, max %v (%d kills)", daemon,
-		back[len(back)/2].Round(time.Millisecond), back[len(back)-1].Round(time.Millisecond), len(back))
+	var outages, applied, back []time.Duration
+	for _, r := range rounds {
+		if r.outage > 0 {
+			outages = append(outages, r.outage)
+		}
+		applied, back = append(applied, r.applied), append(back, r.back)
+	}
+	vips := "no VIP ever missing at the router"
+	if len(outages) > 0 {
+		med, top := medianMax(outages)
+		vips = fmt.Sprintf("a VIP missing at the router in %d rounds, until median %s, max %s", len(outages), med, top)
+	}
+	appMed, appMax := medianMax(applied)
+	backMed, backMax := medianMax(back)
+	t.Logf("%s, %d kills: %s; reloader re-applied after median %s, max %s; round over after median %s, max %s",
+		daemon, len(rounds), vips, appMed, appMax, backMed, backMax)
+}
+
+// medianMax sorts ds and returns its median and maximum, rounded for the log.
+func medianMax(ds []time.Duration) (string, string) {
+	slices.Sort(ds)
+	return ms(ds[len(ds)/2]), ms(ds[len(ds)-1])
+}
+
+// routerEstablished is when the router's session to the node last came up, from its uptime;
+// zero when it is not up.
+func (c *chaosLab) routerEstablished(t *testing.T) time.Time {
+	t.Helper()
+	out := c.router.MustVtysh("show bgp neighbors 198.51.100.11 json")
+	now := time.Now()
+	var n map[string]struct {
+		State string `json:"bgpState"`
+		UpMs  int64  `json:"bgpTimerUpMsec"`
+	}
+	if err := json.Unmarshal([]byte(out), &n); err != nil {
+		t.Fatalf("router: show bgp neighbors json: %v\n%s", err, out)
+	}
+	nb, ok := n["198.51.100.11"]
+	if !ok || nb.State != "Established" {
+		// Gone again since the VIPs were seen (a BFD flap): this round has no figure.
+		t.Logf("router: the session to the node is %q just after it routed every VIP", nb.State)
+		return time.Time{}
+	}
+	return now.Add(-time.Duration(nb.UpMs) * time.Millisecond)
 }
 
 func newChaosLab(t *testing.T, v *netlab.FRRVersion, cfg []byte) *chaosLab {
@@ -124,7 +212,7 @@ func newChaosLab(t *testing.T, v *netlab.FRRVersion, cfg []byte) *chaosLab {
 	rh := lab.AddHost("router", "198.51.100.1/24")
 	nh := lab.AddHost("node", "198.51.100.11/24")
 	c := &chaosLab{lab: lab, router: lab.StartFRR(rh, "router", chaosRouter), node: lab.StartFRRVersion(v, nh, "node", ""),
-		dir: t.TempDir(), want: frr.Parse(string(cfg)), results: make(chan reloader.Result, 1000)}
+		dir: t.TempDir(), want: frr.Parse(string(cfg)), results: make(chan stampedResult, 1000)}
 	vtysh, frrReload := c.node.ReloaderTools()
 	app := &reloader.Applier{Scratch: c.node.ScratchDir(), Log: testr.New(t), FRR: &reloader.FRR{Vtysh: vtysh,
 		Pathspace: c.node.Pathspace, ConfigDir: c.node.ConfigDir, RunDir: c.node.RunRoot(), FrrReload: frrReload}}
@@ -133,8 +221,10 @@ func newChaosLab(t *testing.T, v *netlab.FRRVersion, cfg []byte) *chaosLab {
 	if err := os.WriteFile(path, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &reloader.Reloader{ConfigPath: path, Debounce: 200 * time.Millisecond, Poll: 200 * time.Millisecond,
-		Applier: app, Log: testr.New(t), OnApply: func(res reloader.Result) { c.results <- res }}
+	// The reloader's defaults (cmd/reloader --debounce, --poll): the restart is noticed as late as
+	// in a pod.
+	r := &reloader.Reloader{ConfigPath: path, Debounce: 200 * time.Millisecond, Poll: time.Second,
+		Applier: app, Log: testr.New(t), OnApply: func(res reloader.Result) { c.results <- stampedResult{res, time.Now()} }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
@@ -152,15 +242,25 @@ func (c *chaosLab) drain() {
 	}
 }
 
+// stampedResult is one apply attempt and when the reloader reported it.
+type stampedResult struct {
+	res reloader.Result
+	at  time.Time
+}
+
 // waitTruthful waits for the reloader to report a config in place, and checks at that moment
 // that each daemon runs its part of the target. A failed attempt (bgpd not up yet) is truthful
-// and is retried by the reloader.
-func (c *chaosLab) waitTruthful(t *testing.T, round string) {
+// and is retried by the reloader. It returns the first attempt it saw and the successful one.
+func (c *chaosLab) waitTruthful(t *testing.T, round string) (first, ok stampedResult) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
 		select {
-		case res := <-c.results:
+		case sr := <-c.results:
+			if first.at.IsZero() {
+				first = sr
+			}
+			res := sr.res
 			switch res.Outcome {
 			case reloader.OutcomeApplied, reloader.OutcomeUnchanged, reloader.OutcomeFullReload:
 				for _, d := range []string{"bgpd", "bfdd"} {
@@ -169,7 +269,7 @@ func (c *chaosLab) waitTruthful(t *testing.T, round string) {
 							round, res.Outcome, d, strings.Join(diff, "\n"))
 					}
 				}
-				return
+				return first, sr
 			case reloader.OutcomeInvalid:
 				t.Fatalf("%s: the reloader refused the rendered config: %v", round, res.Err)
 			}
@@ -228,28 +328,71 @@ func (c *chaosLab) waitVIPs(t *testing.T, round string) {
 	var missing []string
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		out, err := c.router.Host.Run("ip", "-4", "route", "show", "proto", "bgp")
-		if err != nil {
+		var err error
+		if missing, err = c.missingVIPs(); err != nil {
 			t.Fatal(err)
-		}
-		routed := map[string]bool{}
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) > 0 && strings.Contains(l, " via 198.51.100.11 ") {
-				routed[f[0]] = true
-			}
-		}
-		missing = missing[:0]
-		for i := range chaosVIPs {
-			if !routed[chaosVIP(i)] {
-				missing = append(missing, chaosVIP(i))
-			}
 		}
 		if len(missing) == 0 {
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(vipPoll)
 	}
 	t.Fatalf("%s: the router still lacks %d of %d VIPs after 60s: %v", round, len(missing), chaosVIPs, missing)
+}
+
+const vipPoll = 100 * time.Millisecond
+
+// missingVIPs lists the VIPs the router's kernel does not route to the node.
+func (c *chaosLab) missingVIPs() ([]string, error) {
+	out, err := c.router.Host.Run("ip", "-4", "route", "show", "proto", "bgp")
+	if err != nil {
+		return nil, err
+	}
+	routed := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.Contains(l, " via 198.51.100.11 ") {
+			routed[f[0]] = true
+		}
+	}
+	var missing []string
+	for i := range chaosVIPs {
+		if !routed[chaosVIP(i)] {
+			missing = append(missing, chaosVIP(i))
+		}
+	}
+	return missing, nil
+}
+
+// watchVIPs looks at the router's routes every vipPoll until the returned function is called,
+// which reports when a VIP was last seen missing (zero: never). The test's own wait decides when
+// the round is over; this only measures the outage, which after a zebra or bfdd kill may be none.
+func (c *chaosLab) watchVIPs() func() (time.Time, error) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var last time.Time
+	var err error
+	go func() {
+		defer close(done)
+		for {
+			missing, e := c.missingVIPs()
+			if e != nil {
+				err = e
+				return
+			}
+			if len(missing) > 0 {
+				last = time.Now()
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(vipPoll):
+			}
+		}
+	}()
+	return func() (time.Time, error) {
+		close(stop)
+		<-done
+		return last, err
+	}
 }
 
 func (c *chaosLab) status(t *testing.T) daemonfile.Status {

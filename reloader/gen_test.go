@@ -154,7 +154,7 @@ func sortedMapKeys[V any](m map[string]V) []string {
 func (s spec) render() string {
 	var b strings.Builder
 	b.WriteString("frr version 8.4\nfrr defaults traditional\nhostname node\n")
-	b.WriteString("ip nht resolve-via-default\nipv6 nht resolve-via-default\n!\n") // as the templates do
+	b.WriteString("ip nht resolve-via-default\nipv6 nht resolve-via-default\nbgp route-map delay-timer 1\n!\n") // as the templates do
 	b.WriteString("router bgp 64513\n no bgp ebgp-requires-policy\n no bgp network import-check\n")
 	b.WriteString(" bgp router-id 198.51.100.11\n")
 	for _, p := range s.peers {

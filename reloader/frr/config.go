@@ -120,7 +120,8 @@ func opensIn(header, line string) bool {
 
 // isGlobal reports whether line, met unindented, belongs to the root node.
 func isGlobal(line string) bool {
-	if hasWordPrefix(line, "bgp as-path", "bgp community-list", "bgp large-community-list", "bgp extcommunity-list") {
+	if hasWordPrefix(line, "bgp as-path", "bgp community-list", "bgp large-community-list", "bgp extcommunity-list",
+		"bgp route-map delay-timer") {
 		return true
 	}
 	return opensIn("", line) || hasWordPrefix(line, "ip", "ipv6", "no ip", "no ipv6", "log", "no log", "hostname",

@@ -2,6 +2,7 @@ package frr
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -204,5 +205,30 @@ exit
 exit`
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// bgpd only shortens a route-map delay timer that is already running when the value is set to 0,
+// so `bgp route-map delay-timer` must reach it before the route-maps of the same delta: else their
+// changes start FRR's 5 s timer, and a neighbour created by the same load waits for it. Met after a
+// route-map entry without "exit", the line is still the root's.
+func TestDeltaRouteMapDelayTimerFirst(t *testing.T) {
+	target := Parse(`route-map rm permit 10
+ set local-preference 150
+bgp route-map delay-timer 1
+router bgp 64513
+ neighbor 198.51.100.1 remote-as 64512
+exit
+`)
+	if !strings.Contains(strings.Join(target.Lines, "\n"), "bgp route-map delay-timer 1") {
+		t.Fatalf("delay-timer is not a root line: %q", Flatten(target))
+	}
+	got := strings.Join(Delta(&Block{}, target), "\n")
+	i, j := strings.Index(got, "bgp route-map delay-timer 1"), strings.Index(got, "route-map rm permit 10")
+	if i < 0 || j < 0 || i > j {
+		t.Errorf("want the delay timer before the route-map in:\n%s", got)
+	}
+	if got := Delta(target, Parse("route-map rm permit 10\n set local-preference 150\n")); !slices.Contains(got, "no bgp route-map delay-timer 1") {
+		t.Errorf("removing the timer: got %q", got)
 	}
 }
