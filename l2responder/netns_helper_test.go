@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +27,10 @@ const helperEnv = "ROUTELB_L2_NETNS_HELPER"
 const (
 	resyncEnv = "ROUTELB_L2_NETNS_RESYNC"
 	watchEnv  = "ROUTELB_L2_NETNS_WATCH"
+	// allLinksEnv, when set, runs the helper as the speaker runs by default (MetalLB's choice): no
+	// node addresses, so a VIP without an interface list is answered on every eligible link, and
+	// the value is the exclude list's regular expression.
+	allLinksEnv = "ROUTELB_L2_NETNS_ALL_LINKS"
 )
 
 func TestMain(m *testing.M) {
@@ -50,12 +55,15 @@ func runHelper() int {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 2
 	}
-	var nodeAddrs []netip.Addr
-	for _, s := range strings.Split(os.Getenv(helperEnv), ",") {
-		nodeAddrs = append(nodeAddrs, netip.MustParseAddr(s))
-	}
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
-	cfg := Config{Logger: log, NodeAddresses: nodeAddrs}
+	cfg := Config{Logger: log}
+	if exclude := os.Getenv(allLinksEnv); exclude != "" {
+		cfg.ExcludeInterfaces = regexp.MustCompile(exclude)
+	} else {
+		for _, s := range strings.Split(os.Getenv(helperEnv), ",") {
+			cfg.NodeAddresses = append(cfg.NodeAddresses, netip.MustParseAddr(s))
+		}
+	}
 	if d, err := time.ParseDuration(os.Getenv(resyncEnv)); err == nil {
 		cfg.ResyncPeriod = d
 	}

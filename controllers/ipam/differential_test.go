@@ -138,7 +138,7 @@ func lastLines(s string, n int) string {
 // must refuse no object MetalLB accepts.
 func TestMetalLBDifferential(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts API servers and MetalLB's controller")
+		t.Skip("skipped with -short: starts API servers and MetalLB's controller")
 	}
 	ctx := context.Background()
 	corpus := readCorpus(t)

@@ -63,7 +63,7 @@ func exposedFamilies(body string) (map[string]family, map[string]string) {
 // type and label names, and the pool's values agree.
 func TestDifferentialMetalLBMetrics(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts two API servers and MetalLB's controller")
+		t.Skip("skipped with -short: starts two API servers and MetalLB's controller")
 	}
 	port := freePort(t)
 	theirs := startMetalLB(t, "--port", fmt.Sprint(port))
