@@ -395,6 +395,7 @@ func (e *Engine) initLease(ctx context.Context) error {
 		case apierrors.IsNotFound(err):
 			cur, err = leases.Create(ctx, want, metav1.CreateOptions{})
 		case err == nil:
+			e.holdBack(cur, sent)
 			want.ResourceVersion = cur.ResourceVersion
 			if cur.Spec.LeaseTransitions != nil {
 				n := *cur.Spec.LeaseTransitions + 1
@@ -418,6 +419,21 @@ func (e *Engine) initLease(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(e.cfg.Timing.RenewInterval):
 		}
+	}
+}
+
+// holdBack remembers what our node's previous run claimed (see machine.heldBack).
+func (e *Engine) holdBack(prev *coordinationv1.Lease, at time.Time) {
+	if e.cfg.LAN == nil {
+		return
+	}
+	claims, _ := DecodeClaims(prev.Annotations[AnnotationClaims])
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.m.startedAt = at
+	e.m.heldBack = map[netip.Addr]bool{}
+	for _, v := range claims {
+		e.m.heldBack[v] = true
 	}
 }
 

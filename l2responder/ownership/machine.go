@@ -107,6 +107,12 @@ type machine struct {
 	// dead holds the nodes whose run in view a majority voted dead (rule D), from lan.dropped as of
 	// the last refreshDead.
 	dead map[string]bool
+	// heldBack are the VIPs our node's previous run claimed, and startedAt when this run wrote its
+	// Lease: with rule T, such a VIP may be answered by a survivor that has not yet written it
+	// into its Lease (rule 8 erased the only Lease claiming it), so we claim it only once every
+	// other LAN Lease was renewed after startedAt or the outage limit passed.
+	heldBack  map[netip.Addr]bool
+	startedAt time.Time
 }
 
 // Quorum is what the LAN layer knows about a majority of the roster (this node and the nodes of
@@ -285,6 +291,24 @@ func (m *machine) takeovers(now time.Time) map[netip.Addr]bool {
 	return out
 }
 
+// heldBackAt reports whether vip, our previous run's, may not be claimed yet (see heldBack).
+func (m *machine) heldBackAt(vip netip.Addr, now time.Time) bool {
+	if m.lan == nil || !m.heldBack[vip] {
+		return false
+	}
+	if now.Sub(m.startedAt) >= m.lan.outageLimit {
+		m.heldBack = nil
+		return false
+	}
+	for _, o := range m.others {
+		if o.FencedBy == "" && o.LAN && !o.seen.After(m.startedAt) {
+			return true
+		}
+	}
+	m.heldBack = nil
+	return false
+}
+
 // refreshDead asks the LAN layer again which runs in view a majority voted dead.
 func (m *machine) refreshDead() {
 	m.dead = map[string]bool{}
@@ -459,7 +483,7 @@ func (m *machine) plan(now time.Time) plan {
 	}
 	if canClaim {
 		for vip, spec := range m.want {
-			if _, mine := m.claims[vip]; mine || m.ownerFor(vip, spec, now) != m.self {
+			if _, mine := m.claims[vip]; mine || m.ownerFor(vip, spec, now) != m.self || m.heldBackAt(vip, now) {
 				continue
 			}
 			var needFence []string

@@ -220,3 +220,22 @@ func TestRuleTWinnerKeepsItWhenTheAPIReturns(t *testing.T) {
 		t.Fatal("n2 wins every VIP: pick others")
 	}
 }
+
+// TestNewRunHoldsBackItsPreviousClaims: a restarted node does not claim what its previous run
+// claimed (a rule T winner may answer it, not yet in its Lease) until every other LAN Lease was
+// renewed after the restart.
+func TestNewRunHoldsBackItsPreviousClaims(t *testing.T) {
+	m := started("n1", t0)
+	m.lan = &lanRules{outageLimit: time.Minute, silent: never}
+	m.observe(LeaseView{Node: "n2", ResourceVersion: "1", Incarnation: "r2", LAN: true}, t0.Add(-time.Second))
+	m.want = map[netip.Addr]VIP{vip(1): allOf("n1")}
+	m.startedAt, m.heldBack = t0, map[netip.Addr]bool{vip(1): true}
+	if _, takes := m.plan(t0).takes[vip(1)]; takes {
+		t.Fatal("claimed the previous run's VIP before n2 renewed after the restart")
+	}
+	m.observe(LeaseView{Node: "n2", ResourceVersion: "2", Incarnation: "r2", LAN: true}, t0.Add(100*time.Millisecond))
+	now := t0.Add(200 * time.Millisecond)
+	if _, takes := m.plan(now).takes[vip(1)]; !takes {
+		t.Fatal("n2 renewed after the restart without claiming it: the VIP must be claimed")
+	}
+}
