@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,22 @@ type Membership struct {
 	convicted map[runKey]bool      // runs we no longer ack
 	latest    map[string]string    // node -> its newest run, from memberlist metadata
 	left      map[runKey]bool      // runs that said goodbye (their engine had stopped)
+
+	// Rules C, M and D (docs/layer2.md, "Replacing an owner during an outage").
+	freshUntil  time.Time            // our Lease's freshness deadline, from the engine
+	beatOutage  map[uint64]bool      // whether each recent heartbeat of ours said "not fresh"
+	lastOutage  time.Time            // send time of our latest heartbeat that said "not fresh"
+	cleanAcked  map[runKey]time.Time // send time of the latest "fresh" heartbeat each run acked
+	heardOutage map[runKey]bool      // whether the latest heartbeat heard from each run said "not fresh"
+	voted       map[runKey]time.Time // runs we voted dead (convicted for good), and when
+	votes       map[string]vote      // the latest votes heard from each node
+	roster      map[string]bool      // the nodes a majority is counted over, us included
+}
+
+// vote is the set of runs one node said it voted dead, and when we heard it say so.
+type vote struct {
+	dead map[runKey]bool
+	at   time.Time
 }
 
 // sentAtKeep is how many recent heartbeats are remembered to match acks: acks older than that are
@@ -114,7 +131,9 @@ func New(cfg Config) (*Membership, error) {
 	m := &Membership{cfg: cfg, log: cfg.Logger.WithValues("node", cfg.Node, "run", cfg.Run),
 		sentAt: map[uint64]time.Time{}, sentTo: map[runKey]time.Time{}, acked: map[runKey]time.Time{},
 		heard: map[runKey]time.Time{}, convicted: map[runKey]bool{}, latest: map[string]string{},
-		left: map[runKey]bool{}}
+		left: map[runKey]bool{}, beatOutage: map[uint64]bool{}, cleanAcked: map[runKey]time.Time{},
+		heardOutage: map[runKey]bool{}, voted: map[runKey]time.Time{}, votes: map[string]vote{},
+		roster: map[string]bool{cfg.Node: true}}
 	var err error
 	if m.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
@@ -187,6 +206,10 @@ type message struct {
 	Run  string `json:"r"`            // sender's run
 	To   string `json:"to,omitempty"` // ack: the run acked
 	Seq  uint64 `json:"s"`
+	// Outage (heartbeats): the sender's Lease was not fresh when it sent this (rule C).
+	Outage bool `json:"o,omitempty"`
+	// Dead: the runs ("node/run") the sender voted dead (rule D).
+	Dead []string `json:"d,omitempty"`
 }
 
 // beat sends one heartbeat to every other member.
@@ -199,7 +222,17 @@ func (m *Membership) beat() {
 	now := time.Now()
 	m.sentAt[seq] = now
 	delete(m.sentAt, seq-sentAtKeep)
+	delete(m.beatOutage, seq-sentAtKeep)
 	m.pruneLocked(now)
+	m.voteLocked(now)
+	if m.freshUntil.IsZero() {
+		// Before its first Lease write a run claims nothing and needs no promise; beating only
+		// from then on keeps its first heartbeats from saying "not fresh" (rule C).
+		m.mu.Unlock()
+		return
+	}
+	outage := !now.Before(m.freshUntil)
+	dead := m.deadListLocked()
 	type target struct {
 		node *memberlist.Node
 		run  string
@@ -220,11 +253,19 @@ func (m *Membership) beat() {
 		m.sentTo[runKey{n.Name, run}] = now
 		targets = append(targets, target{n, run})
 	}
+	if len(targets) > 0 {
+		// Only a heartbeat someone may hear can make a voter count us as in an outage.
+		m.beatOutage[seq] = outage
+		if outage {
+			m.lastOutage = now
+		}
+	}
 	m.mu.Unlock()
 	for _, t := range targets {
 		// Addressed to the run: a newer run of that node, not yet gossiped to us, must not count it
 		// as heard, since it is not in our required set.
-		b, _ := json.Marshal(message{Type: "hb", Node: m.cfg.Node, Run: m.cfg.Run, To: t.run, Seq: seq})
+		b, _ := json.Marshal(message{Type: "hb", Node: m.cfg.Node, Run: m.cfg.Run, To: t.run, Seq: seq,
+			Outage: outage, Dead: dead})
 		if err := m.list.SendBestEffort(t.node, b); err == nil {
 			m.metrics.heartbeats.WithLabelValues("sent").Inc()
 		}
@@ -272,6 +313,8 @@ func (m *Membership) receive(b []byte) {
 		m.metrics.heartbeats.WithLabelValues("received").Inc()
 		m.mu.Lock()
 		m.heard[k] = now
+		m.heardOutage[k] = msg.Outage
+		m.noteVotesLocked(msg, now)
 		ack := !m.convicted[k]
 		m.mu.Unlock()
 		if ack {
@@ -291,11 +334,15 @@ func (m *Membership) receive(b []byte) {
 			return
 		}
 		m.mu.Lock()
+		m.noteVotesLocked(msg, now)
 		sent, ok := m.sentAt[msg.Seq]
 		_, required := m.sentTo[k]
 		extended := ok && required && sent.After(m.acked[k])
 		if extended {
 			m.acked[k] = sent
+			if !m.beatOutage[msg.Seq] {
+				m.cleanAcked[k] = sent
+			}
 		}
 		m.mu.Unlock()
 		if extended {
@@ -308,7 +355,10 @@ func (m *Membership) receive(b []byte) {
 }
 
 func (m *Membership) sendAck(hb message) {
-	b, _ := json.Marshal(message{Type: "ack", Node: m.cfg.Node, Run: m.cfg.Run, To: hb.Run, Seq: hb.Seq})
+	m.mu.Lock()
+	dead := m.deadListLocked()
+	m.mu.Unlock()
+	b, _ := json.Marshal(message{Type: "ack", Node: m.cfg.Node, Run: m.cfg.Run, To: hb.Run, Seq: hb.Seq, Dead: dead})
 	for _, n := range m.list.Members() {
 		if n.Name == hb.Node {
 			_ = m.list.SendBestEffort(n, b)
@@ -348,10 +398,13 @@ func (m *Membership) Convict(node, run string) bool {
 }
 
 // Pardon acks run again: the fence its conviction was for did not happen (the run renewed its
-// Lease), so no promise is broken by new ones.
+// Lease), so no promise is broken by new ones. A run voted dead is never pardoned: a majority may
+// have counted on our vote (rule D), and it retires anyway (rule R).
 func (m *Membership) Pardon(node, run string) {
 	m.mu.Lock()
-	delete(m.convicted, runKey{node, run})
+	if _, v := m.voted[runKey{node, run}]; !v {
+		delete(m.convicted, runKey{node, run})
+	}
 	m.mu.Unlock()
 }
 
@@ -364,6 +417,9 @@ func (m *Membership) HoldUntil() time.Time {
 	m.pruneLocked(time.Now())
 	var until time.Time
 	for k := range m.sentTo {
+		if m.droppedLocked(k) {
+			continue // rule D: a majority voted it dead, so it cannot fence us any more
+		}
 		a, ok := m.acked[k]
 		if !ok {
 			return time.Time{}
@@ -458,4 +514,133 @@ func (m *Membership) sayGoodbye() {
 			}
 		}
 	}
+}
+
+// SetFreshUntil records until when our Lease is fresh; heartbeats sent later say we are not.
+func (m *Membership) SetFreshUntil(t time.Time) {
+	m.mu.Lock()
+	if t.After(m.freshUntil) {
+		m.freshUntil = t
+	}
+	m.mu.Unlock()
+}
+
+// SetRoster sets the nodes a majority is counted over (the ownership engine's view of the Leases
+// that follow rule F); this node is always one of them.
+func (m *Membership) SetRoster(nodes []string) {
+	r := map[string]bool{m.cfg.Node: true}
+	for _, n := range nodes {
+		r[n] = true
+	}
+	m.mu.Lock()
+	m.roster = r
+	m.mu.Unlock()
+}
+
+// majorityLocked is how many nodes of the roster, us included, make a strict majority; 0 when the
+// roster has fewer than 3 nodes (a majority of 2 is both: rules M, C and D do not apply).
+func (m *Membership) majorityLocked() int {
+	if len(m.roster) < 3 {
+		return 0
+	}
+	return len(m.roster)/2 + 1
+}
+
+// Quorum reports rules M and C's evidence: whether they apply (3 nodes or more in the roster),
+// until when a majority of the roster (us included) has promised us (zero: never), and whether a
+// majority acked a "fresh" heartbeat sent after our last "not fresh" one.
+func (m *Membership) Quorum() (applies bool, until time.Time, clean bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	need := m.majorityLocked() - 1 // others
+	if need < 0 {
+		return false, time.Time{}, true
+	}
+	var promised []time.Time
+	cleanAcks := 0
+	for n := range m.roster {
+		if n == m.cfg.Node {
+			continue
+		}
+		k := runKey{n, m.latest[n]}
+		if a, ok := m.acked[k]; ok {
+			promised = append(promised, a.Add(m.cfg.Hold))
+		}
+		if c, ok := m.cleanAcked[k]; ok && c.After(m.lastOutage) {
+			cleanAcks++
+		}
+	}
+	clean = m.lastOutage.IsZero() || cleanAcks >= need
+	if len(promised) >= need {
+		// The need-th latest promise: until then at least need others still promise.
+		slices.SortFunc(promised, func(a, b time.Time) int { return b.Compare(a) })
+		until = promised[need-1]
+	}
+	return true, until, clean
+}
+
+// Dropped reports whether a majority of the roster, us included, voted the run of node dead
+// (rule D): we must have voted it ourselves, and the others' votes count for Hold after we heard them.
+func (m *Membership) Dropped(node, run string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.droppedLocked(runKey{node, run})
+}
+
+func (m *Membership) droppedLocked(k runKey) bool {
+	need := m.majorityLocked()
+	if need == 0 {
+		return false
+	}
+	if _, ok := m.voted[k]; !ok {
+		return false
+	}
+	n, now := 1, time.Now()
+	for from, v := range m.votes {
+		if from != k.node && from != m.cfg.Node && m.roster[from] && v.dead[k] && now.Sub(v.at) < m.cfg.Hold {
+			n++
+		}
+	}
+	return n >= need
+}
+
+// voteLocked is rule D's vote: a run last heard saying it was not fresh, and silent since for Hold,
+// is convicted for good (no ack, no pardon) and named in our heartbeats and acks.
+func (m *Membership) voteLocked(now time.Time) {
+	for k := range m.heard {
+		if _, done := m.voted[k]; done || !m.heardOutage[k] || !m.silentLocked(k, now) {
+			continue
+		}
+		m.voted[k] = now
+		if !m.convicted[k] {
+			m.convicted[k] = true
+			m.metrics.convictions.Inc()
+		}
+		m.log.Info("Voted silent member dead", "member", k.node, "memberRun", k.run)
+	}
+	for k, at := range m.voted {
+		if now.Sub(at) > m.cfg.Window+DeliverySlack {
+			delete(m.voted, k)
+		}
+	}
+}
+
+func (m *Membership) deadListLocked() []string {
+	var out []string
+	for k := range m.voted {
+		out = append(out, k.node+"/"+k.run)
+	}
+	return out
+}
+
+// noteVotesLocked records the votes a heartbeat or ack carries (all of them: the sender's whole
+// list, so a vote it no longer casts stops counting).
+func (m *Membership) noteVotesLocked(msg message, now time.Time) {
+	v := vote{dead: map[runKey]bool{}, at: now}
+	for _, d := range msg.Dead {
+		if node, run, ok := strings.Cut(d, "/"); ok {
+			v.dead[runKey{node, run}] = true
+		}
+	}
+	m.votes[msg.Node] = v
 }

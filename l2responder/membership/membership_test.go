@@ -18,6 +18,7 @@ func start(t *testing.T, node string, port int, join []string) (*Membership, con
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetFreshUntil(time.Now().Add(time.Hour)) // what the engine does after its first Lease write
 	if err := m.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +107,80 @@ func TestGoodbyeLeavesTheRequiredSet(t *testing.T) {
 	time.Sleep(2 * DefaultInterval)
 	if required() {
 		t.Fatal("a's run came back into b's required set after its goodbye")
+	}
+}
+
+// TestVotesDropOnlyARunLastHeardInAnOutage: five members; d says it is not fresh (its Lease is
+// stale), c says it is. Both die. The three survivors vote d dead, and each sees a majority of the
+// five (itself included) agree, so d is dropped and no longer needed for promises; c, which died
+// with a fresh Lease (it may be alive and answering, cut from the LAN only), is never voted dead.
+func TestVotesDropOnlyARunLastHeardInAnOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: opens sockets")
+	}
+	base := 20000 + rand.IntN(20000)
+	names := []string{"a", "b", "c", "d", "e"}
+	ms := map[string]*Membership{}
+	stops := map[string]context.CancelFunc{}
+	for i, n := range names {
+		var join []string
+		if i > 0 {
+			join = []string{fmt.Sprintf("127.0.0.1:%d", base)}
+		}
+		ms[n], stops[n] = start(t, n, base+i, join)
+		ms[n].SetRoster(names)
+	}
+	ms["d"].mu.Lock()
+	ms["d"].freshUntil = time.Now() // its Lease went stale: its heartbeats say so
+	ms["d"].mu.Unlock()
+	defer func() {
+		for _, n := range []string{"a", "b", "e"} {
+			stops[n]()
+			ms[n].Stop(true)
+		}
+	}()
+	eventually(t, "every member holds a majority's promises; d is not clean, a is", func() bool {
+		now := time.Now()
+		for _, n := range names {
+			if ok, until, _ := ms[n].Quorum(); !ok || !until.After(now) {
+				return false
+			}
+		}
+		_, _, aClean := ms["a"].Quorum()
+		_, _, dClean := ms["d"].Quorum()
+		return aClean && !dClean
+	})
+	for _, n := range []string{"c", "d"} {
+		stops[n]()
+		ms[n].Stop(false)
+	}
+	died := time.Now()
+	for _, n := range []string{"a", "b", "e"} {
+		eventually(t, n+" sees d dropped by a majority", func() bool { return ms[n].Dropped("d", "d-run") })
+	}
+	if since := time.Since(died); since < DefaultHold-DefaultInterval {
+		t.Errorf("d dropped %v after its death: before the hold time", since)
+	}
+	time.Sleep(DefaultHold)
+	for _, n := range []string{"a", "b", "e"} {
+		if ms[n].Dropped("c", "c-run") {
+			t.Errorf("%s dropped c, which died with a fresh Lease", n)
+		}
+		if _, until, _ := ms[n].Quorum(); !until.After(time.Now()) {
+			t.Errorf("%s lost its majority's promises though three of five are alive", n)
+		}
+		ms[n].mu.Lock()
+		_, cRequired := ms[n].sentTo[runKey{"c", "c-run"}]
+		ms[n].mu.Unlock()
+		if !cRequired {
+			t.Errorf("%s no longer requires c's promise: only a majority vote may drop it", n)
+		}
+	}
+	// d is no longer required for rule O; c still is (it has not acked since its death).
+	ms["a"].mu.Lock()
+	droppedD := ms["a"].droppedLocked(runKey{"d", "d-run"})
+	ms["a"].mu.Unlock()
+	if !droppedD {
+		t.Error("d not dropped in a's required set")
 	}
 }

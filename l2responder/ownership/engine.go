@@ -64,8 +64,18 @@ type LAN interface {
 	Convict(node, run string) bool
 	// Pardon undoes Convict after the fence it was for failed.
 	Pardon(node, run string)
-	// HoldUntil is until when every run that may have heard us promised not to fence us.
+	// HoldUntil is until when every run that may have heard us, and was not voted dead by a
+	// majority, promised not to fence us.
 	HoldUntil() time.Time
+	// SetRoster tells the LAN layer the nodes a majority is counted over (rules M, C, D).
+	SetRoster(nodes []string)
+	// SetFreshUntil tells the LAN layer until when our Lease is fresh: our heartbeats say whether
+	// we are (rule C), and a node is voted dead only if the last one heard said it was not.
+	SetFreshUntil(t time.Time)
+	// Quorum is the majority evidence for rules M and C (see the Quorum type).
+	Quorum() (applies bool, until time.Time, clean bool)
+	// Dropped reports whether a majority voted the run of node dead (rule D).
+	Dropped(node, run string) bool
 	// Join contacts the members at addrs; Addr is ours, written into our Lease.
 	Join(addrs []string)
 	Addr() string
@@ -130,7 +140,7 @@ func New(cfg Config) *Engine {
 		outage: outageGauge(cfg), convictedRV: map[string]string{},
 	}
 	if cfg.LAN != nil {
-		e.m.lan = &lanRules{outageLimit: cfg.OutageLimit, silent: cfg.LAN.Silent}
+		e.m.lan = &lanRules{outageLimit: cfg.OutageLimit, silent: cfg.LAN.Silent, dropped: cfg.LAN.Dropped}
 	}
 	return e
 }
@@ -160,7 +170,17 @@ func (e *Engine) updateLANLocked(now time.Time) {
 		return
 	}
 	was := e.m.canAnswer(now)
+	// Rule R with the evidence as last seen first: a majority's promises that lapsed and came
+	// back since (a pardon) must still retire us.
+	retire := e.m.mustRetire(now)
+	e.cfg.LAN.SetRoster(e.m.roster())
 	e.m.lanUntil = e.cfg.LAN.HoldUntil()
+	e.m.quorum.Applies, e.m.quorum.Until, e.m.quorum.Clean = e.cfg.LAN.Quorum()
+	e.m.refreshDead()
+	if !e.m.retired && (retire || e.m.mustRetire(now)) {
+		e.m.retire()
+		e.log.Info("Retiring this run: it told the LAN it was in an outage and lost a majority's promises, so it may have been voted dead")
+	}
 	if was && !e.m.canAnswer(now) {
 		e.lapsedAt = now
 	}
@@ -257,6 +277,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.trigger()
 	for {
 		e.cycle(ctx)
+		if e.isRetired() {
+			e.shutdown()
+			return ErrRetired
+		}
 		if !e.wait(ctx) {
 			break
 		}
@@ -266,6 +290,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.shutdown()
 	return nil
+}
+
+func (e *Engine) isRetired() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.m.retired
 }
 
 // wait sleeps until the next renewal, a kick or the next time the machine's view changes by itself.
@@ -365,6 +395,7 @@ func (e *Engine) initLease(ctx context.Context) error {
 		case apierrors.IsNotFound(err):
 			cur, err = leases.Create(ctx, want, metav1.CreateOptions{})
 		case err == nil:
+			e.holdBack(cur, sent)
 			want.ResourceVersion = cur.ResourceVersion
 			if cur.Spec.LeaseTransitions != nil {
 				n := *cur.Spec.LeaseTransitions + 1
@@ -376,6 +407,7 @@ func (e *Engine) initLease(ctx context.Context) error {
 			e.mine = cur
 			e.mu.Lock()
 			e.m.renewedOK(plan{}, sent)
+			e.tellFreshLocked()
 			e.mu.Unlock()
 			leaseWrites.WithLabelValues("ok").Inc()
 			return nil
@@ -387,6 +419,21 @@ func (e *Engine) initLease(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(e.cfg.Timing.RenewInterval):
 		}
+	}
+}
+
+// holdBack remembers what our node's previous run claimed (see machine.heldBack).
+func (e *Engine) holdBack(prev *coordinationv1.Lease, at time.Time) {
+	if e.cfg.LAN == nil {
+		return
+	}
+	claims, _ := DecodeClaims(prev.Annotations[AnnotationClaims])
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.m.startedAt = at
+	e.m.heldBack = map[netip.Addr]bool{}
+	for _, v := range claims {
+		e.m.heldBack[v] = true
 	}
 }
 
@@ -448,6 +495,7 @@ func (e *Engine) renew(ctx context.Context, p plan) bool {
 		e.mine, e.written = out, p.claims
 		e.mu.Lock()
 		e.m.renewedOK(p, sent)
+		e.tellFreshLocked()
 		e.refreshLocked()
 		e.mu.Unlock()
 		return true
@@ -616,6 +664,9 @@ func (e *Engine) refreshLocked() {
 		if e.lapsedAt.After(at) {
 			at = e.lapsedAt // or then, when a LAN update ended rule O early
 		}
+		if at.After(now) {
+			at = now // retired (rule R) before the deadline
+		}
 	}
 
 	for vip := range next {
@@ -678,6 +729,13 @@ func (e *Engine) shutdown() {
 	e.log.Info("Released every VIP and deleted own Lease")
 }
 
+// tellFreshLocked gives the LAN layer our new freshness deadline, for our heartbeats (rule C).
+func (e *Engine) tellFreshLocked() {
+	if e.cfg.LAN != nil && !e.m.retired {
+		e.cfg.LAN.SetFreshUntil(e.m.deadline())
+	}
+}
+
 // lanAddr is our memberlist address for our Lease, "" without the LAN layer.
 func (e *Engine) lanAddr() string {
 	if e.cfg.LAN == nil {
@@ -726,6 +784,10 @@ func (e *Engine) lanPermits(v LeaseView) (convicted, ok bool) {
 	fences.WithLabelValues("lan_refused").Inc()
 	return false, false
 }
+
+// ErrRetired is returned by Run when rule R stopped this run (docs/layer2.md, "Replacing an owner
+// during an outage"): the speaker must start a new run (the process exits and is restarted).
+var ErrRetired = errors.New("layer 2 ownership run retired: it may have been voted dead during an API server outage")
 
 // ErrNotStarted is returned by helpers that need Run to have started.
 var ErrNotStarted = errors.New("ownership engine not started")

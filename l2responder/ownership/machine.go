@@ -100,6 +100,32 @@ type machine struct {
 	// lanUntil is until when every run that may fence us by rule F1 has promised not to (from
 	// membership.HoldUntil); zero when one has not.
 	lanUntil time.Time
+	// quorum is the majority evidence of rules M, C and D (clusters of 3 or more nodes).
+	quorum Quorum
+	// retired is set by rule R: this run answers nothing any more and its engine stops.
+	retired bool
+	// dead holds the nodes whose run in view a majority voted dead (rule D), from lan.dropped as of
+	// the last refreshDead.
+	dead map[string]bool
+	// heldBack are the VIPs our node's previous run claimed, and startedAt when this run wrote its
+	// Lease: with rule T, such a VIP may be answered by a survivor that has not yet written it
+	// into its Lease (rule 8 erased the only Lease claiming it), so we claim it only once every
+	// other LAN Lease was renewed after startedAt or the outage limit passed.
+	heldBack  map[netip.Addr]bool
+	startedAt time.Time
+}
+
+// Quorum is what the LAN layer knows about a majority of the roster (this node and the nodes of
+// the unfenced LAN Leases in its last view), for rules M, C and D (docs/layer2.md, "Replacing an
+// owner during an outage"). With fewer than 3 nodes Applies is false and none of them apply.
+type Quorum struct {
+	Applies bool
+	// Until is until when a majority of the roster, this node included, has promised not to
+	// fence us or vote us dead (rule M); zero when it never has.
+	Until time.Time
+	// Clean is false from the first heartbeat we sent saying we were not fresh until a majority
+	// acked a later one saying we were (rule C).
+	Clean bool
 }
 
 // lanRules are rules F and O's parameters and the one LAN fact the pure machine asks about.
@@ -107,6 +133,8 @@ type lanRules struct {
 	outageLimit time.Duration
 	// silent reports whether the run of node was heard on the LAN and not for the hold time.
 	silent func(node, run string, now time.Time) bool
+	// dropped reports whether a majority of the roster voted the run of node dead (rule D).
+	dropped func(node, run string) bool
 }
 
 func newMachine(self string, t Timing) *machine {
@@ -173,7 +201,7 @@ func (m *machine) deadline() time.Time {
 // outageDeadline is until when rule O lets us answer without a fresh Lease: zero when rule O is
 // off or does not apply (a Lease in our view does not follow rule F).
 func (m *machine) outageDeadline() time.Time {
-	if m.lan == nil || m.renewed.IsZero() || m.lanUntil.IsZero() {
+	if m.lan == nil || m.renewed.IsZero() || m.lanUntil.IsZero() || m.retired {
 		return time.Time{}
 	}
 	for _, o := range m.others {
@@ -181,18 +209,162 @@ func (m *machine) outageDeadline() time.Time {
 			return time.Time{}
 		}
 	}
-	cap := m.renewed.Add(m.lan.outageLimit - m.timing.Margin)
-	lan := m.lanUntil.Add(-m.timing.Margin)
-	if lan.Before(cap) {
-		return lan
+	d := m.renewed.Add(m.lan.outageLimit - m.timing.Margin)
+	if lan := m.lanUntil.Add(-m.timing.Margin); lan.Before(d) {
+		d = lan
 	}
-	return cap
+	if m.quorum.Applies {
+		// Rule M: a majority's promises too, so that a majority that voted us dead has silenced us.
+		if m.quorum.Until.IsZero() {
+			return time.Time{}
+		}
+		if q := m.quorum.Until.Add(-m.timing.Margin); q.Before(d) {
+			d = q
+		}
+	}
+	return d
 }
 
-// canAnswer reports whether confirmed claims are answered at now: by a fresh Lease (rule 1) or by
-// the LAN promises of every run that could fence us (rule O).
+// canAnswer reports whether confirmed claims are answered at now: by a fresh Lease (rule 1, once
+// a majority knows we are fresh again after an outage: rule C) or by the LAN promises of every run
+// that could fence us (rule O).
 func (m *machine) canAnswer(now time.Time) bool {
-	return m.fresh(now) || now.Before(m.outageDeadline())
+	if m.retired {
+		return false
+	}
+	return m.fresh(now) && m.clean() || now.Before(m.outageDeadline())
+}
+
+// clean is rule C: with a quorum, after we told the LAN we were not fresh, rule 1 waits until a
+// majority heard that we are again (until then a majority may count us as in an outage).
+func (m *machine) clean() bool {
+	return m.lan == nil || !m.quorum.Applies || m.quorum.Clean
+}
+
+// mustRetire is rule R: a run that may have been voted dead (it told the LAN it was not fresh,
+// and a majority's promises lapsed since) stops for good: its VIPs may be answered elsewhere.
+func (m *machine) mustRetire(now time.Time) bool {
+	return m.lan != nil && m.quorum.Applies && !m.quorum.Clean && !now.Before(m.quorum.Until.Add(-m.timing.Margin))
+}
+
+// retire applies rule R: nothing is answered any more, every claim is dropped.
+func (m *machine) retire() {
+	m.retired = true
+	m.lost()
+}
+
+// roster is this node and the nodes of the unfenced Leases in view that follow rule F: the
+// nodes a majority is counted over.
+func (m *machine) roster() []string {
+	out := []string{m.self}
+	for n, o := range m.others {
+		if o.FencedBy == "" && o.LAN {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// takeovers is rule T: in an outage, the VIPs we answer because their owner's run was voted dead
+// by a majority (rule D) and we rank first for them among the roster's nodes not voted dead, in
+// the order desiredOwner uses. Every survivor computes the same winner, so only one answers.
+func (m *machine) takeovers(now time.Time) map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	if m.lan == nil || m.lan.dropped == nil || !m.quorum.Applies || m.fresh(now) {
+		return out
+	}
+	for _, o := range m.others {
+		if o.FencedBy != "" || !o.LAN || !m.dead[o.Node] {
+			continue
+		}
+		for _, vip := range o.Claims {
+			spec, ok := m.want[vip]
+			if !ok || m.claims[vip] == confirmed {
+				continue
+			}
+			if w, ok := m.takeoverWinner(vip, spec); ok && w == m.self {
+				out[vip] = true
+			}
+		}
+	}
+	return out
+}
+
+// heldBackAt reports whether vip, our previous run's, may not be claimed yet (see heldBack).
+func (m *machine) heldBackAt(vip netip.Addr, now time.Time) bool {
+	if m.lan == nil || !m.heldBack[vip] {
+		return false
+	}
+	if now.Sub(m.startedAt) >= m.lan.outageLimit {
+		m.heldBack = nil
+		return false
+	}
+	for _, o := range m.others {
+		if o.FencedBy == "" && o.LAN && !o.seen.After(m.startedAt) {
+			return true
+		}
+	}
+	m.heldBack = nil
+	return false
+}
+
+// refreshDead asks the LAN layer again which runs in view a majority voted dead.
+func (m *machine) refreshDead() {
+	m.dead = map[string]bool{}
+	if m.lan == nil || m.lan.dropped == nil {
+		return
+	}
+	for n, o := range m.others {
+		if m.lan.dropped(n, o.Incarnation) {
+			m.dead[n] = true
+		}
+	}
+}
+
+// ownerFor is who the Lease rules give vip to: the desired owner, except for a VIP held by a run
+// a majority voted dead (rule D), which only its rule T winner may take, even with the API server
+// back: that winner may be answering it already, before its renewal shows it in its Lease.
+func (m *machine) ownerFor(vip netip.Addr, spec VIP, now time.Time) string {
+	if w, ok := m.takeoverWinner(vip, spec); ok {
+		return w
+	}
+	return m.desiredOwner(vip, spec, now)
+}
+
+// takeoverWinner is rule T's winner for vip when a run a majority voted dead claims it and no
+// other run does.
+func (m *machine) takeoverWinner(vip netip.Addr, spec VIP) (string, bool) {
+	if m.lan == nil || m.lan.dropped == nil || !m.quorum.Applies {
+		return "", false
+	}
+	alive := map[string]bool{m.self: true}
+	heldByDead := false
+	for n, o := range m.others {
+		if o.FencedBy != "" || !o.LAN {
+			continue
+		}
+		if m.dead[n] {
+			heldByDead = heldByDead || slices.Contains(o.Claims, vip)
+			continue
+		}
+		alive[n] = true
+	}
+	if !heldByDead || m.claimedByLive(vip, alive) {
+		return "", false
+	}
+	return rankFirst(vip, spec, func(n string) bool { return alive[n] }), true
+}
+
+// claimedByLive reports whether a Lease of a node not voted dead claims vip: then its owner is
+// alive (or decided by the Lease rules), not ours to take.
+func (m *machine) claimedByLive(vip netip.Addr, alive map[string]bool) bool {
+	for n := range alive {
+		if o := m.others[n]; o != nil && slices.Contains(o.Claims, vip) {
+			return true
+		}
+	}
+	return false
 }
 
 // answerDeadline is when canAnswer turns false unless something new arrives.
@@ -220,15 +392,24 @@ func (m *machine) answering(now time.Time) map[netip.Addr]bool {
 			out[vip] = true
 		}
 	}
+	for vip := range m.takeovers(now) {
+		out[vip] = true
+	}
 	return out
 }
 
 // desiredOwner is the live eligible node with the highest rendezvous weight for vip, preferred
 // nodes first; "" when no eligible node is live.
 func (m *machine) desiredOwner(vip netip.Addr, spec VIP, now time.Time) string {
+	return rankFirst(vip, spec, func(n string) bool { return m.live(n, now) })
+}
+
+// rankFirst is the eligible node ranked first for vip (preference score, then hash) among those
+// ok accepts: the one order both the Lease rules and rule T choose by.
+func rankFirst(vip netip.Addr, spec VIP, ok func(string) bool) string {
 	best, bestPref, bestScore := "", int64(0), uint64(0)
 	for _, n := range spec.Eligible {
-		if !m.live(n, now) {
+		if !ok(n) {
 			continue
 		}
 		pref := spec.rank(n)
@@ -287,10 +468,14 @@ func (m *machine) plan(now time.Time) plan {
 	p := plan{takes: map[netip.Addr][]string{}, next: map[netip.Addr]claimState{}}
 	fence := map[string]bool{}
 	claimedBy := m.claimedByOthers()
-	canClaim := m.fresh(now)
+	canClaim := m.fresh(now) && !m.retired
+	// Rule T's VIPs are answered already: the renewal that ends the outage writes them as ours.
+	for vip := range m.takeovers(now) {
+		p.next[vip] = confirmed
+	}
 	for vip, st := range m.claims {
 		spec, ok := m.want[vip]
-		if !ok || m.desiredOwner(vip, spec, now) != m.self && m.fresh(now) {
+		if !ok || m.ownerFor(vip, spec, now) != m.self && m.fresh(now) {
 			p.released = append(p.released, vip)
 			continue
 		}
@@ -298,7 +483,7 @@ func (m *machine) plan(now time.Time) plan {
 	}
 	if canClaim {
 		for vip, spec := range m.want {
-			if _, mine := m.claims[vip]; mine || m.desiredOwner(vip, spec, now) != m.self {
+			if _, mine := m.claims[vip]; mine || m.ownerFor(vip, spec, now) != m.self || m.heldBackAt(vip, now) {
 				continue
 			}
 			var needFence []string
