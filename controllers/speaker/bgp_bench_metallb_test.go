@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,16 +45,22 @@ type benchProc struct {
 	start    time.Time
 	reloader *exec.Cmd // MetalLB only: the process its speaker signals after each render
 	hups     string    // MetalLB only: one line per SIGHUP the reloader got
+	once     sync.Once
 }
 
-// stop ends the speaker (SIGTERM, as a pod deletion does) and then its reloader, both by PID.
+// stop ends the speaker (SIGTERM, as a pod deletion does) and then its reloader, both by PID. It is
+// also a cleanup of the benchmark, for a run that fails while the processes are up.
 func (p *benchProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	_ = p.cmd.Wait()
-	if p.reloader != nil {
-		_ = p.reloader.Process.Kill()
-		_ = p.reloader.Wait()
-	}
+	p.once.Do(func() {
+		if p.cmd != nil && p.cmd.Process != nil {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.cmd.Wait()
+		}
+		if p.reloader != nil && p.reloader.Process != nil {
+			_ = p.reloader.Process.Kill()
+			_ = p.reloader.Wait()
+		}
+	})
 }
 
 // extra is the MetalLB-only part of the settled line: how many renders it signalled.
@@ -152,6 +159,7 @@ func startMetalLBSpeaker(b *testing.B, bin string, r benchRun, logf *os.File) *b
 	if err := p.reloader.Start(); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(p.stop)
 	pidFile := filepath.Join(dir, "reloader.pid")
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(p.reloader.Process.Pid)), 0o644); err != nil {
 		b.Fatal(err)
@@ -164,7 +172,6 @@ func startMetalLBSpeaker(b *testing.B, bin string, r benchRun, logf *os.File) *b
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
-		_ = p.reloader.Process.Kill()
 		b.Fatal(err)
 	}
 	return p

@@ -183,6 +183,7 @@ func startRoutelbSpeaker(b *testing.B, bin string, r benchRun, logf *os.File) *b
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(p.stop)
 	return p
 }
 
