@@ -48,13 +48,23 @@ type benchProc struct {
 	once     sync.Once
 }
 
-// stop ends the speaker (SIGTERM, as a pod deletion does) and then its reloader, both by PID. It is
+// stop ends the speaker (SIGTERM, as a pod deletion does, then SIGKILL) and then its reloader,
+// both by PID. It is
 // also a cleanup of the benchmark, for a run that fails while the processes are up.
 func (p *benchProc) stop() {
 	p.once.Do(func() {
 		if p.cmd != nil && p.cmd.Process != nil {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			_ = p.cmd.Wait()
+			// MetalLB's speaker logs "starting shutdown" and may never end while it still works
+			// through its Services (seen at 10,000): SIGKILL after a grace period, as the kubelet.
+			done := make(chan struct{})
+			go func() { _ = p.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-done
+			}
 		}
 		if p.reloader != nil && p.reloader.Process != nil {
 			_ = p.reloader.Process.Kill()
