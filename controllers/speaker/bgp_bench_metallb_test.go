@@ -49,8 +49,8 @@ type benchProc struct {
 }
 
 // stop ends the speaker (SIGTERM, as a pod deletion does, then SIGKILL) and then its reloader,
-// both by PID. It is
-// also a cleanup of the benchmark, for a run that fails while the processes are up.
+// both by PID. It is also a cleanup of the benchmark, for a run that fails while the processes are
+// up.
 func (p *benchProc) stop() {
 	p.once.Do(func() {
 		if p.cmd != nil && p.cmd.Process != nil {
