@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,11 +33,15 @@ import (
 // Services with a VIP each and an EndpointSlice each, four peers and one advertisement with a
 // community exist in a real API server before the speaker starts. It reports the time from the
 // process start to a frr.conf announcing every VIP, the CPU the process spent until then, its peak
-// RSS (VmHWM) and its RSS after a quiet period. Figures are printed, never asserted (the targets are
-// in docs/benchmarks.md). ROUTELB_BENCH_SERVICES changes the count; ROUTELB_BENCH_STEADY the quiet
-// period (default 20s). ROUTELB_BENCH_BASE=<git revision> also builds the speaker of that revision
-// and runs both, one after the other in each round, on the same API server: before and after a change
-// measured side by side.
+// RSS (VmHWM) and its RSS after a quiet period; then it waits until the process has written a
+// ServiceBGPStatus for every Service and reports its RSS, peak and CPU per minute once settled.
+// Figures are printed, never asserted (the targets are in docs/benchmarks.md).
+// ROUTELB_BENCH_SERVICES changes the count; ROUTELB_BENCH_STEADY the quiet period (default 20s);
+// ROUTELB_BENCH_SETTLE_MAX how long to wait for the status objects (default 40m, 0 skips that part).
+// ROUTELB_BENCH_BASE=<git revision> also builds the speaker of that revision and runs both, one
+// after the other in each round, on the same API server: before and after a change measured side by
+// side. ROUTELB_BENCH_METALLB=1 runs MetalLB's speaker (v0.15.2, from $ROUTELB_METALLB_DIR or
+// hack/metallb-speaker.sh) after them on the same objects, in FRR mode (bgp_bench_metallb_test.go).
 func BenchmarkSpeakerBGP10k(b *testing.B) {
 	n := 10000
 	if s := os.Getenv("ROUTELB_BENCH_SERVICES"); s != "" {
@@ -54,12 +57,22 @@ func BenchmarkSpeakerBGP10k(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/speaker").CombinedOutput(); err != nil {
 		b.Fatalf("building the speaker: %v\n%s", err, out)
 	}
-	bins := []benchBinary{{"this tree", bin}}
+	bins := []benchBinary{{name: "this tree", path: bin, report: true}}
 	if rev := os.Getenv("ROUTELB_BENCH_BASE"); rev != "" {
-		bins = append([]benchBinary{{rev, buildAt(b, rev, dir)}}, bins...)
+		bins = append([]benchBinary{{name: rev, path: buildAt(b, rev, dir)}}, bins...)
+	}
+	if os.Getenv("ROUTELB_BENCH_METALLB") == "1" {
+		bins = append(bins, benchBinary{name: "MetalLB " + metallbVersion, path: metallbSpeaker(b), metallb: true, report: true})
+	}
+	settleMax := 40 * time.Minute
+	if s := os.Getenv("ROUTELB_BENCH_SETTLE_MAX"); s != "" {
+		settleMax, _ = time.ParseDuration(s)
 	}
 	t0 := time.Now()
 	createBenchObjects(b, c, n)
+	if bins[len(bins)-1].metallb {
+		createMetalLBPod(b, c)
+	}
 	b.Logf("created %d Services and EndpointSlices in %s (untimed)", n, time.Since(t0).Round(time.Second))
 	round := 0
 	for b.Loop() {
@@ -69,12 +82,26 @@ func BenchmarkSpeakerBGP10k(b *testing.B) {
 			if err := c.DeleteAllOf(context.Background(), &v1beta1.ServiceBGPStatus{}, client.InNamespace(testenv.Namespace)); err != nil {
 				b.Fatal(err)
 			}
-			runBenchSpeaker(b, bb, cfgPath, dir, round, n, steady, bb.path == bin)
+			runBenchSpeaker(b, c, bb, benchRun{cfgPath: cfgPath, dir: dir, round: round, n: n, steady: steady, settleMax: settleMax})
 		}
 	}
 }
 
-type benchBinary struct{ name, path string }
+// benchBinary is one speaker the benchmark runs: routelb's of this tree or of a base revision, or
+// MetalLB's. Those with report set report metrics (a metric holds one value per name; MetalLB's
+// are prefixed), the others are logged only.
+type benchBinary struct {
+	name, path      string
+	metallb, report bool
+}
+
+// benchRun is what every process of the benchmark shares, and its round.
+type benchRun struct {
+	cfgPath, dir string
+	round, n     int
+	steady       time.Duration
+	settleMax    time.Duration
+}
 
 // buildAt builds cmd/speaker of git revision rev (an export of it, not a checkout of this tree).
 func buildAt(b *testing.B, rev, dir string) string {
@@ -95,43 +122,69 @@ func buildAt(b *testing.B, rev, dir string) string {
 	return bin
 }
 
-// runBenchSpeaker starts one speaker process, waits for its complete frr.conf and reports its cost.
-// Only the binary of this tree reports metrics (a metric holds one value); the base is logged.
-func runBenchSpeaker(b *testing.B, bb benchBinary, cfgPath, dir string, round, n int, steady time.Duration, report bool) {
-	bin := bb.path
-	frr := filepath.Join(dir, fmt.Sprintf("frr-%d", round))
-	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("speaker-%d.log", round)))
+// runBenchSpeaker starts one speaker process, waits for its complete frr.conf and reports its cost,
+// then waits for its status writes to settle and reports its cost once settled.
+func runBenchSpeaker(b *testing.B, c client.Client, bb benchBinary, r benchRun) {
+	logf, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("speaker-%d.log", r.round)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--node-name", "node1", "--kubeconfig", cfgPath, "--namespace", testenv.Namespace,
+	var p *benchProc
+	if bb.metallb {
+		p = startMetalLBSpeaker(b, bb.path, r, logf)
+	} else {
+		p = startRoutelbSpeaker(b, bb.path, r, logf)
+	}
+	pid := p.cmd.Process.Pid
+	cold := waitNetworks(b, pid, p.conf, r.n)
+	elapsed := time.Since(p.start)
+	b.StopTimer()
+	cpu := procCPU(b, pid)
+	hwmCold := procKiB(b, pid, "VmHWM")
+	time.Sleep(r.steady)
+	rss := procKiB(b, pid, "VmRSS")
+	hwm := procKiB(b, pid, "VmHWM")
+	cpuSteady := procCPU(b, pid)
+	benchLogf(b, "%s: frr.conf complete after %s (%d bytes), %.2f s CPU; VmHWM %d MiB at that point, %d MiB after %s more; VmRSS %d MiB; CPU after the quiet period %.2f s",
+		bb.name, elapsed.Round(time.Millisecond), cold, cpu, hwmCold/1024, hwm/1024, r.steady, rss/1024, cpuSteady)
+	prefix := ""
+	if bb.metallb {
+		prefix = "metallb-"
+	}
+	if bb.report {
+		b.ReportMetric(elapsed.Seconds(), prefix+"s/cold-start")
+		b.ReportMetric(cpu, prefix+"cpu-s/cold-start")
+		b.ReportMetric(float64(hwm)/1024, prefix+"MiB-peak")
+		b.ReportMetric(float64(rss)/1024, prefix+"MiB-steady")
+	}
+	if r.settleMax > 0 {
+		s := settle(b, c, pid, p.start, r.n, r.settleMax)
+		benchLogf(b, "%s: %d ServiceBGPStatus objects written %s after the start; settled: VmRSS %d MiB, VmHWM %d MiB, %.2f s CPU per minute, %d status writes in that minute, %.1f s CPU in all%s",
+			bb.name, s.statuses, s.written.Round(time.Second), s.rssKiB/1024, s.hwmKiB/1024, s.cpuPerMinute, s.writesInMinute, s.cpuTotal, p.extra())
+		if bb.report {
+			b.ReportMetric(s.written.Seconds(), prefix+"s/statuses-written")
+			b.ReportMetric(float64(s.rssKiB)/1024, prefix+"MiB-settled")
+			b.ReportMetric(float64(s.hwmKiB)/1024, prefix+"MiB-peak-settled")
+			b.ReportMetric(s.cpuPerMinute, prefix+"cpu-s/min-settled")
+		}
+	}
+	p.stop()
+	_ = logf.Close()
+	b.StartTimer()
+}
+
+// startRoutelbSpeaker starts routelb's speaker (BGP only) writing its frr.conf into the run's dir.
+func startRoutelbSpeaker(b *testing.B, bin string, r benchRun, logf *os.File) *benchProc {
+	frr := filepath.Join(r.dir, fmt.Sprintf("frr-%d", r.round))
+	cmd := exec.Command(bin, "--node-name", "node1", "--kubeconfig", r.cfgPath, "--namespace", testenv.Namespace,
 		"--layer2=false", "--frr-config-dir", frr, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	start := time.Now()
+	p := &benchProc{cmd: cmd, conf: filepath.Join(frr, "frr.conf"), start: time.Now()}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	cold := waitNetworks(b, cmd.Process.Pid, filepath.Join(frr, "frr.conf"), n)
-	elapsed := time.Since(start)
-	b.StopTimer()
-	cpu := procCPU(b, cmd.Process.Pid)
-	hwmCold := procKiB(b, cmd.Process.Pid, "VmHWM")
-	time.Sleep(steady)
-	rss := procKiB(b, cmd.Process.Pid, "VmRSS")
-	hwm := procKiB(b, cmd.Process.Pid, "VmHWM")
-	cpuSteady := procCPU(b, cmd.Process.Pid)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	_ = cmd.Wait()
-	_ = logf.Close()
-	b.Logf("%s: frr.conf complete after %s (%d bytes), %.2f s CPU; VmHWM %d MiB at that point, %d MiB after %s more; VmRSS %d MiB; CPU after the quiet period %.2f s",
-		bb.name, elapsed.Round(time.Millisecond), cold, cpu, hwmCold/1024, hwm/1024, steady, rss/1024, cpuSteady)
-	if report {
-		b.ReportMetric(elapsed.Seconds(), "s/cold-start")
-		b.ReportMetric(cpu, "cpu-s/cold-start")
-		b.ReportMetric(float64(hwm)/1024, "MiB-peak")
-		b.ReportMetric(float64(rss)/1024, "MiB-steady")
-	}
-	b.StartTimer()
+	b.Cleanup(p.stop)
+	return p
 }
 
 // startBenchAPI runs kube-apiserver and etcd with a Service range large enough for 10,000 cluster
@@ -225,20 +278,32 @@ func createBenchService(ctx context.Context, c client.Client, i int) error {
 	return c.Status().Update(ctx, svc)
 }
 
-// waitNetworks polls path until it has n network lines and returns its size.
+// waitNetworks polls path until it has n network lines and returns its size. It reads the file only
+// when its size or time changed: MetalLB's is megabytes, and the poll must not compete with the
+// process it measures.
 func waitNetworks(b *testing.B, pid int, path string, n int) int {
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(30 * time.Minute)
+	var last os.FileInfo
 	for time.Now().Before(deadline) {
-		if data, err := os.ReadFile(path); err == nil && bytes.Count(data, []byte("\n  network ")) >= n {
-			return len(data)
+		if st, err := os.Stat(path); err == nil && (last == nil || st.Size() != last.Size() || !st.ModTime().Equal(last.ModTime())) {
+			last = st
+			if data, err := os.ReadFile(path); err == nil && countNetworks(data) >= n {
+				return len(data)
+			}
 		}
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
 			b.Fatalf("the speaker (pid %d) ended before writing a complete %s", pid, path)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.Fatalf("no %s with %d network lines after 5 minutes", path, n)
+	b.Fatalf("no %s with %d network lines after 30 minutes", path, n)
 	return 0
+}
+
+// countNetworks counts the network lines of an address family: routelb indents them by two spaces,
+// MetalLB by four.
+func countNetworks(data []byte) int {
+	return bytes.Count(data, []byte("\n  network ")) + bytes.Count(data, []byte("\n    network "))
 }
 
 // procKiB reads a "VmXxx:  1234 kB" line of /proc/pid/status.
