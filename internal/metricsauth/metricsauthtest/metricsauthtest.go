@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,55 @@ func Scrape(t testing.TB, url, token string, roots *x509.CertPool) (Answer, erro
 		a.Cert = resp.TLS.PeerCertificates[0]
 	}
 	return a, err
+}
+
+// Check waits (up to a generous minute, a bound for a hang) for url to answer over TLS, then
+// checks the answers of secure mode: 401 without a token or with a bad one, 403 to Outsider, 200
+// to Reader, with series in the body (within the same minute). stopped, when it returns an error, ends the wait: the binary under test exited.
+func (c Cluster) Check(t testing.TB, url, series string, stopped func() error) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := Scrape(t, url, "", nil)
+		if err == nil {
+			break
+		}
+		if serr := stopped(); serr != nil {
+			t.Fatalf("the server of %s stopped: %v", url, serr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer within a minute: %v", url, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, tc := range []struct {
+		name, token string
+		status      int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"invalid token", "not-a-token", http.StatusUnauthorized},
+		{"ServiceAccount without get on /metrics", c.Outsider, http.StatusForbidden},
+	} {
+		a, err := Scrape(t, url, tc.token, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if a.Status != tc.status || a.Cert == nil {
+			t.Errorf("%s: %d (over TLS: %v) %.200q, want %d over TLS", tc.name, a.Status, a.Cert != nil, a.Body, tc.status)
+		}
+	}
+	// The reader gets 200 at once; the series may take a moment (a binary registers some as it starts).
+	for {
+		a, err := Scrape(t, url, c.Reader, nil)
+		if err != nil || a.Status != http.StatusOK || a.Cert == nil {
+			t.Fatalf("ServiceAccount with get on /metrics: %v %d (over TLS: %v) %.200q, want 200 over TLS", err, a.Status, a.Cert != nil, a.Body)
+		}
+		if strings.Contains(a.Body, series) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ServiceAccount with get on /metrics: no %q in the body after a minute:\n%.500s", series, a.Body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
