@@ -2,10 +2,8 @@ package charts_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -121,7 +119,9 @@ func TestMetricsSecureTemplate(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		objs := rendered(decode(t, render(t, "--set", "metrics.serviceMonitor.enabled=true")))
 		for _, c := range metricsContainers(t, objs) {
-			if slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--metrics-secure") || strings.HasPrefix(a, "--metrics-cert-dir") }) {
+			if slices.ContainsFunc(c.Args, func(a string) bool {
+				return strings.HasPrefix(a, "--metrics-secure") || strings.HasPrefix(a, "--metrics-cert-dir")
+			}) {
 				t.Errorf("%s args %v: secure metrics without metrics.secure", c.Name, c.Args)
 			}
 		}
@@ -252,14 +252,8 @@ func TestMetricsSecureOnAPIServer(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("the binaries do not build: %v\n%s", err, out)
 	}
+	// The container names are the binaries' names.
 	for _, c := range metricsContainers(t, rendered(decode(t, manifest))) {
-		name := c.Name
-		if name == "reloader" {
-			c.Args = append(c.Command[1:], c.Args...)
-		}
-		chartArgs(t, filepath.Join(bin, name), c.Args, nil)
-	}
-	if _, err := os.Stat(filepath.Join(bin, "reloader")); err != nil {
-		t.Fatal(fmt.Errorf("no reloader binary: %w", err))
+		chartArgs(t, filepath.Join(bin, c.Name), c.Args, nil)
 	}
 }

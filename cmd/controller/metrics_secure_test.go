@@ -31,7 +31,7 @@ func TestSecureMetrics(t *testing.T) {
 		select {
 		case err := <-done:
 			done <- err
-			return fmt.Errorf("controller exited: %v", err)
+			return fmt.Errorf("controller exited: %w", err)
 		default:
 			return nil
 		}

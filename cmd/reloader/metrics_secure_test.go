@@ -43,7 +43,7 @@ func TestSecureMetrics(t *testing.T) {
 		select {
 		case err := <-done:
 			done <- err
-			return fmt.Errorf("reloader exited: %v", err)
+			return fmt.Errorf("reloader exited: %w", err)
 		default:
 			return nil
 		}

@@ -33,7 +33,7 @@ func TestSecureMetrics(t *testing.T) {
 		select {
 		case err := <-done:
 			done <- err
-			return fmt.Errorf("speaker exited: %v", err)
+			return fmt.Errorf("speaker exited: %w", err)
 		default:
 			return nil
 		}

@@ -112,7 +112,7 @@ func Scrape(t testing.TB, url, token string, roots *x509.CertPool) (Answer, erro
 	if err != nil {
 		return Answer{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	a := Answer{Status: resp.StatusCode, Body: string(b), Header: resp.Header}
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
