@@ -44,6 +44,7 @@ var valueSets = []struct{ name, file string }{
 	{"custom", "testdata/custom.yaml"},
 	{"cert-manager", "testdata/cert-manager.yaml"},
 	{"no-webhook-no-metrics", "testdata/no-webhook-no-metrics.yaml"},
+	{"metrics-secure", "testdata/metrics-secure.yaml"},
 }
 
 func chartDir() string { return filepath.Join(testenv.RepoRoot(), "charts", "routelb") }

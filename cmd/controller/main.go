@@ -65,6 +65,7 @@ func parseFlags(args []string, help io.Writer) (options, error) {
 	fs.StringVar(&o.LBClass, "lb-class", "", "spec.loadBalancerClass to handle; empty: only Services without a class")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader so only one replica allocates")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint; 0 disables it")
+	o.MetricsAuth.RegisterFlags(fs)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
 	fs.StringVar(&o.WebhookHost, "webhook-bind-address", "", "IP address the validating webhook listens on (its port is --webhook-port); empty: every address")
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the validating webhook")
@@ -89,5 +90,5 @@ func parseFlags(args []string, help io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	o.ConversionService.Namespace, o.ConversionService.Port = o.Namespace, 443
-	return o, nil
+	return o, o.MetricsAuth.Validate()
 }

@@ -16,7 +16,6 @@ func runBIRD(ctx context.Context, log logr.Logger, reg *prometheus.Registry, o *
 	b := &reloader.BIRD{Bird: o.bird, Birdc: o.birdc, Socket: o.birdSocket}
 	if o.metricsAddr != "0" {
 		reg.MustRegister(&reloader.BIRDCollector{BIRD: b, Timeout: 5 * time.Second, NoMetalLB: !o.metallbMetrics})
-		go serveMetrics(ctx, o.metricsAddr, reg, log.Error)
 	}
 	r := &reloader.BIRDReloader{ConfigPath: o.config, StatusDir: o.statusDir, Debounce: o.debounce, Poll: o.poll, Log: log,
 		Applier:  &reloader.BIRDApplier{BIRD: b, ConfigPath: o.birdConfig, Scratch: scratch, Log: log},

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,7 +25,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/routelb/routelb/internal/metricsauth"
 	"github.com/routelb/routelb/reloader"
 )
 
@@ -55,6 +59,9 @@ type options struct {
 	config, statusDir, scratch, daemon string
 	metricsAddr                        string // "0" disables, as for the other binaries
 	deprecatedMetricsAddr              *string
+	metrics                            metricsauth.Options
+	kubeconfig                         string // for --metrics-secure only
+	healthAddr                         string // "0" disables
 	debounce, poll, resync             time.Duration
 	logLevel                           string
 	metallbMetrics                     bool // also serve MetalLB's metallb_bgp_*/metallb_bfd_* series
@@ -79,6 +86,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.statusDir, "status-dir", "", "where status and redacted running config go (default: beside the config)")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":9121", "address for /metrics; 0 disables")
 	o.deprecatedMetricsAddr = fs.String("metrics-addr", "", "deprecated: use --metrics-bind-address (here an empty value disables)")
+	o.metrics.RegisterFlags(fs)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"),
+		"with --metrics-secure: kubeconfig of the API server that checks scrapers' tokens (default $KUBECONFIG); empty: in-cluster config")
+	fs.StringVar(&o.healthAddr, "health-probe-bind-address", "0", "address of /healthz (plain HTTP, for the liveness probe); 0 disables it")
 	fs.DurationVar(&o.poll, "poll", time.Second, "how often daemon restarts are checked")
 	fs.DurationVar(&o.resync, "resync", time.Minute, "how often FRR's running config is checked for drift; 0 disables")
 	fs.StringVar(&o.scratch, "scratch-dir", "", "private working directory (default: a new temporary directory)")
@@ -111,7 +122,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	case o.daemon != "frr" && o.daemon != "bird":
 		return nil, fmt.Errorf("--routing-daemon %q: want frr or bird", o.daemon)
 	}
-	return o, nil
+	return o, o.metrics.Validate()
 }
 
 // run is the reloader: it parses args, then keeps the daemon configured until ctx ends.
@@ -137,6 +148,9 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := startServers(ctx, o, reg, base.WithName("metrics")); err != nil {
+		return err
+	}
 	if o.daemon == "bird" {
 		return runBIRD(ctx, log, reg, o, dir)
 	}
@@ -149,7 +163,6 @@ func runFRR(ctx context.Context, log logr.Logger, reg *prometheus.Registry, o *o
 		FrrReload: o.frrReload}
 	if o.metricsAddr != "0" {
 		reg.MustRegister(&reloader.FRRCollector{FRR: frr, Timeout: 5 * time.Second, NoMetalLB: !o.metallbMetrics})
-		go serveMetrics(ctx, o.metricsAddr, reg, log.Error)
 	}
 	r := &reloader.Reloader{ConfigPath: o.config, StatusDir: o.statusDir, Debounce: o.debounce, Poll: o.poll,
 		Resync: o.resync, Log: log, Applier: &reloader.Applier{FRR: frr, Scratch: scratch, Log: log},
@@ -173,15 +186,55 @@ func newRegistry() (*prometheus.Registry, error) {
 	return reg, reloader.RegisterMetrics(reg)
 }
 
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, logErr func(error, string, ...any)) {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logErr(err, "metrics server stopped", "addr", addr)
+// startServers binds /metrics (HTTPS with authentication and authorization under --metrics-secure)
+// and /healthz, and serves them until ctx ends. A port in use, a bad certificate or a missing
+// kubeconfig stops the reloader here, at start.
+func startServers(ctx context.Context, o *options, reg *prometheus.Registry, log logr.Logger) error {
+	if o.metricsAddr != "0" {
+		var cfg *rest.Config
+		if o.metrics.Secure {
+			var err error
+			if cfg, err = restConfig(o.kubeconfig); err != nil {
+				return fmt.Errorf("--metrics-secure needs the API server: %w", err)
+			}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv, err := metricsauth.NewServer(mux, o.metrics, cfg, log)
+		if err != nil {
+			return err
+		}
+		if err := serve(ctx, o.metricsAddr, srv.Serve, log); err != nil {
+			return err
+		}
 	}
+	if o.healthAddr != "0" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+		health, _ := metricsauth.NewServer(mux, metricsauth.Options{}, nil, log.WithName("health"))
+		return serve(ctx, o.healthAddr, health.Serve, log)
+	}
+	return nil
+}
+
+// serve listens on addr now and runs s on it in the background; a later failure is logged.
+func serve(ctx context.Context, addr string, s func(context.Context, net.Listener) error, log logr.Logger) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := s(ctx, l); err != nil {
+			log.Error(err, "Server stopped", "address", addr)
+		}
+	}()
+	return nil
+}
+
+// restConfig is the kubeconfig's API server, or the pod's (in-cluster) when path is empty.
+func restConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		return rest.InClusterConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", path)
 }

@@ -21,10 +21,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/controllers/speaker"
+	"github.com/routelb/routelb/internal/metricsauth"
+	"github.com/routelb/routelb/internal/metricsauth/ctrlmetrics"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
@@ -38,6 +39,7 @@ type options struct {
 	BGPExtras              string // ConfigMap appended to frr.conf (MetalLB's bgpextras); empty: none
 	MetricsBindAddress     string // "0" disables
 	HealthProbeBindAddress string // "0" disables
+	Metrics                metricsauth.Options
 	PodName, PodUID        string // the speaker's pod, owner of the objects it writes
 	IgnoreExcludeLB        bool
 	MetalLBMetrics         bool          // serve metallb_* beside routelb_*
@@ -99,12 +101,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if bin.Metrics, err = speaker.NewMetrics(bin.Registry, o.MetalLBMetrics); err != nil {
 		return fmt.Errorf("registering the speaker's metrics: %w", err)
 	}
+	metricsOpts, err := ctrlmetrics.ServerOptions(o.MetricsBindAddress, o.Metrics, log.WithName("metrics"))
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 controllers.Scheme(),
 		Logger:                 log,
 		Cache:                  speaker.SpeakerCacheOptions(o.Namespace, o.NodeName),
 		Client:                 speaker.SpeakerClientOptions(),
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		Controller:             ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
 	})
@@ -155,6 +161,7 @@ func parseFlags(args []string, help io.Writer) (options, error) {
 	fs.DurationVar(&o.SecretRefresh, "secret-refresh", speaker.DefaultSecretRefresh,
 		"how often the Secrets BGPPeers name are read again (the speaker may get them, not watch them): the longest a rotated password takes to reach the config")
 	fs.BoolVar(&o.MetalLBMetrics, "metallb-metrics", true, "also serve MetalLB's metallb_* metrics (names, types and labels), for existing dashboards and alerts")
+	o.Metrics.RegisterFlags(fs)
 	registerL2Flags(fs, &o.L2)
 	registerMemberlistFlags(fs, &o.Memberlist)
 	config.RegisterFlags(fs) // --kubeconfig; ctrl.GetConfig also honours $KUBECONFIG and in-cluster config
@@ -169,7 +176,7 @@ func parseFlags(args []string, help io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	return o, nil
+	return o, o.Metrics.Validate()
 }
 
 // alias registers old as a deprecated name of the flag called current: both set one value, and

@@ -18,11 +18,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
+	"github.com/routelb/routelb/internal/metricsauth"
+	"github.com/routelb/routelb/internal/metricsauth/ctrlmetrics"
 )
 
 // ControllerOptions configure the controller binary's manager.
@@ -32,8 +33,9 @@ type ControllerOptions struct {
 	LBClass                string
 	LeaderElect            bool
 	LeaderElectionID       string
-	MetricsBindAddress     string // "0" disables
-	HealthProbeBindAddress string // "0" disables
+	MetricsBindAddress     string              // "0" disables
+	HealthProbeBindAddress string              // "0" disables
+	MetricsAuth            metricsauth.Options // --metrics-secure, --metrics-cert-dir
 	DisableWebhook         bool
 	WebhookHost            string
 	WebhookPort            int
@@ -75,6 +77,10 @@ func (o *ControllerOptions) setDefaults() {
 // election) and the validating webhook (on every replica).
 func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, error) {
 	o.setDefaults()
+	metricsOpts, err := ctrlmetrics.ServerOptions(o.MetricsBindAddress, o.MetricsAuth, o.Logger.WithName("metrics"))
+	if err != nil {
+		return nil, err
+	}
 	mo := ctrl.Options{
 		Scheme:                        o.Scheme,
 		Logger:                        o.Logger,
@@ -82,7 +88,7 @@ func NewControllerManager(cfg *rest.Config, o ControllerOptions) (ctrl.Manager, 
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.Namespace,
 		LeaderElectionReleaseOnCancel: true,
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		// The pools live in one namespace, and the chart grants no more than a Role there.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{

@@ -75,22 +75,28 @@ initContainers:
       {{- if .Values.metrics.enabled }}
       - --metrics-bind-address=:{{ .Values.speaker.reloaderMetricsPort }}
       - --metallb-metrics={{ .Values.metrics.metallb }}
+      {{- with include "routelb.metricsSecureArgs" . }}{{ . | nindent 6 }}{{ end }}
       {{- else }}
       - --metrics-bind-address=0
       {{- end }}
+      - --health-probe-bind-address={{ include "routelb.speakerHealthAddr" (dict "ctx" . "port" .Values.speaker.reloaderHealthPort) }}
       {{- include "routelb.logFlags" . | nindent 6 }}
     {{- if .Values.metrics.enabled }}
     ports:
       - name: reloader-mtr
         containerPort: {{ .Values.speaker.reloaderMetricsPort }}
         protocol: TCP
+    {{- end }}
+    # /healthz, not /metrics: a scrape runs birdc, and in secure mode needs a token.
     livenessProbe:
       httpGet:
-        path: /metrics
-        port: reloader-mtr
+        {{- with .Values.speaker.healthBindAddress }}
+        host: {{ . | quote }}
+        {{- end }}
+        path: /healthz
+        port: {{ .Values.speaker.reloaderHealthPort }}
       periodSeconds: 10
       failureThreshold: 6
-    {{- end }}
     securityContext:
       allowPrivilegeEscalation: false
       readOnlyRootFilesystem: true
@@ -116,4 +122,5 @@ initContainers:
         readOnly: true
       - name: reloader-tmp
         mountPath: /tmp
+      {{- with include "routelb.metricsTLSMount" . }}{{ . | nindent 6 }}{{ end }}
 {{- end -}}

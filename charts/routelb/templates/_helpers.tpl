@@ -51,6 +51,47 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .ctx.Values.metrics.enabled -}}:{{ .port }}{{- else -}}0{{- end -}}
 {{- end -}}
 
+{{/* Whether the metrics endpoints are served over HTTPS with authentication (metrics.secure). */}}
+{{- define "routelb.metricsSecure" -}}
+{{- if and .Values.metrics.enabled .Values.metrics.secure -}}true{{- end -}}
+{{- end -}}
+
+{{/* The metrics flags every binary shares (internal/metricsauth), as args; empty without metrics.secure. */}}
+{{- define "routelb.metricsSecureArgs" -}}
+{{- if include "routelb.metricsSecure" . -}}
+- --metrics-secure
+{{- if .Values.metrics.tlsSecret }}
+- --metrics-cert-dir=/etc/routelb/metrics-tls
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* The metrics certificate's volume mount and volume (metrics.tlsSecret), for each container and pod that serves metrics. */}}
+{{- define "routelb.metricsTLSMount" -}}
+{{- if and (include "routelb.metricsSecure" .) .Values.metrics.tlsSecret -}}
+- name: metrics-tls
+  mountPath: /etc/routelb/metrics-tls
+  readOnly: true
+{{- end -}}
+{{- end -}}
+{{- define "routelb.metricsTLSVolume" -}}
+{{- if and (include "routelb.metricsSecure" .) .Values.metrics.tlsSecret -}}
+- name: metrics-tls
+  secret:
+    secretName: {{ .Values.metrics.tlsSecret }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end -}}
+{{- end -}}
+
+{{/* Address flag value of the speaker's and reloader's health endpoints: speaker.healthBindAddress and the port. */}}
+{{- define "routelb.speakerHealthAddr" -}}
+{{- with .ctx.Values.speaker.healthBindAddress -}}{{ if contains ":" . }}[{{ . }}]{{ else }}{{ . }}{{ end }}{{- end -}}:{{ .port }}
+{{- end -}}
+
 {{/* Refuse values the schema cannot express. */}}
 {{- define "routelb.validate" -}}
 {{- if not (or .Values.bgp.enabled .Values.l2.enabled) -}}
@@ -59,9 +100,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" -}}
 {{- end -}}
-{{- $ports := list .Values.speaker.metricsPort .Values.speaker.healthPort .Values.speaker.reloaderMetricsPort -}}
-{{- if ne (len (uniq $ports)) 3 -}}
-{{- fail (printf "speaker.metricsPort, speaker.healthPort and speaker.reloaderMetricsPort must differ (they share the node's network): %v" $ports) -}}
+{{- /* int: --set gives int64, a values file float64, and uniq compares them as different. */ -}}
+{{- $ports := list (int .Values.speaker.metricsPort) (int .Values.speaker.healthPort) (int .Values.speaker.reloaderMetricsPort) (int .Values.speaker.reloaderHealthPort) -}}
+{{- if ne (len (uniq $ports)) 4 -}}
+{{- fail (printf "speaker.metricsPort, speaker.healthPort, speaker.reloaderMetricsPort and speaker.reloaderHealthPort must differ (they share the node's network): %v" $ports) -}}
+{{- end -}}
+{{- if and .Values.metrics.tlsSecret (not (include "routelb.metricsSecure" .)) -}}
+{{- fail "metrics.tlsSecret needs metrics.secure (and metrics.enabled): the certificate would be unused" -}}
+{{- end -}}
+{{- if and .Values.metrics.readers (not (include "routelb.metricsSecure" .)) -}}
+{{- fail "metrics.readers needs metrics.secure (and metrics.enabled): plain HTTP metrics are readable without a binding" -}}
 {{- end -}}
 {{- end -}}
 
