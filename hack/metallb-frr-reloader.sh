@@ -9,6 +9,7 @@
 #
 #   metallb-frr-reloader.sh DIR PATHSPACE LOGFILE
 set -uo pipefail
+export TZ=UTC # the log stamps, from printf %()T
 dir=$1 pathspace=$2 logfile=$3
 scratch="$dir/scratch"
 mkdir -p "$scratch/$pathspace"
@@ -18,21 +19,30 @@ reload=${FRR_RELOAD:-/usr/lib/frr/frr-reload.py}
 pending=0
 sleeper=
 
+# No command substitution from here on: bash 5.2 runs a trap's handler inside the parser a `$(...)`
+# is using, and a SIGHUP arriving then aborted the script ("reader_loop: bad jump") in the
+# migration test, 100 Services in a few seconds. Times come from $EPOCHREALTIME and printf's %()T.
+now() { printf -v "$1" '%s' "${EPOCHREALTIME/./}"; }
+stamp() { local t=${EPOCHREALTIME/./}; printf '%(%FT%T)T.%03dZ' "${t:0:-6}" "$(( 10#${t: -6} / 1000 ))"; }
+
 apply() {
-  local start conf="$scratch/frr.conf"
-  start=$(date +%s%N)
+  local start end conf="$scratch/frr.conf" lines
+  now start
   sed "s#^log file /etc/frr/frr.log#log file $logfile#" "$dir/frr.conf" > "$conf"
   if ! "$reload" --test --stdout --confdir "$scratch" --bindir "$bindir" -N "$pathspace" "$conf" > "$scratch/test.out" 2>&1; then
-    echo "$(date -u +%FT%T.%3NZ) reload failed: frr-reload.py --test refused the file"
+    stamp; echo " reload failed: frr-reload.py --test refused the file"
     tail -20 "$scratch/test.out"
     return
   fi
   if ! "$reload" --reload --stdout --confdir "$scratch" --bindir "$bindir" -N "$pathspace" "$conf" > "$scratch/reload.out" 2>&1; then
-    echo "$(date -u +%FT%T.%3NZ) reload failed after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+    now end
+    stamp; echo " reload failed after $(( (end - start) / 1000 )) ms"
     tail -20 "$scratch/reload.out"
     return
   fi
-  echo "$(date -u +%FT%T.%3NZ) reloaded in $(( ($(date +%s%N) - start) / 1000000 )) ms ($(wc -l < "$conf") lines)"
+  now end
+  mapfile -t lines < "$conf"
+  stamp; echo " reloaded in $(( (end - start) / 1000 )) ms (${#lines[@]} lines)"
 }
 
 stop() {
@@ -45,7 +55,7 @@ trap 'pending=1' HUP
 trap stop TERM INT
 # No trailing newline: the speaker parses the file with strconv.Atoi.
 printf '%s' "$$" > "$dir/reloader.pid"
-echo "$(date -u +%FT%T.%3NZ) reloader for $pathspace, pid $$"
+stamp; echo " reloader for $pathspace, pid $$"
 while true; do
   # SIGHUPs during an apply collapse into one more apply, as a debounce would.
   if [ "$pending" = 1 ]; then

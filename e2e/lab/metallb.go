@@ -104,6 +104,22 @@ func (c *Cluster) StartRoutelb() error {
 	return nil
 }
 
+// ClearRendered removes each node's rendered config and reloader status, as a fresh install's
+// empty pod volume has none: restarted on the files routelb rendered before it was stopped, each
+// reloader applied that stale config at once and withdrew every route MetalLB had announced
+// since, until its speaker rendered again (the migration test's BGP gap, docs/benchmarks.md).
+func (c *Cluster) ClearRendered() error {
+	var errs []error
+	for _, n := range c.Nodes {
+		for _, f := range []string{n.ConfPath(), filepath.Join(n.RenderDir, "reloader-status.json")} {
+			if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (c *Cluster) routelbProcs() []*Proc {
 	ps := []*Proc{c.Controller}
 	for _, n := range c.Nodes {

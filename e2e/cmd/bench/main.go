@@ -2,8 +2,9 @@
 // same run on the same lab, for MetalLB v0.15.2's own controller and speakers (FRR mode): Service
 // created -> VIP reachable from the client (BGP and Layer 2), Layer 2 take-over after SIGKILL and
 // SIGTERM of the owner's speaker, BGP node link-down -> nexthop withdrawn from the router's kernel with
-// BFD 300 ms x3 and 100 ms x3, bulk changes at the router (remove 270 of 300 VIPs, 0 -> 2,000 VIPs),
-// API writes per node per second at 1,000 VIPs, the speaker's RSS at 10,000 Services once its work has
+// BFD 300 ms x3 and 100 ms x3, bulk changes at the router (remove 270 of 300 VIPs, 0 -> 2,000 VIPs,
+// each from one BGPAdvertisement write over Services that already exist), API writes per node per
+// second at 1,000 VIPs, the speaker's RSS at 10,000 Services once its work has
 // settled, and +1 Service onto 10,000. It prints a Markdown table; nothing is asserted.
 //
 //	KUBEBUILDER_ASSETS=$(hack/kube-bin.sh) ROUTELB_METALLB_DIR=$(hack/metallb-speaker.sh) go run ./e2e/cmd/bench [-runs 5]
@@ -61,7 +62,7 @@ func main() {
 	metallb := flag.Bool("metallb", true, "measure MetalLB's column too (needs hack/metallb-controller.sh and hack/metallb-speaker.sh)")
 	bulk := flag.Bool("bulk", true, "measure the bulk rows (300 -> 30, 0 -> 2,000, API writes at 1,000, RSS at -scale)")
 	bulkOnly := flag.Bool("bulk-only", false, "measure the bulk rows only")
-	scale := flag.Int("scale", 10000, "Services for the RSS and +1 rows")
+	scale := flag.Int("scale", 10000, "Services for the RSS and +1 rows (at least 2,000); 0 skips those two rows")
 	metallbWait := flag.Duration("metallb-wait", 0, "wait this long for MetalLB's binaries to appear in $ROUTELB_METALLB_DIR (a build in progress) before building them")
 	only := flag.String("only", "lab", "lab: the lab's figures for routelb and MetalLB; order: the order of removals and additions in one large delta, and +1 onto -order-vips, on FRR 8.4 and 10.x")
 	orderVIPs := flag.Int("order-vips", 10000, "VIPs of the order figures")
