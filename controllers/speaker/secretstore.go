@@ -85,10 +85,12 @@ func (s *SecretStore) Get(ctx context.Context, name string, out *corev1.Secret) 
 	sec, ok := s.known[name]
 	s.mu.Unlock()
 	if !ok {
+		var refused bool
 		var err error
-		if sec, _, err = s.read(ctx, name); err != nil {
+		if sec, refused, err = s.read(ctx, name); err != nil {
 			return err
 		}
+		s.reportRefusedNow(ctx, name, refused)
 		s.mu.Lock()
 		s.known[name] = sec
 		s.mu.Unlock()
@@ -197,6 +199,19 @@ func version(s *corev1.Secret) string {
 		return ""
 	}
 	return s.ResourceVersion
+}
+
+// reportRefusedNow reports a name first read outside Refresh (a new or edited BGPPeer), so its
+// Warning event comes at once and not up to a refresh period later.
+func (s *SecretStore) reportRefusedNow(ctx context.Context, n string, refused bool) {
+	var peers v1beta2.BGPPeerList
+	if refused {
+		if err := s.peers.List(ctx, &peers, client.InNamespace(s.namespace)); err != nil {
+			s.log.V(1).Info("Cannot list the BGPPeers to report a refused Secret; the next refresh will", "secret", n, "error", err.Error())
+			return
+		}
+	}
+	s.reportRefused(peers.Items, n, refused)
 }
 
 // reportRefused sends a Warning event on each BGPPeer naming n when RBAC starts refusing it, once
