@@ -334,10 +334,14 @@ type probes struct {
 func startProbes(c *lab.Cluster, vips map[string]string) *probes {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &probes{cancel: cancel, gap: map[string]time.Duration{}, last: map[string]time.Time{}, fail: map[string]bool{}}
+	// Fill the map before the first probe starts: the probes write it under p.mu while this
+	// loop would otherwise still be writing it without.
 	now := time.Now()
-	i := 0
 	for _, vip := range vips {
 		p.last[vip] = now
+	}
+	i := 0
+	for _, vip := range vips {
 		p.wg.Add(1)
 		// Spread over the 100 ms period: 200 VIPs are 2,000 connections a second from one process.
 		offset := time.Duration(i) * 100 * time.Millisecond / time.Duration(len(vips))
