@@ -49,7 +49,7 @@ func setupBGP(mgr ctrl.Manager, o options, bin binary) error {
 // as the reloader reports it in the shared directory, and records each change on the Node.
 func setupReloaderOutcome(mgr ctrl.Manager, r *speaker.SpeakerBGPReconciler, log logr.Logger) error {
 	o := &speaker.ReloaderOutcome{ConfigDir: r.ConfigDir, Daemon: r.Daemon, NodeName: r.NodeName, Recorder: r.Recorder,
-		Log: log.WithName("reloader-outcome").WithValues("node", r.NodeName)}
+		Metrics: r.Metrics, Log: log.WithName("reloader-outcome").WithValues("node", r.NodeName)}
 	if err := mgr.Add(o); err != nil {
 		return err
 	}

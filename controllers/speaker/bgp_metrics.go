@@ -20,6 +20,10 @@ type Metrics struct {
 	prefixesRendered *prometheus.GaugeVec
 	servicesAnnounced,
 	configProblems prometheus.Gauge
+	// routingConfigApplied is the reloader's verdict (ReloaderOutcome), for alerts: /readyz and the
+	// Node's events say the same to people and the kubelet.
+	// By daemon, so that the series is absent, not 0, until the first verdict (or in L2 only).
+	routingConfigApplied                    *prometheus.GaugeVec
 	configWrites, writeErrors, renderErrors prometheus.Counter
 	l2VIPs                                  prometheus.Gauge
 
@@ -48,9 +52,13 @@ func NewMetrics(reg prometheus.Registerer, metallb bool) (*Metrics, error) {
 		}, []string{"family"}),
 		servicesAnnounced: g("services_announced", "Services whose VIPs this node announces to at least one peer."),
 		configProblems:    g("config_problems", "Problems found in the metallb.io objects at the last reconcile."),
-		configWrites:      c("config_writes_total", "Times frr.conf was rewritten because its content changed."),
-		writeErrors:       c("config_write_errors_total", "Failed writes of frr.conf."),
-		renderErrors:      c("render_errors_total", "Failed computations or renders of the node's configuration."),
+		routingConfigApplied: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "routelb", Subsystem: "speaker_bgp", Name: "routing_config_applied",
+			Help: "1 while the routing daemon runs the node's rendered config, 0 while it refused it, runs another or cannot be reached (the reloader's last verdict).",
+		}, []string{"daemon"}),
+		configWrites: c("config_writes_total", "Times frr.conf was rewritten because its content changed."),
+		writeErrors:  c("config_write_errors_total", "Failed writes of frr.conf."),
+		renderErrors: c("render_errors_total", "Failed computations or renders of the node's configuration."),
 		// Cluster-wide, as this node computes them; the responder (requests, responses, gratuitous)
 		// and the ownership engine (ownership changes, Lease writes) export the rest of Layer 2's.
 		l2VIPs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "routelb", Subsystem: "speaker_l2", Name: "vips",
@@ -69,8 +77,10 @@ func NewMetrics(reg prometheus.Registerer, metallb bool) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	if m.prefixesRendered, err = register(reg, m.prefixesRendered); err != nil {
-		return nil, err
+	for _, p := range []**prometheus.GaugeVec{&m.prefixesRendered, &m.routingConfigApplied} {
+		if *p, err = register(reg, *p); err != nil {
+			return nil, err
+		}
 	}
 	if metallb {
 		if m.announced, err = register(reg, m.announced); err != nil {

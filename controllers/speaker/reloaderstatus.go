@@ -35,6 +35,7 @@ type ReloaderOutcome struct {
 	Recorder  events.EventRecorder
 	Interval  time.Duration // 0 = daemonfile.StatusInterval
 	Log       logr.Logger
+	Metrics   *Metrics // the verdict as a gauge; nil: counted on a registry of its own
 
 	mu      sync.Mutex
 	verdict error
@@ -48,6 +49,9 @@ func (o *ReloaderOutcome) NeedLeaderElection() bool { return false }
 func (o *ReloaderOutcome) Start(ctx context.Context) error {
 	if o.Interval <= 0 {
 		o.Interval = daemonfile.StatusInterval
+	}
+	if o.Metrics == nil {
+		o.Metrics = unservedMetrics()
 	}
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
@@ -84,6 +88,13 @@ func (o *ReloaderOutcome) Sync() {
 	prev := o.seen
 	o.seen = &st
 	o.verdict = verdictOf(o.Daemon, st)
+	if o.Metrics != nil {
+		applied := 0.0
+		if st.OK() {
+			applied = 1
+		}
+		o.Metrics.routingConfigApplied.WithLabelValues(o.Daemon).Set(applied)
+	}
 	if prev != nil && sameVerdict(*prev, st) || prev == nil && st.OK() {
 		return // nothing new; a first good status is the normal start, not news
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	eventsv1 "k8s.io/api/events/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -35,8 +36,15 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := unservedMetrics()
 	o := &ReloaderOutcome{ConfigDir: dir, Daemon: "frr", NodeName: "node-rs", Recorder: mgr.GetEventRecorder("routelb-speaker"),
-		Interval: 50 * time.Millisecond, Log: mgr.GetLogger()}
+		Interval: 50 * time.Millisecond, Log: mgr.GetLogger(), Metrics: m}
+	applied := func(want float64) {
+		t.Helper()
+		if got := gaugeValue(m.routingConfigApplied.WithLabelValues("frr")); got != want {
+			t.Errorf("routelb_speaker_bgp_routing_config_applied %v, want %v", got, want)
+		}
+	}
 	if err := mgr.Add(o); err != nil {
 		t.Fatal(err)
 	}
@@ -50,13 +58,18 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 	if err := o.Check(nil); err != nil {
 		t.Fatalf("no status file yet: want ready, got %v", err)
 	}
+	if n := seriesCount(m.routingConfigApplied); n != 0 {
+		t.Errorf("no status file yet: %d routing_config_applied series, want none", n)
+	}
 	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeApplied, FileSHA256: "a"})
 	e.eventually("ready after an apply", func() error { o.Sync(); return o.Check(nil) })
+	applied(1)
 
 	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeInvalid, FileSHA256: "b",
 		Error: "FRR refused the config: line 3: % Unknown command: router bgp 0"})
 	e.eventually("not ready after a refused config", func() error { return wantNotReady(o, "refused", "router bgp 0") })
 	waitNodeEvent(e, "node-rs", "RoutingConfigRefused", "router bgp 0")
+	applied(0)
 	// The reloader retries the same file: the same verdict, no second event.
 	refused := daemonfile.Status{Result: daemonfile.OutcomeInvalid, FileSHA256: "b", Reason: "retry",
 		Error: "FRR refused the config: line 3: % Unknown command: router bgp 0"}
@@ -70,6 +83,7 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 
 	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeFullReload, FileSHA256: "d"})
 	e.eventually("ready again", func() error { return o.Check(nil) })
+	applied(1)
 	waitNodeEvent(e, "node-rs", "RoutingConfigApplied", "again")
 	if n := countNodeEvents(e, "node-rs", "RoutingConfigRefused"); n != 1 {
 		t.Errorf("%d RoutingConfigRefused events for one refused file, want 1", n)
@@ -189,4 +203,15 @@ func TestReloaderOutcomeNamesExtrasConfigMap(t *testing.T) {
 		return fmt.Errorf("no ExtrasRefused event on ConfigMap bgpextras among %d events", len(evs.Items))
 	})
 	waitNodeEvent(e, "node-ex", "RoutingConfigRefused", "this is not FRR")
+}
+
+// seriesCount is the number of series c exports.
+func seriesCount(c prometheus.Collector) int {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { c.Collect(ch); close(ch) }()
+	n := 0
+	for range ch {
+		n++
+	}
+	return n
 }
