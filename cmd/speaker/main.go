@@ -39,6 +39,7 @@ type options struct {
 	BGPExtras              string // ConfigMap appended to frr.conf (MetalLB's bgpextras); empty: none
 	MetricsBindAddress     string // "0" disables
 	HealthProbeBindAddress string // "0" disables
+	PprofBindAddress       string // empty disables
 	Metrics                metricsauth.Options
 	PodName, PodUID        string // the speaker's pod, owner of the objects it writes
 	IgnoreExcludeLB        bool
@@ -112,6 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Client:                 speaker.SpeakerClientOptions(),
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		PprofBindAddress:       o.PprofBindAddress,
 		Controller:             ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
 	})
 	if err != nil {
@@ -158,6 +160,8 @@ func parseFlags(args []string, help io.Writer) (options, error) {
 		"ConfigMap in --namespace whose \"extras\" key is appended verbatim to frr.conf (MetalLB's bgpextras); empty: none")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":7473", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", "",
+		"address of Go's /debug/pprof endpoints, for profiling; empty (the default) disables them. Unauthenticated: bind to loopback")
 	fs.DurationVar(&o.SecretRefresh, "secret-refresh", speaker.DefaultSecretRefresh,
 		"how often the Secrets BGPPeers name are read again (the speaker may get them, not watch them): the longest a rotated password takes to reach the config")
 	fs.BoolVar(&o.MetalLBMetrics, "metallb-metrics", true, "also serve MetalLB's metallb_* metrics (names, types and labels), for existing dashboards and alerts")

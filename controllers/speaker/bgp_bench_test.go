@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -42,6 +45,8 @@ import (
 // after the other in each round, on the same API server: before and after a change measured side by
 // side. ROUTELB_BENCH_METALLB=1 runs MetalLB's speaker (v0.15.2, from $ROUTELB_METALLB_DIR or
 // hack/metallb-speaker.sh) after them on the same objects, in FRR mode (bgp_bench_metallb_test.go).
+// ROUTELB_BENCH_PPROF=<dir> starts this tree's speaker with --pprof-bind-address on a free loopback
+// port and saves its heap profile once settled as <dir>/heap-<round>.pb.gz (go tool pprof it).
 func BenchmarkSpeakerBGP10k(b *testing.B) {
 	n := 10000
 	if s := os.Getenv("ROUTELB_BENCH_SERVICES"); s != "" {
@@ -57,7 +62,7 @@ func BenchmarkSpeakerBGP10k(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/speaker").CombinedOutput(); err != nil {
 		b.Fatalf("building the speaker: %v\n%s", err, out)
 	}
-	bins := []benchBinary{{name: "this tree", path: bin, report: true}}
+	bins := []benchBinary{{name: "this tree", path: bin, report: true, pprofDir: os.Getenv("ROUTELB_BENCH_PPROF")}}
 	if rev := os.Getenv("ROUTELB_BENCH_BASE"); rev != "" {
 		bins = append([]benchBinary{{name: rev, path: buildAt(b, rev, dir)}}, bins...)
 	}
@@ -93,6 +98,7 @@ func BenchmarkSpeakerBGP10k(b *testing.B) {
 type benchBinary struct {
 	name, path      string
 	metallb, report bool
+	pprofDir        string // where the settled heap profile goes; empty: no profile
 }
 
 // benchRun is what every process of the benchmark shares, and its round.
@@ -133,7 +139,7 @@ func runBenchSpeaker(b *testing.B, c client.Client, bb benchBinary, r benchRun) 
 	if bb.metallb {
 		p = startMetalLBSpeaker(b, bb.path, r, logf)
 	} else {
-		p = startRoutelbSpeaker(b, bb.path, r, logf)
+		p = startRoutelbSpeaker(b, bb.path, r, logf, pprofAddrFor(b, bb))
 	}
 	pid := p.cmd.Process.Pid
 	cold := waitNetworks(b, pid, p.conf, r.n)
@@ -161,6 +167,7 @@ func runBenchSpeaker(b *testing.B, c client.Client, bb benchBinary, r benchRun) 
 		s := settle(b, c, pid, p.start, r.n, r.settleMax)
 		benchLogf(b, "%s: %d ServiceBGPStatus objects written %s after the start; settled: VmRSS %d MiB, VmHWM %d MiB, %.2f s CPU per minute, %d status writes in that minute, %.1f s CPU in all%s",
 			bb.name, s.statuses, s.written.Round(time.Second), s.rssKiB/1024, s.hwmKiB/1024, s.cpuPerMinute, s.writesInMinute, s.cpuTotal, p.extra())
+		saveHeapProfile(b, p, bb, r.round)
 		if bb.report {
 			b.ReportMetric(s.written.Seconds(), prefix+"s/statuses-written")
 			b.ReportMetric(float64(s.rssKiB)/1024, prefix+"MiB-settled")
@@ -174,10 +181,14 @@ func runBenchSpeaker(b *testing.B, c client.Client, bb benchBinary, r benchRun) 
 }
 
 // startRoutelbSpeaker starts routelb's speaker (BGP only) writing its frr.conf into the run's dir.
-func startRoutelbSpeaker(b *testing.B, bin string, r benchRun, logf *os.File) *benchProc {
+func startRoutelbSpeaker(b *testing.B, bin string, r benchRun, logf *os.File, pprofAddr string) *benchProc {
 	frr := filepath.Join(r.dir, fmt.Sprintf("frr-%d", r.round))
-	cmd := exec.Command(bin, "--node-name", "node1", "--kubeconfig", r.cfgPath, "--namespace", testenv.Namespace,
-		"--layer2=false", "--frr-config-dir", frr, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+	args := []string{"--node-name", "node1", "--kubeconfig", r.cfgPath, "--namespace", testenv.Namespace,
+		"--layer2=false", "--frr-config-dir", frr, "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}
+	if pprofAddr != "" {
+		args = append(args, "--pprof-bind-address", pprofAddr)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p := &benchProc{cmd: cmd, conf: filepath.Join(frr, "frr.conf"), start: time.Now()}
 	if err := cmd.Start(); err != nil {
@@ -336,4 +347,46 @@ func procCPU(b *testing.B, pid int) float64 {
 	ut, _ := strconv.Atoi(f[11])
 	st, _ := strconv.Atoi(f[12])
 	return float64(ut+st) / 100 // USER_HZ is 100 on Linux
+}
+
+// pprofAddrFor picks a free loopback port for bb's pprof endpoint, or "" when bb has no profile.
+func pprofAddrFor(b *testing.B, bb benchBinary) string {
+	if bb.pprofDir == "" {
+		return ""
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// saveHeapProfile fetches the settled process's heap profile (inuse and alloc, as pprof shows them).
+func saveHeapProfile(b *testing.B, p *benchProc, bb benchBinary, round int) {
+	if bb.pprofDir == "" {
+		return
+	}
+	addr := ""
+	for i, a := range p.cmd.Args {
+		if a == "--pprof-bind-address" {
+			addr = p.cmd.Args[i+1]
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	if err != nil {
+		b.Fatalf("fetching the heap profile: %v", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	path := filepath.Join(bb.pprofDir, fmt.Sprintf("heap-%d.pb.gz", round))
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Fatal(err)
+	}
+	benchLogf(b, "%s: settled heap profile in %s", bb.name, path)
 }
