@@ -530,7 +530,8 @@ func ipamCases() []struct {
 			mkPool("c{n}-v4", []string{"198.18.{n}.0/30"}, alloc(v1beta1.ServiceAllocation{Priority: 1})),
 			mkPool("c{n}-dual", []string{"198.18.{n}.8/30", "2001:db8:{n}::/126"}, alloc(v1beta1.ServiceAllocation{Priority: 2})),
 			mkSvc("a", families(require, v4, v6)), wantIPs("a", "c{n}-dual", "198.18.{n}.8", "2001:db8:{n}::"),
-			mkSvc("b", families(require, v6, v4)), wantIPs("b", "c{n}-dual", "2001:db8:{n}::1", "198.18.{n}.9"),
+			// IPv6 first in spec.ipFamilies: the pair is still written IPv4 first, as MetalLB does.
+			mkSvc("b", families(require, v6, v4)), wantIPs("b", "c{n}-dual", "198.18.{n}.9", "2001:db8:{n}::1"),
 			wantCounts("c{n}-dual", 2, 2, 2, 2),
 		}},
 		{"PreferDualStack falls back to its primary family", []ipamStep{
@@ -664,14 +665,18 @@ func TestIPAMAllocation(t *testing.T) {
 			if err := e.c.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
 				t.Fatal(err)
 			}
+			// Deferred, so that a failed case too leaves a running default manager and none of its
+			// pools: otherwise they serve the next cases' Services and every later case fails.
+			defer func() {
+				if e.stop == nil || e.lbClass != "" {
+					h.lbClass = ""
+					h.restart()
+				}
+				h.cleanup()
+			}()
 			for _, s := range c.steps {
 				s(h)
 			}
-			if e.stop == nil || e.lbClass != "" {
-				h.lbClass = ""
-				h.restart()
-			}
-			h.cleanup()
 		})
 	}
 }

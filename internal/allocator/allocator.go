@@ -467,7 +467,7 @@ func (a *Allocator) extend(req Request, cur []netip.Addr) (*poolState, []netip.A
 	if !kept {
 		return nil, nil
 	}
-	return p, out
+	return p, ipv4First(out)
 }
 
 // familiesFit: a single-stack Service holds its primary family, a dual-stack one both, and a Service
@@ -528,7 +528,7 @@ func (a *Allocator) allocate(req Request) (*poolState, []netip.Addr, error) {
 	}
 	for _, tier := range [][]*poolState{cands[:pinned], cands[pinned:]} {
 		if p, ips := a.fromPools(tier, req, want); p != nil {
-			return p, ips, nil
+			return p, ipv4First(ips), nil
 		}
 		if req.Policy == PreferDualStack && len(want) == 2 {
 			// One family alone: the primary if a pool has it, else the secondary (MetalLB's
@@ -561,6 +561,16 @@ func (a *Allocator) autoPools(req Request) []*poolState {
 		}
 	}
 	return append(pinned, generic...)
+}
+
+// ipv4First orders a dual-stack pair as MetalLB writes status.loadBalancer.ingress: IPv4 then
+// IPv6, whatever spec.ipFamilies says. Dashboards and scripts that read ingress[0] then see the
+// same address after the swap. Addresses the user requested keep the user's order.
+func ipv4First(ips []netip.Addr) []netip.Addr {
+	if len(ips) == 2 && familyOf(ips[0]) == IPv6 && familyOf(ips[1]) == IPv4 {
+		ips[0], ips[1] = ips[1], ips[0]
+	}
+	return ips
 }
 
 func (a *Allocator) fromPools(cands []*poolState, req Request, fams []Family) (*poolState, []netip.Addr) {

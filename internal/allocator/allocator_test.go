@@ -160,6 +160,15 @@ func TestEnsure(t *testing.T) {
 			{req: fams(v4("d"), SingleStack, IPv6), want: []string{"2001:db8:1::1"}},
 			{req: fams(v4("e"), RequireDualStack, IPv4), reason: ReasonWrongFamily},
 		}},
+		// MetalLB writes a dual-stack pair IPv4 first whatever spec.ipFamilies says; requested
+		// addresses keep the order the user gave.
+		{"dual-stack pair is IPv4 first", pools(pool("d", "203.0.113.60/30", "2001:db8::60/126")), []step{
+			{req: fams(v4("a"), RequireDualStack, IPv6, IPv4), want: []string{"203.0.113.60", "2001:db8::60"}, pool: "d"},
+			{req: fams(v4("b"), PreferDualStack, IPv6, IPv4), want: []string{"203.0.113.61", "2001:db8::61"}, pool: "d"},
+			{req: withIPs(fams(v4("c"), RequireDualStack, IPv6, IPv4), "2001:db8::62", "203.0.113.62"), want: []string{"2001:db8::62", "203.0.113.62"}, pool: "d"},
+			{req: fams(v4("d"), SingleStack, IPv6), want: []string{"2001:db8::63"}, pool: "d"},
+			{req: fams(v4("d"), RequireDualStack, IPv6, IPv4), want: []string{"203.0.113.63", "2001:db8::63"}, pool: "d"},
+		}},
 		// MetalLB: a Service preferring dual stack whose first family no pool has gets the second alone.
 		{"PreferDualStack falls back to the second family", pools(v6), []step{
 			{req: fams(v4("a"), PreferDualStack, IPv4, IPv6), want: []string{"2001:db8:1::"}, pool: "v6"},
