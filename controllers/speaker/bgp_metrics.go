@@ -44,18 +44,17 @@ func NewMetrics(reg prometheus.Registerer, metallb bool) (*Metrics, error) {
 	c := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "routelb", Subsystem: "speaker_bgp", Name: name, Help: help})
 	}
+	gv := func(name, help, label string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "routelb", Subsystem: "speaker_bgp", Name: name, Help: help}, []string{label})
+	}
 	m := &Metrics{
 		peersConfigured: g("peers_configured", "BGP neighbours in the node's rendered FRR configuration."),
-		prefixesRendered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "routelb", Subsystem: "speaker_bgp", Name: "prefixes_rendered",
-			Help: "Prefixes (network statements) in the node's rendered FRR configuration, by address family.",
-		}, []string{"family"}),
+		prefixesRendered: gv("prefixes_rendered",
+			"Prefixes (network statements) in the node's rendered FRR configuration, by address family.", "family"),
 		servicesAnnounced: g("services_announced", "Services whose VIPs this node announces to at least one peer."),
 		configProblems:    g("config_problems", "Problems found in the metallb.io objects at the last reconcile."),
-		routingConfigApplied: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "routelb", Subsystem: "speaker_bgp", Name: "routing_config_applied",
-			Help: "1 while the routing daemon runs the node's rendered config, 0 while it refused it, runs another or cannot be reached (the reloader's last verdict).",
-		}, []string{"daemon"}),
+		routingConfigApplied: gv("routing_config_applied",
+			"1 while the routing daemon runs the node's rendered config, 0 while it refused it, runs another or cannot be reached (the reloader's last verdict).", "daemon"),
 		configWrites: c("config_writes_total", "Times frr.conf was rewritten because its content changed."),
 		writeErrors:  c("config_write_errors_total", "Failed writes of frr.conf."),
 		renderErrors: c("render_errors_total", "Failed computations or renders of the node's configuration."),
