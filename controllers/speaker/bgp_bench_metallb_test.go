@@ -45,6 +45,7 @@ type benchProc struct {
 	start    time.Time
 	reloader *exec.Cmd // MetalLB only: the process its speaker signals after each render
 	hups     string    // MetalLB only: one line per SIGHUP the reloader got
+	pprof    string    // routelb only: its --pprof-bind-address, empty when off
 	once     sync.Once
 }
 

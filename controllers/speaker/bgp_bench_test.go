@@ -190,7 +190,7 @@ func startRoutelbSpeaker(b *testing.B, bin string, r benchRun, logf *os.File, pp
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	p := &benchProc{cmd: cmd, conf: filepath.Join(frr, "frr.conf"), start: time.Now()}
+	p := &benchProc{cmd: cmd, conf: filepath.Join(frr, "frr.conf"), start: time.Now(), pprof: pprofAddr}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -368,13 +368,7 @@ func saveHeapProfile(b *testing.B, p *benchProc, bb benchBinary, round int) {
 	if bb.pprofDir == "" {
 		return
 	}
-	addr := ""
-	for i, a := range p.cmd.Args {
-		if a == "--pprof-bind-address" {
-			addr = p.cmd.Args[i+1]
-		}
-	}
-	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	resp, err := http.Get("http://" + p.pprof + "/debug/pprof/heap")
 	if err != nil {
 		b.Fatalf("fetching the heap profile: %v", err)
 	}

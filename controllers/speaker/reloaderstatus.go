@@ -35,7 +35,7 @@ type ReloaderOutcome struct {
 	Recorder  events.EventRecorder
 	Interval  time.Duration // 0 = daemonfile.StatusInterval
 	Log       logr.Logger
-	Metrics   *Metrics // the verdict as a gauge; nil: counted on a registry of its own
+	Metrics   *Metrics // the verdict as a gauge; nil: none
 
 	mu      sync.Mutex
 	verdict error
@@ -49,9 +49,6 @@ func (o *ReloaderOutcome) NeedLeaderElection() bool { return false }
 func (o *ReloaderOutcome) Start(ctx context.Context) error {
 	if o.Interval <= 0 {
 		o.Interval = daemonfile.StatusInterval
-	}
-	if o.Metrics == nil {
-		o.Metrics = unservedMetrics()
 	}
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
