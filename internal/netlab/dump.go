@@ -28,7 +28,7 @@ func (l *Lab) Dump() {
 func (f *FRR) DumpString() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "===== FRR %s (%s) in %s\n", f.Pathspace, f.Version, f.Host.NS)
-	for _, c := range []string{"show running-config", "show bgp vrf all summary", "show bfd peers brief"} {
+	for _, c := range []string{"show running-config", "show bgp vrf all summary", "show bgp vrf all neighbors", "show bfd peers"} {
 		out, err := f.Vtysh("-c", c)
 		fmt.Fprintf(&b, "--- vtysh -c '%s'\n%s%s\n", c, out, errText(err))
 	}
