@@ -138,6 +138,9 @@ func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 	}
 	if err == nil && a.checkOwn && (outcome == OutcomeApplied || outcome == OutcomeUnchanged || outcome == OutcomeFullReload) {
 		outcome, err = a.checkOwnView(ctx, target, want, outcome, &res)
+		if err == nil {
+			outcome, err = a.checkBFDAfter(ctx, want, outcome, &res)
+		}
 	}
 	res.Outcome, res.Err = interrupted(ctx, outcome, err)
 	res.Diverged = res.Diverged && ctx.Err() == nil

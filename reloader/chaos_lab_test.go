@@ -269,6 +269,9 @@ func (c *chaosLab) waitTruthful(t *testing.T, round string) (first, ok stampedRe
 							round, res.Outcome, d, strings.Join(diff, "\n"))
 					}
 				}
+				if !c.bfdHeld(t) {
+					t.Fatalf("%s: the reloader reported %s, but bfdd holds no BFD session for the router", round, res.Outcome)
+				}
 				return first, sr
 			case reloader.OutcomeInvalid:
 				t.Fatalf("%s: the reloader refused the rendered config: %v", round, res.Err)
@@ -278,6 +281,18 @@ func (c *chaosLab) waitTruthful(t *testing.T, round string) (first, ok stampedRe
 			t.Fatalf("%s: no successful apply within 60s", round)
 		}
 	}
+}
+
+// bfdHeld reports whether the node's bfdd holds a session for the router: after a zebra restart
+// bgpd's registration can be lost, leaving BGP without BFD (FRR 8.4) or Idle for good (10.3.0).
+func (c *chaosLab) bfdHeld(t *testing.T) bool {
+	t.Helper()
+	out := c.node.MustVtysh("show bfd peers json")
+	var peers []map[string]any
+	if err := json.Unmarshal([]byte(out), &peers); err != nil {
+		t.Fatalf("node: show bfd peers json: %v\n%s", err, out)
+	}
+	return slices.ContainsFunc(peers, func(p map[string]any) bool { return p["peer"] == "198.51.100.1" })
 }
 
 // ownDiff compares daemon's own running config (`vtysh -d DAEMON`) with the target's part that

@@ -28,12 +28,16 @@ var (
 		Name: "routelb_reloader_frr_restarts_total",
 		Help: "FRR daemon restarts noticed (pid file changed); each triggers a re-apply.",
 	})
+	bfdReregisteredTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "routelb_reloader_bfd_reregistered_total",
+		Help: "BGP neighbors whose BFD session bfdd had lost after an FRR restart, registered again.",
+	})
 )
 
 // RegisterMetrics puts the reloader's apply metrics on reg, the registry the binary's /metrics
 // serves (a plain Prometheus registry: the reloader links no controller-runtime).
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{applyDuration, applyTotal, restartsTotal, divergedGauge} {
+	for _, c := range []prometheus.Collector{applyDuration, applyTotal, restartsTotal, bfdReregisteredTotal, divergedGauge} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -141,14 +145,6 @@ type bgpSummary map[string]map[string]struct {
 		PfxRcd float64 `json:"pfxRcd"`
 		PfxSnt float64 `json:"pfxSnt"`
 	} `json:"peers"`
-}
-
-type bfdPeer struct {
-	Peer      string `json:"peer"`
-	Local     string `json:"local"`
-	VRF       string `json:"vrf"`
-	Interface string `json:"interface"`
-	Status    string `json:"status"`
 }
 
 // Collect implements prometheus.Collector.
