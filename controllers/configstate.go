@@ -14,8 +14,14 @@ import (
 	"github.com/routelb/routelb/internal/model"
 )
 
-// ConditionConfigValid is the condition a component sets on its ConfigurationState.
-const ConditionConfigValid = "ConfigurationValid"
+// Conditions of a ConfigurationState.
+const (
+	// ConditionConfigValid is every component's: the objects make a valid configuration.
+	ConditionConfigValid = "ConfigurationValid"
+	// ConditionRoutingConfigApplied is a BGP speaker's: the routing daemon runs the node's config,
+	// as the reloader reports it (the speaker's ReloaderOutcome).
+	ConditionRoutingConfigApplied = "RoutingConfigApplied"
+)
 
 // maxSummary keeps the error summary well inside an object's size limit.
 const maxSummary = 32768
@@ -43,17 +49,9 @@ func SpeakerConfigState(namespace, node string, owner *metav1.OwnerReference) Co
 // Invalid with every problem in the summary (objects waiting for another one included, as MetalLB
 // reports them). It writes only when something changed.
 func (s ConfigState) Write(ctx context.Context, c client.Client, ps model.Problems) error {
-	var st v1beta1.ConfigurationState
-	err := c.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Name}, &st)
-	if apierrors.IsNotFound(err) {
-		st = v1beta1.ConfigurationState{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, Labels: s.Labels}}
-		if s.Owner != nil {
-			st.OwnerReferences = []metav1.OwnerReference{*s.Owner}
-		}
-		err = c.Create(ctx, &st)
-	}
+	st, err := s.getOrCreate(ctx, c)
 	if err != nil {
-		return fmt.Errorf("ConfigurationState %s: %w", s.Name, err)
+		return err
 	}
 	want := st.Status.DeepCopy()
 	cond := metav1.Condition{Type: ConditionConfigValid, Status: metav1.ConditionTrue, Reason: "Valid",
@@ -72,10 +70,45 @@ func (s ConfigState) Write(ctx context.Context, c client.Client, ps model.Proble
 		return nil
 	}
 	st.Status = *want
-	if err := c.Status().Update(ctx, &st); err != nil {
+	if err := c.Status().Update(ctx, st); err != nil {
 		return fmt.Errorf("updating ConfigurationState %s: %w", s.Name, err)
 	}
 	return nil
+}
+
+// SetCondition sets one condition of the ConfigurationState (a speaker's RoutingConfigApplied),
+// leaving the result, the summary and the other conditions to their writers; it writes only when
+// the condition changed. A conflict with another writer is an error: the caller tries again.
+func (s ConfigState) SetCondition(ctx context.Context, c client.Client, cond metav1.Condition) error {
+	st, err := s.getOrCreate(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !meta.SetStatusCondition(&st.Status.Conditions, cond) {
+		return nil
+	}
+	if err := c.Status().Update(ctx, st); err != nil {
+		return fmt.Errorf("updating ConfigurationState %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// getOrCreate reads the ConfigurationState, creating it (labelled, owned by the component's pod)
+// when it does not exist yet.
+func (s ConfigState) getOrCreate(ctx context.Context, c client.Client) (*v1beta1.ConfigurationState, error) {
+	var st v1beta1.ConfigurationState
+	err := c.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Name}, &st)
+	if apierrors.IsNotFound(err) {
+		st = v1beta1.ConfigurationState{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, Labels: s.Labels}}
+		if s.Owner != nil {
+			st.OwnerReferences = []metav1.OwnerReference{*s.Owner}
+		}
+		err = c.Create(ctx, &st)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ConfigurationState %s: %w", s.Name, err)
+	}
+	return &st, nil
 }
 
 func truncate(s string, n int) string {

@@ -7,6 +7,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/controllers/speaker"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
@@ -46,10 +47,13 @@ func setupBGP(mgr ctrl.Manager, o options, bin binary) error {
 }
 
 // setupReloaderOutcome makes /readyz fail while the routing daemon does not run the node's config,
-// as the reloader reports it in the shared directory, and records each change on the Node.
+// as the reloader reports it in the shared directory, records each change on the Node, and keeps
+// the verdict in the node's ConfigurationState.
 func setupReloaderOutcome(mgr ctrl.Manager, r *speaker.SpeakerBGPReconciler, log logr.Logger) error {
+	state := controllers.SpeakerConfigState(r.Namespace, r.NodeName, r.Owner)
 	o := &speaker.ReloaderOutcome{ConfigDir: r.ConfigDir, Daemon: r.Daemon, NodeName: r.NodeName, Recorder: r.Recorder,
-		Metrics: r.Metrics, Log: log.WithName("reloader-outcome").WithValues("node", r.NodeName)}
+		Metrics: r.Metrics, Log: log.WithName("reloader-outcome").WithValues("node", r.NodeName),
+		State: &state, Client: mgr.GetClient()}
 	if err := mgr.Add(o); err != nil {
 		return err
 	}

@@ -14,15 +14,22 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/nodeconfig"
 )
 
-// maxEventNote keeps a daemon's error within what an Event's note may hold (1 kB).
-const maxEventNote = 900
+// maxEventNote keeps a daemon's error within what an Event's note may hold (1 kB);
+// maxConditionMessage within a condition's message (32 kB).
+const (
+	maxEventNote        = 900
+	maxConditionMessage = 4096
+)
 
 // ReloaderOutcome brings the reloader's verdict into the cluster: while the routing daemon refuses
 // the node's config, runs something else, or cannot be reached, Check (a /readyz check) fails with
@@ -36,10 +43,15 @@ type ReloaderOutcome struct {
 	Interval  time.Duration // 0 = daemonfile.StatusInterval
 	Log       logr.Logger
 	Metrics   *Metrics // the verdict as a gauge; nil: none
+	// State, when set, is the node's ConfigurationState: the verdict is its RoutingConfigApplied
+	// condition, written through Client (what `kubectl get configurationstates` shows).
+	State  *controllers.ConfigState
+	Client client.Client
 
-	mu      sync.Mutex
-	verdict error
-	seen    *daemonfile.Status // last status acted on; nil = none yet
+	mu       sync.Mutex
+	verdict  error
+	seen     *daemonfile.Status // last status acted on; nil = none yet
+	lastCond *metav1.Condition  // the condition last written (nil: none, or it failed); Sync's alone
 }
 
 // NeedLeaderElection is false: every node's speaker reports its own reloader.
@@ -81,10 +93,17 @@ func (o *ReloaderOutcome) Sync() {
 		return
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	cond := o.update(st)
+	o.mu.Unlock()
+	o.writeCondition(cond)
+}
+
+// update acts on a status read and returns the condition it calls for.
+func (o *ReloaderOutcome) update(st daemonfile.Status) metav1.Condition {
 	prev := o.seen
 	o.seen = &st
 	o.verdict = verdictOf(o.Daemon, st)
+	cond := conditionOf(o.Daemon, st, o.verdict)
 	if o.Metrics != nil {
 		applied := 0.0
 		if st.OK() {
@@ -93,9 +112,44 @@ func (o *ReloaderOutcome) Sync() {
 		o.Metrics.routingConfigApplied.WithLabelValues(o.Daemon).Set(applied)
 	}
 	if prev != nil && sameVerdict(*prev, st) || prev == nil && st.OK() {
-		return // nothing new; a first good status is the normal start, not news
+		return cond // nothing new; a first good status is the normal start, not news
 	}
 	o.report(st)
+	return cond
+}
+
+// writeCondition sets cond on the node's ConfigurationState when it differs from the one last
+// written; a failed write is tried again at the next read of the status.
+func (o *ReloaderOutcome) writeCondition(cond metav1.Condition) {
+	if o.State == nil || o.lastCond != nil && o.lastCond.Status == cond.Status && o.lastCond.Reason == cond.Reason &&
+		o.lastCond.Message == cond.Message {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.State.SetCondition(ctx, o.Client, cond); err != nil {
+		o.lastCond = nil
+		o.Log.Error(err, "Cannot report the routing daemon's verdict on the ConfigurationState", "name", o.State.Name)
+		return
+	}
+	o.lastCond = &cond
+}
+
+// conditionOf is the RoutingConfigApplied condition for a status and its verdict.
+func conditionOf(daemon string, st daemonfile.Status, verdict error) metav1.Condition {
+	cond := metav1.Condition{Type: controllers.ConditionRoutingConfigApplied, Status: metav1.ConditionTrue,
+		Reason: "Applied", Message: daemon + " runs the node's config"}
+	if verdict == nil {
+		return cond
+	}
+	cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "NotApplied", truncate(verdict.Error(), maxConditionMessage)
+	switch {
+	case st.Result == daemonfile.OutcomeInvalid:
+		cond.Reason = "Refused"
+	case st.Diverged:
+		cond.Reason = "Diverged"
+	}
+	return cond
 }
 
 func (o *ReloaderOutcome) read() (daemonfile.Status, error) {

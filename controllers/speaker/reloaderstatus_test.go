@@ -11,10 +11,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/routelb/routelb/api/v1beta1"
+	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/daemonfile"
 	"github.com/routelb/routelb/internal/testing/testenv"
@@ -23,7 +28,9 @@ import (
 // TestReloaderOutcomeReachesReadyzAndEvents: the reloader's status file, written with the
 // reloader's own type, drives /readyz and the Node's events through a real API server: no file is
 // ready, a refused config and a diverged one fail the check with the daemon's error and each makes
-// one Warning event, the good config again passes and makes a Normal event.
+// one Warning event, the good config again passes and makes a Normal event. Each verdict is the
+// RoutingConfigApplied condition of the node's ConfigurationState, which the BGP reconciler's own
+// writes leave in place.
 func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: starts kube-apiserver and etcd")
@@ -37,8 +44,9 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := unservedMetrics()
+	state := controllers.SpeakerConfigState(testenv.Namespace, "node-rs", nil)
 	o := &ReloaderOutcome{ConfigDir: dir, Daemon: "frr", NodeName: "node-rs", Recorder: mgr.GetEventRecorder("routelb-speaker"),
-		Interval: 50 * time.Millisecond, Log: mgr.GetLogger(), Metrics: m}
+		Interval: 50 * time.Millisecond, Log: mgr.GetLogger(), Metrics: m, State: &state, Client: env.Client}
 	applied := func(want float64) {
 		t.Helper()
 		if got := gaugeValue(m.routingConfigApplied.WithLabelValues("frr")); got != want {
@@ -70,6 +78,12 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 	e.eventually("not ready after a refused config", func() error { return wantNotReady(o, "refused", "router bgp 0") })
 	waitNodeEvent(e, "node-rs", "RoutingConfigRefused", "router bgp 0")
 	applied(0)
+	wantStateCondition(e, state, metav1.ConditionFalse, "Refused", "router bgp 0")
+	// The BGP reconciler writes the same object's result and ConfigurationValid condition.
+	if err := state.Write(context.Background(), env.Client, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantStateCondition(e, state, metav1.ConditionFalse, "Refused", "router bgp 0")
 	// The reloader retries the same file: the same verdict, no second event.
 	refused := daemonfile.Status{Result: daemonfile.OutcomeInvalid, FileSHA256: "b", Reason: "retry",
 		Error: "FRR refused the config: line 3: % Unknown command: router bgp 0"}
@@ -80,14 +94,33 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 		Error: "after full reload: running config differs"})
 	e.eventually("not ready while diverged", func() error { return wantNotReady(o, "even after a full reload") })
 	waitNodeEvent(e, "node-rs", "RoutingConfigNotApplied", "running config differs")
+	wantStateCondition(e, state, metav1.ConditionFalse, "Diverged", "running config differs")
 
 	writeReloaderStatus(t, dir, daemonfile.Status{Result: daemonfile.OutcomeFullReload, FileSHA256: "d"})
 	e.eventually("ready again", func() error { return o.Check(nil) })
 	applied(1)
 	waitNodeEvent(e, "node-rs", "RoutingConfigApplied", "again")
+	o.Sync()
+	wantStateCondition(e, state, metav1.ConditionTrue, "Applied", "frr runs the node's config")
 	if n := countNodeEvents(e, "node-rs", "RoutingConfigRefused"); n != 1 {
 		t.Errorf("%d RoutingConfigRefused events for one refused file, want 1", n)
 	}
+}
+
+// wantStateCondition waits for the ConfigurationState's RoutingConfigApplied condition.
+func wantStateCondition(e *speakerEnv, cs controllers.ConfigState, status metav1.ConditionStatus, reason, substr string) {
+	e.t.Helper()
+	e.eventually("RoutingConfigApplied "+reason+" on "+cs.Name, func() error {
+		var st v1beta1.ConfigurationState
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: cs.Namespace, Name: cs.Name}, &st); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(st.Status.Conditions, controllers.ConditionRoutingConfigApplied)
+		if c == nil || c.Status != status || c.Reason != reason || !strings.Contains(c.Message, substr) {
+			return fmt.Errorf("condition %+v, want %s %s with %q", c, status, reason, substr)
+		}
+		return nil
+	})
 }
 
 func wantNotReady(o *ReloaderOutcome, substrs ...string) error {
