@@ -2,18 +2,18 @@ package membership
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
 )
 
-// pair starts two real memberlists on loopback (random ports) that heartbeat each other.
-func start(t *testing.T, node string, port int, join []string) (*Membership, context.CancelFunc) {
+// start starts a real memberlist on loopback that heartbeats the members it joins. Port 0 lets the
+// kernel choose (memberlist binds UDP to the port TCP got): a port picked at random by the test
+// was once taken by another package's ephemeral connection under `make test`.
+func start(t *testing.T, node string, join []string) (*Membership, context.CancelFunc) {
 	t.Helper()
-	m, err := New(Config{Node: node, Run: node + "-run", BindAddr: "127.0.0.1", BindPort: port, Join: join,
+	m, err := New(Config{Node: node, Run: node + "-run", BindAddr: "127.0.0.1", BindPort: 0, Join: join,
 		SecretKey: []byte("0123456789abcdef0123456789abcdef"), Window: 10 * time.Second, Logger: testr.New(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +45,8 @@ func TestPromisesAndConviction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: opens sockets")
 	}
-	base := 20000 + rand.IntN(20000)
-	a, stopA := start(t, "a", base, nil)
-	b, stopB := start(t, "b", base+1, []string{fmt.Sprintf("127.0.0.1:%d", base)})
+	a, stopA := start(t, "a", nil)
+	b, stopB := start(t, "b", []string{a.Addr()})
 	defer func() { stopB(); b.Stop(true) }()
 	acked := func(m *Membership, k runKey) bool {
 		m.mu.Lock()
@@ -90,9 +89,8 @@ func TestGoodbyeLeavesTheRequiredSet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: opens sockets")
 	}
-	base := 20000 + rand.IntN(20000)
-	a, stopA := start(t, "a", base, nil)
-	b, stopB := start(t, "b", base+1, []string{fmt.Sprintf("127.0.0.1:%d", base)})
+	a, stopA := start(t, "a", nil)
+	b, stopB := start(t, "b", []string{a.Addr()})
 	defer func() { stopB(); b.Stop(true) }()
 	required := func() bool {
 		b.mu.Lock()
@@ -118,16 +116,15 @@ func TestVotesDropOnlyARunLastHeardInAnOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: opens sockets")
 	}
-	base := 20000 + rand.IntN(20000)
 	names := []string{"a", "b", "c", "d", "e"}
 	ms := map[string]*Membership{}
 	stops := map[string]context.CancelFunc{}
 	for i, n := range names {
 		var join []string
 		if i > 0 {
-			join = []string{fmt.Sprintf("127.0.0.1:%d", base)}
+			join = []string{ms["a"].Addr()}
 		}
-		ms[n], stops[n] = start(t, n, base+i, join)
+		ms[n], stops[n] = start(t, n, join)
 		ms[n].SetRoster(names)
 	}
 	ms["d"].mu.Lock()
