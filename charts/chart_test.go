@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/routelb/routelb/internal/memlimit"
 	"github.com/routelb/routelb/internal/testing/testenv"
 )
 
@@ -288,8 +289,27 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("speaker args %v: --layer2=true present = %v, want %v", speaker.Args, got, l2)
 			}
 			checkRBAC(t, objs, bgp, l2)
+			checkMemoryLimitEnv(t, "speaker", speaker)
+			ctrlSpec := as[appsv1.Deployment](t, objs.find("Deployment", "-controller")).Spec.Template.Spec
+			checkMemoryLimitEnv(t, "controller", container(t, ctrlSpec, "controller"))
 		})
 	}
+}
+
+// checkMemoryLimitEnv: the binary learns its container's memory limit (internal/memlimit) from the
+// downward API, in bytes.
+func checkMemoryLimitEnv(t *testing.T, name string, c corev1.Container) {
+	t.Helper()
+	for _, e := range c.Env {
+		if e.Name == memlimit.EnvVar {
+			if e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" ||
+				!e.ValueFrom.ResourceFieldRef.Divisor.IsZero() && e.ValueFrom.ResourceFieldRef.Divisor.String() != "1" {
+				t.Errorf("%s: %s is %+v, want the container's limits.memory in bytes", name, memlimit.EnvVar, e.ValueFrom)
+			}
+			return
+		}
+	}
+	t.Errorf("%s: no %s in its env", name, memlimit.EnvVar)
 }
 
 // checkBGPPod: FRR, reloader and speaker share the rendered-config and socket directories, and start

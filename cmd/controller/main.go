@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/routelb/routelb/controllers/ipam"
+	"github.com/routelb/routelb/internal/memlimit"
 )
 
 // options are the controller's flags: the manager's options plus the logger's.
@@ -51,7 +52,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	setup := log.WithName("setup")
-	setup.Info("Starting controller", "namespace", o.Namespace, "lbClass", o.LBClass, "leaderElect", o.LeaderElect)
+	memLimit, err := memlimit.Set()
+	if err != nil {
+		return err
+	}
+	setup.Info("Starting controller", "namespace", o.Namespace, "lbClass", o.LBClass, "leaderElect", o.LeaderElect,
+		"goMemoryLimit", memLimit)
 	// RunController campaigns again with a new manager when leadership is lost.
 	return ipam.RunController(ctx, cfg, o.ControllerOptions, setup)
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/controllers/speaker"
+	"github.com/routelb/routelb/internal/memlimit"
 	"github.com/routelb/routelb/internal/metricsauth"
 	"github.com/routelb/routelb/internal/metricsauth/ctrlmetrics"
 	"github.com/routelb/routelb/internal/nodeconfig"
@@ -134,8 +135,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	memLimit, err := memlimit.Set()
+	if err != nil {
+		return err
+	}
 	setup.Info("Starting speaker", "node", o.NodeName, "namespace", o.Namespace, "lbClass", o.LBClass,
-		"ignoreExcludeLB", o.IgnoreExcludeLB, "configDir", o.ConfigDir, "routingDaemon", o.RoutingDaemon)
+		"ignoreExcludeLB", o.IgnoreExcludeLB, "configDir", o.ConfigDir, "routingDaemon", o.RoutingDaemon,
+		"goMemoryLimit", memLimit)
 	return mgr.Start(ctx)
 }
 

@@ -46,6 +46,18 @@ app.kubernetes.io/component: {{ .component }}
 - --zap-log-level={{ .Values.logLevel }}
 {{- end -}}
 
+{{/*
+The container's memory limit in bytes (internal/memlimit): the binary gives 90% of it to the Go
+runtime as its soft limit, so the GC collects before the kernel kills. Without a limit the value is
+the node's allocatable memory. GOMEMLIMIT in the container's env, if an operator sets one, wins.
+*/}}
+{{- define "routelb.memoryLimitEnv" -}}
+- name: ROUTELB_MEMORY_LIMIT
+  valueFrom:
+    resourceFieldRef:
+      resource: limits.memory
+{{- end -}}
+
 {{/* Address flag value of a metrics endpoint: the port, or "0" (controller-runtime: disabled). */}}
 {{- define "routelb.metricsAddr" -}}
 {{- if .ctx.Values.metrics.enabled -}}:{{ .port }}{{- else -}}0{{- end -}}
