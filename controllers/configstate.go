@@ -18,9 +18,8 @@ import (
 const (
 	// ConditionConfigValid is every component's: the objects make a valid configuration.
 	ConditionConfigValid = "ConfigurationValid"
-	// ConditionRoutingConfigApplied is a BGP speaker's: the routing daemon runs the node's config,
-	// as the reloader reports it (the speaker's ReloaderOutcome).
-	ConditionRoutingConfigApplied = "RoutingConfigApplied"
+	// ConditionRoutingConfigApplied is a BGP speaker's (the speaker's ReloaderOutcome writes it).
+	ConditionRoutingConfigApplied = v1beta1.ConditionRoutingConfigApplied
 )
 
 // maxSummary keeps the error summary well inside an object's size limit.

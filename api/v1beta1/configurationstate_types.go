@@ -25,6 +25,11 @@ const (
 	LabelNodeName = "metallb.io/node-name"
 )
 
+// ConditionRoutingConfigApplied is the condition a BGP speaker sets on its ConfigurationState: True
+// while the node's routing daemon runs the node's config, as its reloader reports it; False with
+// reason Refused, Diverged or NotApplied and the reloader's error otherwise.
+const ConditionRoutingConfigApplied = "RoutingConfigApplied"
+
 // ConfigurationStateStatus is what one component found when it last validated the configuration.
 type ConfigurationStateStatus struct {
 	// Result of the validation.

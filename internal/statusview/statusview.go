@@ -16,6 +16,8 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/api/v1beta2"
@@ -103,13 +105,14 @@ type Node struct {
 	// Config is the speaker's ConfigurationState result (Valid, Invalid, Unknown); empty without one.
 	Config       string `json:"config,omitempty"`
 	ConfigErrors string `json:"configErrors,omitempty"`
-	// LastApply is the latest reloader outcome recorded on the Node; nil when none was recorded
-	// (the speaker records only changes, and a first good apply is not one).
+	// LastApply is the latest reloader outcome: the speaker's RoutingConfigApplied condition or its
+	// last event on the Node, whichever is later; nil when neither exists (an older speaker records
+	// only changes as events, and a first good apply is not one).
 	LastApply *Apply    `json:"lastApply,omitempty"`
 	Sessions  []Session `json:"sessions,omitempty"`
 }
 
-// Apply is the routing daemon's last apply outcome, from the event on the Node.
+// Apply is the routing daemon's last apply outcome, from the condition or the event on the Node.
 type Apply struct {
 	Reason     string    `json:"reason"`
 	OK         bool      `json:"ok"`
@@ -205,7 +208,28 @@ func (b *builder) configStates() {
 		}
 		n := b.node(node)
 		n.Config, n.ConfigErrors = string(cs.Status.Result), strings.TrimSpace(cs.Status.ErrorSummary)
+		if c := meta.FindStatusCondition(cs.Status.Conditions, v1beta1.ConditionRoutingConfigApplied); c != nil {
+			b.setApply(n, Apply{Reason: conditionApplyReasons[c.Reason], OK: c.Status == metav1.ConditionTrue,
+				Message: c.Message, Time: c.LastTransitionTime.UTC()})
+		}
 	}
+}
+
+// conditionApplyReasons names the speaker's RoutingConfigApplied condition reasons as the events
+// that record the same verdicts: unlike the events, the condition does not expire.
+var conditionApplyReasons = map[string]string{"Applied": ApplyReasons[0], "Refused": ApplyReasons[1],
+	"Diverged": ApplyReasons[2], "NotApplied": ApplyReasons[2]}
+
+// setApply keeps the later of n's apply outcome and a.
+func (b *builder) setApply(n *Node, a Apply) {
+	if n.LastApply != nil && !a.Time.After(n.LastApply.Time) {
+		return
+	}
+	if a.Reason == "" {
+		a.Reason = ApplyReasons[2]
+	}
+	a.AgeSeconds = *b.age(a.Time)
+	n.LastApply = &a
 }
 
 // applies keeps, per Node, the latest of the speaker's apply events.
@@ -214,13 +238,8 @@ func (b *builder) applies() {
 		if e.Regarding.Kind != "Node" || !slices.Contains(ApplyReasons, e.Reason) {
 			continue
 		}
-		t := eventTime(e)
-		n := b.node(e.Regarding.Name)
-		if n.LastApply != nil && !t.After(n.LastApply.Time) {
-			continue
-		}
-		n.LastApply = &Apply{Reason: e.Reason, OK: e.Reason == ApplyReasons[0], Message: e.Note, Time: t,
-			AgeSeconds: *b.age(t)}
+		b.setApply(b.node(e.Regarding.Name), Apply{Reason: e.Reason, OK: e.Reason == ApplyReasons[0], Message: e.Note,
+			Time: eventTime(e)})
 	}
 }
 

@@ -62,6 +62,12 @@ func nodeEvent(node, reason, note string, at time.Duration) eventsv1.Event {
 		EventTime: metav1.NewMicroTime(now.Add(-at))}
 }
 
+// applied is a speaker's RoutingConfigApplied condition, last changed at ago.
+func applied(status metav1.ConditionStatus, reason, msg string, at time.Duration) metav1.Condition {
+	return metav1.Condition{Type: v1beta1.ConditionRoutingConfigApplied, Status: status, Reason: reason, Message: msg,
+		LastTransitionTime: ago(at)}
+}
+
 // cluster is two BGP nodes (one session down on node-b, whose FRR refused its last config), a
 // dual-stack Layer 2 Service on node-c, an expired claim nobody explains and a status object
 // without labels.
@@ -94,11 +100,15 @@ func cluster() Input {
 		ConfigStates: []v1beta1.ConfigurationState{
 			{ObjectMeta: metav1.ObjectMeta{Name: "controller", Labels: map[string]string{v1beta1.LabelComponentType: "controller"}},
 				Status: v1beta1.ConfigurationStateStatus{Result: v1beta1.ConfigurationResultValid}},
+			// node-a's verdict is only in its condition (its events expired, or a first good apply made none).
 			{ObjectMeta: metav1.ObjectMeta{Name: "speaker-node-a", Labels: map[string]string{v1beta1.LabelComponentType: "speaker", v1beta1.LabelNodeName: "node-a"}},
-				Status: v1beta1.ConfigurationStateStatus{Result: v1beta1.ConfigurationResultValid}},
+				Status: v1beta1.ConfigurationStateStatus{Result: v1beta1.ConfigurationResultValid,
+					Conditions: []metav1.Condition{applied(metav1.ConditionTrue, "Applied", "frr runs the node's config", 3*time.Hour)}}},
+			// node-b's condition is older than its last event (the condition has not caught up): the event wins.
 			{ObjectMeta: metav1.ObjectMeta{Name: "speaker-node-b", Labels: map[string]string{v1beta1.LabelComponentType: "speaker", v1beta1.LabelNodeName: "node-b"}},
 				Status: v1beta1.ConfigurationStateStatus{Result: v1beta1.ConfigurationResultInvalid,
-					ErrorSummary: "BGPPeer metallb-system/router-c: spec.bfdProfile: BFDProfile fast does not exist"}},
+					ErrorSummary: "BGPPeer metallb-system/router-c: spec.bfdProfile: BFDProfile fast does not exist",
+					Conditions:   []metav1.Condition{applied(metav1.ConditionTrue, "Applied", "frr runs the node's config", 2*time.Hour)}}},
 		},
 		Leases: []coordinationv1.Lease{
 			lease("node-c", "203.0.113.20,2001:db8::20", 2*time.Second),
@@ -161,6 +171,11 @@ func TestView(t *testing.T) {
 	}
 	if b.LastApply == nil || b.LastApply.Reason != "RoutingConfigRefused" || b.LastApply.OK || b.Config != "Invalid" || len(b.Sessions) != 2 {
 		t.Errorf("node-b: %+v", b)
+	}
+	for _, n := range v.Nodes {
+		if n.Name == "node-a" && (n.LastApply == nil || n.LastApply.Reason != "RoutingConfigApplied" || !n.LastApply.OK) {
+			t.Errorf("node-a: the condition's verdict is not shown: %+v", n.LastApply)
+		}
 	}
 	if len(v.Problems) != 1 {
 		t.Errorf("problems: %q", v.Problems)
