@@ -14,13 +14,9 @@ import (
 	"github.com/routelb/routelb/internal/model"
 )
 
-// Conditions of a ConfigurationState.
-const (
-	// ConditionConfigValid is every component's: the objects make a valid configuration.
-	ConditionConfigValid = "ConfigurationValid"
-	// ConditionRoutingConfigApplied is a BGP speaker's (the speaker's ReloaderOutcome writes it).
-	ConditionRoutingConfigApplied = v1beta1.ConditionRoutingConfigApplied
-)
+// ConditionConfigValid is every component's condition on its ConfigurationState: the objects make
+// a valid configuration. (A BGP speaker also sets v1beta1.ConditionRoutingConfigApplied.)
+const ConditionConfigValid = "ConfigurationValid"
 
 // maxSummary keeps the error summary well inside an object's size limit.
 const maxSummary = 32768

@@ -139,7 +139,7 @@ func (a *Applier) Apply(ctx context.Context, target []byte) (res Result) {
 	if err == nil && a.checkOwn && (outcome == OutcomeApplied || outcome == OutcomeUnchanged || outcome == OutcomeFullReload) {
 		outcome, err = a.checkOwnView(ctx, target, want, outcome, &res)
 		if err == nil {
-			outcome, err = a.checkBFDAfter(ctx, want, outcome, &res)
+			outcome, err = a.checkBFDAfter(ctx, want, outcome)
 		}
 	}
 	res.Outcome, res.Err = interrupted(ctx, outcome, err)

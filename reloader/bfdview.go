@@ -185,7 +185,7 @@ func (a *Applier) reregisterBFD(ctx context.Context, ns []bfdNeighbor) error {
 
 // checkBFDAfter runs checkBFD after a successful apply: commands sent make an unchanged apply an
 // applied one, and a failure keeps the checks of a restart for the retry.
-func (a *Applier) checkBFDAfter(ctx context.Context, want *frr.Block, outcome string, res *Result) (string, error) {
+func (a *Applier) checkBFDAfter(ctx context.Context, want *frr.Block, outcome string) (string, error) {
 	n, err := a.checkBFD(ctx, want)
 	if err != nil {
 		a.checkOwn = true

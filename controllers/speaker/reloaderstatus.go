@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/controllers"
 	"github.com/routelb/routelb/frrtemplates"
 	"github.com/routelb/routelb/internal/daemonfile"
@@ -137,7 +138,7 @@ func (o *ReloaderOutcome) writeCondition(cond metav1.Condition) {
 
 // conditionOf is the RoutingConfigApplied condition for a status and its verdict.
 func conditionOf(daemon string, st daemonfile.Status, verdict error) metav1.Condition {
-	cond := metav1.Condition{Type: controllers.ConditionRoutingConfigApplied, Status: metav1.ConditionTrue,
+	cond := metav1.Condition{Type: v1beta1.ConditionRoutingConfigApplied, Status: metav1.ConditionTrue,
 		Reason: "Applied", Message: daemon + " runs the node's config"}
 	if verdict == nil {
 		return cond

@@ -100,7 +100,6 @@ func TestReloaderOutcomeReachesReadyzAndEvents(t *testing.T) {
 	e.eventually("ready again", func() error { return o.Check(nil) })
 	applied(1)
 	waitNodeEvent(e, "node-rs", "RoutingConfigApplied", "again")
-	o.Sync()
 	wantStateCondition(e, state, metav1.ConditionTrue, "Applied", "frr runs the node's config")
 	if n := countNodeEvents(e, "node-rs", "RoutingConfigRefused"); n != 1 {
 		t.Errorf("%d RoutingConfigRefused events for one refused file, want 1", n)
@@ -115,7 +114,7 @@ func wantStateCondition(e *speakerEnv, cs controllers.ConfigState, status metav1
 		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: cs.Namespace, Name: cs.Name}, &st); err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(st.Status.Conditions, controllers.ConditionRoutingConfigApplied)
+		c := meta.FindStatusCondition(st.Status.Conditions, v1beta1.ConditionRoutingConfigApplied)
 		if c == nil || c.Status != status || c.Reason != reason || !strings.Contains(c.Message, substr) {
 			return fmt.Errorf("condition %+v, want %s %s with %q", c, status, reason, substr)
 		}
