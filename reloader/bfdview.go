@@ -32,6 +32,8 @@ type bfdNeighbor struct {
 const (
 	bfdWaitFor      = 3 * time.Second
 	bfdRegisterPoll = 100 * time.Millisecond
+	// zebraClientsWaitFor bounds the wait for bfdd and bgpd to be zebra's clients again.
+	zebraClientsWaitFor = 10 * time.Second
 )
 
 // bfdNeighbors lists the neighbours of cfg that have `neighbor ID bfd`, in config order.
@@ -125,6 +127,11 @@ func (a *Applier) checkBFD(ctx context.Context, want *frr.Block) (int, error) {
 	if len(neighbors) == 0 {
 		return 0, nil
 	}
+	// bfdd drops its clients' sessions when it reconnects to a restarted zebra: checked before
+	// that, a session bfdd is about to lose looks held.
+	if err := a.waitZebraClients(ctx); err != nil {
+		return 0, err
+	}
 	missing, err := a.missingBFD(ctx, neighbors)
 	if err != nil || len(missing) == 0 {
 		return 0, err
@@ -139,6 +146,43 @@ func (a *Applier) checkBFD(ctx context.Context, want *frr.Block) (int, error) {
 	}
 	bfdReregisteredTotal.Add(float64(len(missing)))
 	return len(missing), a.waitBFD(ctx, missing)
+}
+
+// waitZebraClients waits, zebraClientsWaitFor at most, until zebra lists bfdd and bgpd among its
+// clients (`show zebra client summary`, the same lines on FRR 8.4 and 10.x).
+func (a *Applier) waitZebraClients(ctx context.Context) error {
+	deadline := time.Now().Add(zebraClientsWaitFor)
+	for {
+		out, err := a.FRR.Show(ctx, "show zebra client summary")
+		if err == nil && zebraHasClients(out, "bfd", "bgp") {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("zebra does not list bfdd and bgpd as clients after %s (%v)", zebraClientsWaitFor, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(bfdRegisterPoll):
+		}
+	}
+}
+
+// zebraHasClients reports whether a `show zebra client summary` lists every one of names (the
+// first column; bgpd's second session shows as "bgp[0:1]").
+func zebraHasClients(out string, names ...string) bool {
+	seen := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			seen[f[0]] = true
+		}
+	}
+	for _, n := range names {
+		if !seen[n] {
+			return false
+		}
+	}
+	return true
 }
 
 // waitBFD waits, bfdWaitFor at most, for bfdd to hold a session for each of ns.

@@ -67,3 +67,21 @@ func TestBFDHeldIn(t *testing.T) {
 		t.Error("a session without a vrf name is in the default VRF")
 	}
 }
+
+// TestZebraHasClients reads `show zebra client summary` as FRR 8.4 and 10.x print it.
+func TestZebraHasClients(t *testing.T) {
+	out := `Name    Connect Time    Last Read  Last Write  IPv4 Routes       IPv6 Routes
+------------------------------------------------------------------------------------------
+bgp           00:00:05     00:00:05    00:00:05          0/0                0/0
+bgp[0:1]      00:00:05     00:00:05    00:00:05          0/0                0/0
+static        00:00:05     00:00:05    00:00:05          0/0                0/0
+
+Routes column shows (added+updated)/deleted
+`
+	if zebraHasClients(out, "bfd", "bgp") {
+		t.Error("bfd is not connected yet")
+	}
+	if !zebraHasClients(out+"bfd           00:00:01     00:00:01    00:00:01          0/0                0/0\n", "bfd", "bgp") {
+		t.Error("bfd and bgp are both listed")
+	}
+}
