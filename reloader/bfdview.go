@@ -158,7 +158,10 @@ func (a *Applier) waitZebraClients(ctx context.Context) error {
 			return nil
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("zebra does not list bfdd and bgpd as clients after %s (%v)", zebraClientsWaitFor, err)
+			if err != nil {
+				return fmt.Errorf("asking zebra for its clients: %w", err)
+			}
+			return fmt.Errorf("zebra does not list bfdd and bgpd as clients after %s", zebraClientsWaitFor)
 		}
 		select {
 		case <-ctx.Done():
