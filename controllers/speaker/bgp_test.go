@@ -480,12 +480,16 @@ func TestSpeakerBGPStatusNamesCannotCollide(t *testing.T) {
 	if want := map[string]int{"prod/web-api": 1, "prod-web/api": 1, "default/third": 1}; !maps.Equal(creates, want) {
 		t.Errorf("ServiceBGPStatus creations %v, want one per Service %v", creates, want)
 	}
-	e.r.mu.Lock()
-	failures := e.r.retries.failures
-	e.r.mu.Unlock()
-	if failures != 0 {
-		t.Errorf("status writes still retrying (%d failures in a row)", failures)
-	}
+	// A write may conflict with a cache that lags under load; what matters is that the
+	// retries settle, not that none was ever needed.
+	e.eventually("status writes settled", func() error {
+		e.r.mu.Lock()
+		defer e.r.mu.Unlock()
+		if n := e.r.retries.failures; n != 0 {
+			return fmt.Errorf("status writes still retrying (%d failures in a row)", n)
+		}
+		return nil
+	})
 }
 
 func counterValue(c prometheus.Counter) float64 {
