@@ -76,7 +76,7 @@ type SpeakerBGPReconciler struct {
 	lastGood  *model.Config
 	reported  map[string]bool               // problems already sent as events, so each is reported once
 	announced map[string]bool               // Services announced at the last reconcile, for events
-	lastNode  atomic.Pointer[model.NodeBGP] // last computed node model, for the session reporter
+	lastNode  atomic.Pointer[model.NodeBGP] // the last node model's sessions (NodeBGP.Sessions), for the session reporter
 	events    *pacedEvents                  // per-Service events, paced (pacedevents.go)
 	write     writeHealth                   // last write of the config file, for /readyz
 }
@@ -215,7 +215,7 @@ func (r *SpeakerBGPReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 			"peers", peerCount(res.Node), "problems", len(res.Problems))
 	}
 	r.lastGood = res.Config
-	r.lastNode.Store(res.Node)
+	r.lastNode.Store(res.Node.Sessions())
 	r.Metrics.observeBGP(res)
 	r.reportProblems(ctx, in, res.Problems)
 	r.reportAnnouncements(in, res.Node)

@@ -45,6 +45,22 @@ type NodeBGP struct {
 var FRRLogLevels = []string{"emergencies", "alerts", "critical", "errors", "warnings", "notifications",
 	"informational", "debugging"}
 
+// Sessions is a copy of n with its routers and neighbours but none of what they announce: what
+// a reader of the sessions (which peers, in which VRF) keeps between computations. At 10,000
+// Services the prefixes and Services are most of the model, and holding them until the next
+// computation doubled its memory.
+func (n *NodeBGP) Sessions() *NodeBGP {
+	out := &NodeBGP{NodeName: n.NodeName, Routers: make([]*Router, len(n.Routers))}
+	for i, r := range n.Routers {
+		nr := &Router{VRF: r.VRF, MyASN: r.MyASN, RouterID: r.RouterID, Neighbors: make([]*Neighbor, len(r.Neighbors))}
+		for j, nb := range r.Neighbors {
+			nr.Neighbors[j] = &Neighbor{Peer: nb.Peer, IPv4: nb.IPv4, IPv6: nb.IPv6}
+		}
+		out.Routers[i] = nr
+	}
+	return out
+}
+
 // Empty reports whether the node peers with nobody, and so needs no BGP at all.
 func (n *NodeBGP) Empty() bool { return len(n.Routers) == 0 }
 

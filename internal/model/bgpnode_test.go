@@ -235,6 +235,41 @@ func TestBuildNodeShapeIgnoresServices(t *testing.T) {
 	}
 }
 
+func TestSessionsKeepsPeersOnly(t *testing.T) {
+	in := Input{
+		Pools: []v1beta1.IPAddressPool{pool("vips", 0, "203.0.113.0/24")},
+		Peers: []v1beta2.BGPPeer{peer("r1", 0), peer("r2", 0, func(s *v1beta2.BGPPeerSpec) { s.Address = "198.51.100.2" })},
+		BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("tagged", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.Communities = []v1beta1.CommunityRef{"64512:1"}
+		})},
+		Nodes: []corev1.Node{node("node1", nil)},
+	}
+	cfg, ps := Build(in, nil)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	full, _ := BuildNode(cfg, NodeInput{Node: &in.Nodes[0], Services: []corev1.Service{lbService("a", "web", nil, "203.0.113.5")},
+		EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice("a", "web", "node1", nil)}})
+	got := full.Sessions()
+	if len(got.Services) != 0 || got.NodeName != "node1" || len(got.Routers) != len(full.Routers) {
+		t.Fatalf("sessions %+v of %+v", got, full)
+	}
+	for i, r := range got.Routers {
+		want := full.Routers[i]
+		if r.VRF != want.VRF || r.MyASN != want.MyASN || len(r.Networks4)+len(r.Networks6) != 0 || len(r.Neighbors) != len(want.Neighbors) {
+			t.Fatalf("router %d: %+v, want the sessions of %+v", i, r, want)
+		}
+		for j, n := range r.Neighbors {
+			if n.Peer != want.Neighbors[j].Peer || n.IPv4 != want.Neighbors[j].IPv4 || n.All.Len() != 0 || n.Communities != nil {
+				t.Fatalf("neighbour %d: %+v, want the session of %+v", j, n, want.Neighbors[j])
+			}
+		}
+	}
+	if full.Routers[0].Neighbors[0].All.Len() == 0 {
+		t.Fatal("the full model lost its prefixes")
+	}
+}
+
 func TestSafeToken(t *testing.T) {
 	for s, want := range map[string]bool{"": true, "s3!cr#t": true, "eth0": true, "a b": false, "a\nb": false, "a\x00": false, "é": false, "a\u2028b": false} {
 		if got := SafeToken(s); got != want {
