@@ -363,12 +363,13 @@ func pprofAddrFor(b *testing.B, bb benchBinary) string {
 	return addr
 }
 
-// saveHeapProfile fetches the settled process's heap profile (inuse and alloc, as pprof shows them).
+// saveHeapProfile fetches the settled process's heap profile (inuse and alloc, as pprof shows them),
+// after a collection: without one, inuse is as of the last GC, which may have run mid-reconcile.
 func saveHeapProfile(b *testing.B, p *benchProc, bb benchBinary, round int) {
 	if bb.pprofDir == "" {
 		return
 	}
-	resp, err := http.Get("http://" + p.pprof + "/debug/pprof/heap")
+	resp, err := http.Get("http://" + p.pprof + "/debug/pprof/heap?gc=1")
 	if err != nil {
 		b.Fatalf("fetching the heap profile: %v", err)
 	}
