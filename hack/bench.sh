@@ -34,5 +34,9 @@ run go test -tags bench -run '^$' -bench BenchmarkIPAMColdStart -benchtime 1x -t
 # take-over, BGP link-down with BFD, bulk changes, API writes, speaker RSS (docs/benchmarks.md, "Lab figures").
 run go run ./e2e/cmd/bench -runs 5
 
+# Live migration from MetalLB at 200 Services (docs/benchmarks.md, "Migration from MetalLB"); make test
+# runs it at 60, which fits its time budget.
+run go test -count=1 -run TestMigrationFromMetalLB -timeout 30m ./e2e/ -migration-services 200
+
 # The order of removals and additions in one large delta, and +1 onto 10,000 (docs/benchmarks.md, "Bulk changes").
 run go run ./e2e/cmd/bench -only order
