@@ -151,24 +151,19 @@ func (a *Applier) checkBFD(ctx context.Context, want *frr.Block) (int, error) {
 // waitZebraClients waits, zebraClientsWaitFor at most, until zebra lists bfdd and bgpd among its
 // clients (`show zebra client summary`, the same lines on FRR 8.4 and 10.x).
 func (a *Applier) waitZebraClients(ctx context.Context) error {
-	deadline := time.Now().Add(zebraClientsWaitFor)
-	for {
-		out, err := a.FRR.Show(ctx, "show zebra client summary")
-		if err == nil && zebraHasClients(out, "bfd", "bgp") {
-			return nil
-		}
-		if !time.Now().Before(deadline) {
-			if err != nil {
-				return fmt.Errorf("asking zebra for its clients: %w", err)
-			}
-			return fmt.Errorf("zebra does not list bfdd and bgpd as clients after %s", zebraClientsWaitFor)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(bfdRegisterPoll):
-		}
+	var err error
+	ok, cerr := poll(ctx, zebraClientsWaitFor, func() bool {
+		var out string
+		out, err = a.FRR.Show(ctx, "show zebra client summary")
+		return err == nil && zebraHasClients(out, "bfd", "bgp")
+	})
+	switch {
+	case cerr != nil || ok:
+		return cerr
+	case err != nil:
+		return fmt.Errorf("asking zebra for its clients: %w", err)
 	}
+	return fmt.Errorf("zebra does not list bfdd and bgpd as clients after %s", zebraClientsWaitFor)
 }
 
 // zebraHasClients reports whether a `show zebra client summary` lists every one of names (the
@@ -190,19 +185,36 @@ func zebraHasClients(out string, names ...string) bool {
 
 // waitBFD waits, bfdWaitFor at most, for bfdd to hold a session for each of ns.
 func (a *Applier) waitBFD(ctx context.Context, ns []bfdNeighbor) error {
-	deadline := time.Now().Add(bfdWaitFor)
+	var missing []bfdNeighbor
+	var err error
+	ok, cerr := poll(ctx, bfdWaitFor, func() bool {
+		missing, err = a.missingBFD(ctx, ns)
+		return err != nil || len(missing) == 0
+	})
+	switch {
+	case cerr != nil:
+		return cerr
+	case ok:
+		return err
+	}
+	return fmt.Errorf("bfdd holds no BFD session for neighbor %s (vrf %s) %s after registering it again",
+		missing[0].id, missing[0].vrf, bfdWaitFor)
+}
+
+// poll calls done every bfdRegisterPoll until it returns true, and reports whether it did within d
+// (done is called once more at d's end); the error is ctx's, when it ends first.
+func poll(ctx context.Context, d time.Duration, done func() bool) (bool, error) {
+	deadline := time.Now().Add(d)
 	for {
-		missing, err := a.missingBFD(ctx, ns)
-		if err != nil || len(missing) == 0 {
-			return err
+		if done() {
+			return true, nil
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("bfdd holds no BFD session for neighbor %s (vrf %s) %s after registering it again",
-				missing[0].id, missing[0].vrf, bfdWaitFor)
+			return false, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-time.After(bfdRegisterPoll):
 		}
 	}

@@ -47,8 +47,8 @@ var FRRLogLevels = []string{"emergencies", "alerts", "critical", "errors", "warn
 
 // Sessions is a copy of n with its routers and neighbours but none of what they announce: what
 // a reader of the sessions (which peers, in which VRF) keeps between computations. At 10,000
-// Services the prefixes and Services are most of the model, and holding them until the next
-// computation doubled its memory.
+// Services the prefixes and Services are most of the model, and nothing reads them once the
+// file is rendered.
 func (n *NodeBGP) Sessions() *NodeBGP {
 	out := &NodeBGP{NodeName: n.NodeName, Routers: make([]*Router, len(n.Routers))}
 	for i, r := range n.Routers {
