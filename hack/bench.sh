@@ -30,6 +30,10 @@ run go test -count=1 -run '^$' -bench '^BenchmarkL2' -benchtime 1x -timeout 30m 
 # IPAM: cold start to 5,000 Services allocated against the real API server (docs/benchmarks.md, "IPAM").
 run go test -tags bench -run '^$' -bench BenchmarkIPAMColdStart -benchtime 1x -timeout 30m ./controllers/
 
+# Daemon restart recovery: bgpd, zebra and bfdd killed -9 twenty times each, both FRR versions
+# (docs/benchmarks.md, "Daemon restart recovery"); make test runs 5 kills each.
+run go test -count=1 -run TestRestartChaos -timeout 40m ./reloader/ -chaos-kills 20
+
 # The lab's figures, routelb and MetalLB v0.15.2 side by side on one lab: Service -> VIP reachable, L2
 # take-over, BGP link-down with BFD, bulk changes, API writes, speaker RSS (docs/benchmarks.md, "Lab figures").
 run go run ./e2e/cmd/bench -runs 5

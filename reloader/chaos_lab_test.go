@@ -22,8 +22,10 @@ import (
 	"github.com/routelb/routelb/reloader/frr"
 )
 
-// chaosKills is how many times each daemon is killed; the issue's bar is 20.
-var chaosKills = flag.Int("chaos-kills", 20, "kill -9 rounds per daemon in TestRestartChaos")
+// chaosKills is how many times each daemon is killed. make test runs 5, which keeps its warm run
+// within CI's budget (20 took about 11 of the reloader package's 15 minutes); make bench runs issue 18's
+// bar of 20 (hack/bench.sh), and a failure seen there is reproduced here with -chaos-kills.
+var chaosKills = flag.Int("chaos-kills", 5, "kill -9 rounds per daemon in TestRestartChaos")
 
 const chaosVIPs = 11
 
