@@ -200,12 +200,13 @@ func freePort(b *testing.B) int {
 
 // settled is a speaker's cost once it has written everything it writes at start.
 type settled struct {
-	statuses       int           // ServiceBGPStatus objects of node1 with their status written
-	written        time.Duration // from the process start until all were
-	writesInMinute int           // status objects changed during the measured minute
-	cpuPerMinute   float64       // CPU seconds during that minute
-	cpuTotal       float64       // CPU seconds from the start to the end of that minute
-	rssKiB, hwmKiB int
+	statuses         int           // ServiceBGPStatus objects of node1 with their status written
+	written          time.Duration // from the process start until all were
+	writesInMinute   int           // status objects changed during the measured minute
+	cpuPerMinute     float64       // CPU seconds during that minute
+	cpuTotal         float64       // CPU seconds from the start to the end of that minute
+	rssKiB, hwmKiB   int
+	anonKiB, fileKiB int // the two parts of VmRSS: anonymous (the heap, stacks) and the binary's pages
 }
 
 // Settling: the status objects are polled this often (each poll lists them all, so not more
@@ -243,6 +244,7 @@ func settle(b *testing.B, c client.Client, pid int, start time.Time, n int, limi
 	s.cpuPerMinute = s.cpuTotal - cpu0
 	s.rssKiB = procKiB(b, pid, "VmRSS")
 	s.hwmKiB = procKiB(b, pid, "VmHWM")
+	s.anonKiB, s.fileKiB = procKiB(b, pid, "RssAnon"), procKiB(b, pid, "RssFile")
 	_, rv1 := statusSnapshot(b, c)
 	for name, rv := range rv1 {
 		if rv0[name] != rv {

@@ -46,7 +46,11 @@ import (
 // side. ROUTELB_BENCH_METALLB=1 runs MetalLB's speaker (v0.15.2, from $ROUTELB_METALLB_DIR or
 // hack/metallb-speaker.sh) after them on the same objects, in FRR mode (bgp_bench_metallb_test.go).
 // ROUTELB_BENCH_PPROF=<dir> starts this tree's speaker with --pprof-bind-address on a free loopback
-// port and saves its heap profile once settled as <dir>/heap-<round>.pb.gz (go tool pprof it).
+// port and saves its heap profile once settled as <dir>/heap-<round>.pb.gz (go tool pprof it), and
+// late as heap-<round>-late.pb.gz. ROUTELB_BENCH_LATE (default 15m, 0 skips it) is when, from the
+// process start, the RSS is read once more: client-go's event broadcaster keeps every event it sent
+// until its series check, which runs every 6 minutes and drops events older than 6 minutes, so the
+// events of a cold start stay until 12 minutes after it; the late figure is the speaker without them.
 func BenchmarkSpeakerBGP10k(b *testing.B) {
 	n := 10000
 	if s := os.Getenv("ROUTELB_BENCH_SERVICES"); s != "" {
@@ -73,6 +77,10 @@ func BenchmarkSpeakerBGP10k(b *testing.B) {
 	if s := os.Getenv("ROUTELB_BENCH_SETTLE_MAX"); s != "" {
 		settleMax, _ = time.ParseDuration(s)
 	}
+	late := 15 * time.Minute
+	if s := os.Getenv("ROUTELB_BENCH_LATE"); s != "" {
+		late, _ = time.ParseDuration(s)
+	}
 	t0 := time.Now()
 	createBenchObjects(b, c, n)
 	if bins[len(bins)-1].metallb {
@@ -87,7 +95,7 @@ func BenchmarkSpeakerBGP10k(b *testing.B) {
 			if err := c.DeleteAllOf(context.Background(), &v1beta1.ServiceBGPStatus{}, client.InNamespace(testenv.Namespace)); err != nil {
 				b.Fatal(err)
 			}
-			runBenchSpeaker(b, c, bb, benchRun{cfgPath: cfgPath, dir: dir, round: round, n: n, steady: steady, settleMax: settleMax})
+			runBenchSpeaker(b, c, bb, benchRun{cfgPath: cfgPath, dir: dir, round: round, n: n, steady: steady, settleMax: settleMax, late: late})
 		}
 	}
 }
@@ -107,6 +115,7 @@ type benchRun struct {
 	round, n     int
 	steady       time.Duration
 	settleMax    time.Duration
+	late         time.Duration // from the process start, for the late RSS reading; 0: none
 }
 
 // buildAt builds cmd/speaker of git revision rev (an export of it, not a checkout of this tree).
@@ -165,14 +174,17 @@ func runBenchSpeaker(b *testing.B, c client.Client, bb benchBinary, r benchRun) 
 	}
 	if r.settleMax > 0 {
 		s := settle(b, c, pid, p.start, r.n, r.settleMax)
-		benchLogf(b, "%s: %d ServiceBGPStatus objects written %s after the start; settled: VmRSS %d MiB, VmHWM %d MiB, %.2f s CPU per minute, %d status writes in that minute, %.1f s CPU in all%s",
-			bb.name, s.statuses, s.written.Round(time.Second), s.rssKiB/1024, s.hwmKiB/1024, s.cpuPerMinute, s.writesInMinute, s.cpuTotal, p.extra())
-		saveHeapProfile(b, p, bb, r.round)
+		benchLogf(b, "%s: %d ServiceBGPStatus objects written %s after the start; settled: VmRSS %d MiB (RssAnon %d, RssFile %d), VmHWM %d MiB, %.2f s CPU per minute, %d status writes in that minute, %.1f s CPU in all%s",
+			bb.name, s.statuses, s.written.Round(time.Second), s.rssKiB/1024, s.anonKiB/1024, s.fileKiB/1024, s.hwmKiB/1024, s.cpuPerMinute, s.writesInMinute, s.cpuTotal, p.extra())
+		saveHeapProfile(b, p, bb, fmt.Sprint(r.round))
 		if bb.report {
 			b.ReportMetric(s.written.Seconds(), prefix+"s/statuses-written")
 			b.ReportMetric(float64(s.rssKiB)/1024, prefix+"MiB-settled")
 			b.ReportMetric(float64(s.hwmKiB)/1024, prefix+"MiB-peak-settled")
 			b.ReportMetric(s.cpuPerMinute, prefix+"cpu-s/min-settled")
+		}
+		if r.late > 0 {
+			lateRSS(b, p, bb, r, prefix)
 		}
 	}
 	p.stop()
@@ -365,16 +377,39 @@ func pprofAddrFor(b *testing.B, bb benchBinary) string {
 
 // saveHeapProfile fetches the settled process's heap profile (inuse and alloc, as pprof shows them),
 // after a collection: without one, inuse is as of the last GC, which may have run mid-reconcile.
-func saveHeapProfile(b *testing.B, p *benchProc, bb benchBinary, round int) {
+func saveHeapProfile(b *testing.B, p *benchProc, bb benchBinary, round string) {
 	if bb.pprofDir == "" {
 		return
 	}
-	resp, err := http.Get("http://" + p.pprof + "/debug/pprof/heap?gc=1")
+	// The text form first, before the collection the profile forces: its runtime.MemStats show
+	// the heap as the settled process holds it (in use, idle, released to the OS, next GC goal).
+	fetchTo(b, "http://"+p.pprof+"/debug/pprof/heap?debug=1", filepath.Join(bb.pprofDir, fmt.Sprintf("heap-%s.txt", round)))
+	path := filepath.Join(bb.pprofDir, fmt.Sprintf("heap-%s.pb.gz", round))
+	fetchTo(b, "http://"+p.pprof+"/debug/pprof/heap?gc=1", path)
+	benchLogf(b, "%s: settled heap profile in %s", bb.name, path)
+}
+
+// lateRSS waits until r.late after the process start and reports its RSS then (see
+// BenchmarkSpeakerBGP10k's comment for why), and its heap profile.
+func lateRSS(b *testing.B, p *benchProc, bb benchBinary, r benchRun, prefix string) {
+	time.Sleep(time.Until(p.start.Add(r.late)))
+	pid := p.cmd.Process.Pid
+	rss, anon, file, hwm := procKiB(b, pid, "VmRSS"), procKiB(b, pid, "RssAnon"), procKiB(b, pid, "RssFile"), procKiB(b, pid, "VmHWM")
+	benchLogf(b, "%s: %s after the start: VmRSS %d MiB (RssAnon %d, RssFile %d), VmHWM %d MiB, %.1f s CPU in all",
+		bb.name, time.Since(p.start).Round(time.Second), rss/1024, anon/1024, file/1024, hwm/1024, procCPU(b, pid))
+	saveHeapProfile(b, p, bb, fmt.Sprintf("%d-late", r.round))
+	if bb.report {
+		b.ReportMetric(float64(rss)/1024, prefix+"MiB-late")
+	}
+}
+
+// fetchTo saves the body of url in path.
+func fetchTo(b *testing.B, url, path string) {
+	resp, err := http.Get(url)
 	if err != nil {
-		b.Fatalf("fetching the heap profile: %v", err)
+		b.Fatalf("fetching %s: %v", url, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	path := filepath.Join(bb.pprofDir, fmt.Sprintf("heap-%d.pb.gz", round))
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -383,5 +418,4 @@ func saveHeapProfile(b *testing.B, p *benchProc, bb benchBinary, round int) {
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		b.Fatal(err)
 	}
-	benchLogf(b, "%s: settled heap profile in %s", bb.name, path)
 }
