@@ -7,20 +7,49 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/routelb/routelb/api/v1beta1"
 )
 
 // The speaker caches every Service, EndpointSlice and Node of the cluster and each reconcile lists
 // them: at 10,000 Services the cache is most of its memory. The transforms below drop, before an
 // object is stored, what no speaker code reads (docs/benchmarks.md, "Speaker at 10,000 Services").
-// The speaker never updates these three kinds, so a trimmed copy is never written back; the objects
-// it does update (its status objects, the conditions of metallb.io objects) only lose managedFields,
-// which an update without them leaves as they are on the server.
+// The speaker never updates Services, EndpointSlices or Nodes, so a trimmed copy is never written
+// back; the objects it does update (its status objects, the conditions of metallb.io objects) are
+// written through their status subresource only, which keeps what the trim dropped as it is on the
+// server.
 
-// trimService drops managedFields and annotations: the speaker reads a Service's spec, status and
-// identity (events name the Service by it), never its annotations (the controller's business).
+// trimService keeps what the speaker reads of a Service: its identity (events name the Service by
+// it) and labels (advertisements' serviceSelectors), the three spec fields that decide whether and
+// from where it is announced (model.Announces, Serving) and the IPs of its ingress (model.IngressVIPs).
+// Annotations are the controller's business; ports, selector, cluster IPs and the rest are a
+// Service's bulk at 10,000 Services and decide nothing here.
 func trimService(obj any) (any, error) {
-	if s, ok := obj.(*corev1.Service); ok {
-		s.ManagedFields, s.Annotations = nil, nil
+	s, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil
+	}
+	s.ManagedFields, s.Annotations, s.OwnerReferences = nil, nil, nil
+	s.Spec = corev1.ServiceSpec{Type: s.Spec.Type, LoadBalancerClass: s.Spec.LoadBalancerClass,
+		ExternalTrafficPolicy: s.Spec.ExternalTrafficPolicy}
+	var ingress []corev1.LoadBalancerIngress
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ing.IP != "" {
+			ingress = append(ingress, corev1.LoadBalancerIngress{IP: ing.IP})
+		}
+	}
+	s.Status = corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: ingress}}
+	return s, nil
+}
+
+// trimStatusObject drops the owner references of the speaker's status objects (ServiceBGPStatus,
+// ServiceL2Status): the speaker sets them at create and never reads them, and it writes these
+// objects only through their status subresource, where the API server keeps everything but the
+// status as it was.
+func trimStatusObject(obj any) (any, error) {
+	if o, ok := obj.(client.Object); ok {
+		o.SetManagedFields(nil)
+		o.SetOwnerReferences(nil)
 	}
 	return obj, nil
 }
@@ -63,6 +92,7 @@ func withTransforms(opts cache.Options) cache.Options {
 	opts.DefaultTransform = cache.TransformStripManagedFields()
 	for obj, fn := range map[client.Object]func(any) (any, error){
 		&corev1.Service{}: trimService, &discoveryv1.EndpointSlice{}: trimEndpointSlice, &corev1.Node{}: trimNode,
+		&v1beta1.ServiceBGPStatus{}: trimStatusObject, &v1beta1.ServiceL2Status{}: trimStatusObject,
 	} {
 		bo := opts.ByObject[obj]
 		bo.Transform = fn

@@ -7,7 +7,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/internal/model"
 )
 
@@ -50,18 +52,89 @@ func TestTrimEndpointSliceKeepsServing(t *testing.T) {
 	}
 }
 
-// TestTrimServiceKeepsSpecAndStatus: the speaker reads a Service's identity, spec and status.
-func TestTrimServiceKeepsSpecAndStatus(t *testing.T) {
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns", UID: "u", ResourceVersion: "7",
-		Annotations: map[string]string{"metallb.io/loadBalancerIPs": "203.0.113.1"}, ManagedFields: []metav1.ManagedFieldsEntry{{}}},
-		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal},
-		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "203.0.113.1"}}}}}
-	want := svc.DeepCopy()
-	want.Annotations, want.ManagedFields = nil, nil
-	if _, err := trimService(svc); err != nil {
+// TestTrimServiceKeepsDecisions: a trimmed Service gives every answer the speaker takes from a
+// Service (announced at all, its VIPs, whether its endpoints allow it on a node, which
+// advertisements select it, what events name) exactly as the full one does, and holds none of
+// the bulk.
+func TestTrimServiceKeepsDecisions(t *testing.T) {
+	class, local := "routelb", corev1.ServiceExternalTrafficPolicyLocal
+	full := func(mod func(*corev1.Service)) *corev1.Service {
+		s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns", UID: "u", ResourceVersion: "7",
+			Labels:      map[string]string{"app": "web"},
+			Annotations: map[string]string{"metallb.io/loadBalancerIPs": "203.0.113.1"}, ManagedFields: []metav1.ManagedFieldsEntry{{}}},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}},
+				Selector: map[string]string{"app": "web"}, ClusterIP: "198.18.0.10", ClusterIPs: []string{"198.18.0.10"},
+				IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol}},
+			Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{
+				{IP: "203.0.113.1", Ports: []corev1.PortStatus{{Port: 80}}}, {Hostname: "web.example"}, {IP: "2001:db8::1"}, {IP: "bad"}}},
+				Conditions: []metav1.Condition{{Type: "x"}}}}
+		if mod != nil {
+			mod(s)
+		}
+		return s
+	}
+	cases := map[string]*corev1.Service{
+		"cluster policy":      full(nil),
+		"local policy":        full(func(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = local }),
+		"class":               full(func(s *corev1.Service) { s.Spec.LoadBalancerClass = &class }),
+		"not a load balancer": full(func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeClusterIP }),
+		"no ingress":          full(func(s *corev1.Service) { s.Status = corev1.ServiceStatus{} }),
+	}
+	webOnly, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(svc, want) {
-		t.Errorf("trimmed Service %+v, want %+v", svc, want)
+	adv := &model.BGPAdvertisement{ServiceSelectors: []labels.Selector{webOnly}}
+	serving := []model.Serving{{}, {Anywhere: true}, {Anywhere: true, Nodes: map[string]bool{"node1": true}}}
+	for name, svc := range cases {
+		t.Run(name, func(t *testing.T) {
+			trimmed := svc.DeepCopy()
+			if _, err := trimService(trimmed); err != nil {
+				t.Fatal(err)
+			}
+			for _, lbClass := range []string{"", class} {
+				if got, want := model.Announces(trimmed, lbClass), model.Announces(svc, lbClass); got != want {
+					t.Errorf("Announces(%q) = %v, full Service %v", lbClass, got, want)
+				}
+			}
+			var psT, psF model.Problems
+			if got, want := model.IngressVIPs(trimmed, &psT), model.IngressVIPs(svc, &psF); !reflect.DeepEqual(got, want) {
+				t.Errorf("IngressVIPs = %v, full Service %v", got, want)
+			}
+			for _, sv := range serving {
+				for _, node := range []string{"node1", "node2"} {
+					if got, want := sv.WithdrawReason(trimmed, node), sv.WithdrawReason(svc, node); got != want || sv.Announceable(trimmed) != sv.Announceable(svc) {
+						t.Errorf("serving %+v on %s: %q, full Service %q", sv, node, got, want)
+					}
+				}
+			}
+			if adv.SelectsService(trimmed) != adv.SelectsService(svc) {
+				t.Errorf("SelectsService differs")
+			}
+			if trimmed.Name != svc.Name || trimmed.Namespace != svc.Namespace || trimmed.UID != svc.UID || trimmed.ResourceVersion != svc.ResourceVersion {
+				t.Errorf("identity changed: %+v", trimmed.ObjectMeta)
+			}
+			if trimmed.Annotations != nil || trimmed.ManagedFields != nil || trimmed.Spec.Ports != nil || trimmed.Spec.Selector != nil ||
+				trimmed.Spec.ClusterIPs != nil || trimmed.Status.Conditions != nil {
+				t.Errorf("Service not trimmed: %+v", trimmed)
+			}
+		})
+	}
+}
+
+// TestTrimStatusObject: the speaker's status objects keep what it matches and compares (labels,
+// identity, status) and lose their owner references.
+func TestTrimStatusObject(t *testing.T) {
+	o := &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Name: "bgp-x", Namespace: "routelb", UID: "u", ResourceVersion: "3",
+		Labels:          map[string]string{LabelNode: "node1", LabelServiceName: "a", LabelServiceNamespace: "ns"},
+		OwnerReferences: []metav1.OwnerReference{{Kind: "Pod", Name: "speaker"}}, ManagedFields: []metav1.ManagedFieldsEntry{{}}},
+		Status: v1beta1.MetalLBServiceBGPStatus{Node: "node1", ServiceName: "a", ServiceNamespace: "ns", Peers: []string{"p"}}}
+	want := o.DeepCopy()
+	want.OwnerReferences, want.ManagedFields = nil, nil
+	if _, err := trimStatusObject(o); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("trimmed %+v, want %+v", o, want)
 	}
 }
