@@ -3,7 +3,6 @@ package speaker
 import (
 	"errors"
 	"net/netip"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,11 +26,8 @@ type Metrics struct {
 	configWrites, writeErrors, renderErrors prometheus.Counter
 	l2VIPs                                  prometheus.Gauge
 
-	// announced is MetalLB's metallb_speaker_announced (metallb_metrics.go); series remembers, per
-	// protocol, the label sets last set, so that a withdrawn VIP's series is deleted, not left at 1.
-	announced *prometheus.GaugeVec
-	mu        sync.Mutex
-	series    map[string]map[[4]string]bool
+	// announced is MetalLB's metallb_speaker_announced (metallb_metrics.go).
+	announced *announcedCollector
 }
 
 // NewMetrics registers the speaker's BGP and Layer 2 series on reg, with metallb MetalLB's
@@ -63,7 +59,6 @@ func NewMetrics(reg prometheus.Registerer, metallb bool) (*Metrics, error) {
 		l2VIPs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "routelb", Subsystem: "speaker_l2", Name: "vips",
 			Help: "VIPs of LoadBalancer Services in pools an L2Advertisement announces."}),
 		announced: newAnnounced(),
-		series:    map[string]map[[4]string]bool{},
 	}
 	var err error
 	for _, p := range []*prometheus.Gauge{&m.peersConfigured, &m.servicesAnnounced, &m.configProblems, &m.l2VIPs} {

@@ -1,7 +1,11 @@
 package speaker
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,50 +19,81 @@ const (
 	protoLayer2 = "layer2"
 )
 
-// newAnnounced is MetalLB's speaker gauge: 1 per (Service, protocol, node, ip) this node
-// announces. As in MetalLB it is desired state: a BGP series does not say a router took the route.
-func newAnnounced() *prometheus.GaugeVec {
-	return prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "metallb", Subsystem: "speaker", Name: "announced",
-		Help: "Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.",
-	}, []string{"service", "protocol", "node", "ip"})
+// announcedCollector is MetalLB's speaker gauge metallb_speaker_announced: 1 per (Service,
+// protocol, node, ip) the node announces; as in MetalLB it is desired state (a BGP series does not
+// say a router took the route). The series are made at each scrape from the sets the reconcilers
+// last gave: a GaugeVec child per series, kept between scrapes, held 7 MB of label pairs at 10,000
+// Services (docs/benchmarks.md, "Speaker at 10,000 Services"), where a set is a few hundred KB.
+// Sets are by protocol and node: several speakers may share a registry (the tests do).
+type announcedCollector struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	sets map[[2]string][]announcement // by [protocol, node]
 }
 
-// setAnnounced makes protocol's series exactly want, each [service, protocol, node, ip].
-func (m *Metrics) setAnnounced(protocol string, want map[[4]string]bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range m.series[protocol] {
-		if !want[k] {
-			m.announced.DeleteLabelValues(k[:]...)
+type announcement struct {
+	service string // namespace/name
+	ip      netip.Addr
+}
+
+func newAnnounced() *announcedCollector {
+	return &announcedCollector{
+		desc: prometheus.NewDesc("metallb_speaker_announced",
+			"Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.",
+			[]string{"service", "protocol", "node", "ip"}, nil),
+		sets: map[[2]string][]announcement{},
+	}
+}
+
+func (c *announcedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *announcedCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, set := range c.sets {
+		for _, a := range set {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, a.service, k[0], k[1], a.ip.String())
 		}
 	}
-	for k := range want {
-		m.announced.WithLabelValues(k[:]...).Set(1)
+}
+
+// set makes protocol's series of node exactly want (which it sorts and de-duplicates: a series
+// collected twice fails the whole scrape).
+func (c *announcedCollector) set(protocol, node string, want []announcement) {
+	slices.SortFunc(want, func(a, b announcement) int {
+		return cmp.Or(strings.Compare(a.service, b.service), a.ip.Compare(b.ip))
+	})
+	want = slices.Compact(want)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(want) == 0 {
+		delete(c.sets, [2]string{protocol, node})
+		return
 	}
-	m.series[protocol] = want
+	c.sets[[2]string{protocol, node}] = slices.Clip(want)
 }
 
 func (m *Metrics) observeBGPAnnounced(n *model.NodeBGP) {
-	want := map[[4]string]bool{}
+	var want []announcement
 	for _, s := range n.Services {
+		key := s.Key()
 		for _, p := range s.Prefixes {
-			want[[4]string{s.Key(), protoBGP, n.NodeName, p.Addr().String()}] = true
+			want = append(want, announcement{service: key, ip: p.Addr()})
 		}
 	}
-	m.setAnnounced(protoBGP, want)
+	m.announced.set(protoBGP, n.NodeName, want)
 }
 
 func (m *Metrics) observeL2Announced(node string, vips map[netip.Addr]*nodeconfig.L2VIP, answering map[netip.Addr]bool) {
-	want := map[[4]string]bool{}
+	var want []announcement
 	for vip := range answering {
 		v := vips[vip]
 		if v == nil {
 			continue
 		}
 		for _, s := range v.Services {
-			want[[4]string{s.String(), protoLayer2, node, vip.String()}] = true
+			want = append(want, announcement{service: s.String(), ip: vip})
 		}
 	}
-	m.setAnnounced(protoLayer2, want)
+	m.announced.set(protoLayer2, node, want)
 }
