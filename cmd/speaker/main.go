@@ -139,6 +139,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// After a burst (a cold start, a mass change) the runtime would keep about twice the live heap
+	// resident; a quiet speaker gives its free pages back (internal/memlimit).
+	if err := mgr.Add(memlimit.IdleReturner{Interval: 30 * time.Second, Threshold: 16 << 20,
+		Log: ctrl.Log.WithName("memory")}); err != nil {
+		return err
+	}
 	setup.Info("Starting speaker", "node", o.NodeName, "namespace", o.Namespace, "lbClass", o.LBClass,
 		"ignoreExcludeLB", o.IgnoreExcludeLB, "configDir", o.ConfigDir, "routingDaemon", o.RoutingDaemon,
 		"goMemoryLimit", memLimit)

@@ -1,4 +1,6 @@
-// Package memlimit sets the Go runtime's soft memory limit from the container's memory limit.
+// Package memlimit decides how much memory the Go runtime holds: it sets the runtime's soft memory
+// limit from the container's memory limit, and (IdleReturner) gives free heap back to the OS once
+// a process has gone quiet after a burst.
 //
 // Without a limit the GC lets the heap grow to twice the live heap (GOGC=100), so a speaker holding
 // 90 MB of live objects sits near 180 MB; under a container limit below that it would be killed
