@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"context"
+	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -87,18 +88,35 @@ func trimNode(obj any) (any, error) {
 }
 
 // withTransforms sets the trimming transforms on opts: trimX for the kinds above, managedFields
-// stripped from every other kind (a ByObject transform replaces the default one).
+// stripped from every other kind (a ByObject transform replaces the default one). ByObject is keyed
+// by pointer, so an existing entry of the same type (its namespace and label restrictions) has to be
+// found by type: a second key of that type would make the cache pick one of the two at random, and
+// a status cache without its namespace lists cluster-wide, which the speaker's RBAC forbids.
 func withTransforms(opts cache.Options) cache.Options {
 	opts.DefaultTransform = cache.TransformStripManagedFields()
+	if opts.ByObject == nil {
+		opts.ByObject = map[client.Object]cache.ByObject{}
+	}
 	for obj, fn := range map[client.Object]func(any) (any, error){
 		&corev1.Service{}: trimService, &discoveryv1.EndpointSlice{}: trimEndpointSlice, &corev1.Node{}: trimNode,
 		&v1beta1.ServiceBGPStatus{}: trimStatusObject, &v1beta1.ServiceL2Status{}: trimStatusObject,
 	} {
-		bo := opts.ByObject[obj]
+		key := keyOfType(opts.ByObject, obj)
+		bo := opts.ByObject[key]
 		bo.Transform = fn
-		opts.ByObject[obj] = bo
+		opts.ByObject[key] = bo
 	}
 	return opts
+}
+
+// keyOfType returns the key of byObject whose type is obj's, or obj when there is none.
+func keyOfType(byObject map[client.Object]cache.ByObject, obj client.Object) client.Object {
+	for k := range byObject {
+		if reflect.TypeOf(k) == reflect.TypeOf(obj) {
+			return k
+		}
+	}
+	return obj
 }
 
 // sharedLists is the reader the speaker computes from: Service and EndpointSlice lists come straight

@@ -8,6 +8,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/routelb/routelb/api/v1beta1"
 	"github.com/routelb/routelb/internal/model"
@@ -136,5 +138,49 @@ func TestTrimStatusObject(t *testing.T) {
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("trimmed %+v, want %+v", o, want)
+	}
+}
+
+// TestSpeakerCacheOptionsOneEntryPerKind guards the cache restrictions against the transforms: each
+// kind has one ByObject entry, and the namespaced kinds keep their namespace (and label) next to
+// their transform. A second entry of a kind once made the status caches list cluster-wide, which
+// the chart's RBAC refuses.
+func TestSpeakerCacheOptionsOneEntryPerKind(t *testing.T) {
+	opts := SpeakerCacheOptions("metallb-system", "node-a")
+	seen := map[reflect.Type]cache.ByObject{}
+	for obj, bo := range opts.ByObject {
+		typ := reflect.TypeOf(obj)
+		if _, dup := seen[typ]; dup {
+			t.Errorf("two cache entries for %v", typ)
+		}
+		seen[typ] = bo
+	}
+	for _, tc := range []struct {
+		obj                   client.Object
+		namespaced, transform bool
+		label                 bool
+	}{
+		{&v1beta1.ServiceBGPStatus{}, true, true, true},
+		{&v1beta1.ServiceL2Status{}, true, true, false},
+		{&v1beta1.ConfigurationState{}, true, false, true},
+		{&v1beta1.IPAddressPool{}, true, false, false},
+		{&corev1.Service{}, false, true, false},
+		{&discoveryv1.EndpointSlice{}, false, true, false},
+		{&corev1.Node{}, false, true, false},
+	} {
+		bo, ok := seen[reflect.TypeOf(tc.obj)]
+		if !ok {
+			t.Errorf("%T: no cache entry", tc.obj)
+			continue
+		}
+		if _, inNS := bo.Namespaces["metallb-system"]; inNS != tc.namespaced || (tc.namespaced && len(bo.Namespaces) != 1) {
+			t.Errorf("%T: namespaces %v, want only metallb-system: %v", tc.obj, bo.Namespaces, tc.namespaced)
+		}
+		if (bo.Transform != nil) != tc.transform {
+			t.Errorf("%T: transform set %v, want %v", tc.obj, bo.Transform != nil, tc.transform)
+		}
+		if (bo.Label != nil) != tc.label {
+			t.Errorf("%T: label selector %v, want one: %v", tc.obj, bo.Label, tc.label)
+		}
 	}
 }
