@@ -88,6 +88,8 @@ type Cluster struct {
 
 	// SpeakerArgs are extra flags for every speaker (e.g. Layer 2 mode's), set before Start.
 	SpeakerArgs []string
+	// L2Memberlist: routelb's speakers run with --l2-memberlist (Options.L2Memberlist).
+	L2Memberlist bool
 
 	out     io.Writer
 	mu      sync.Mutex
@@ -113,11 +115,15 @@ type Options struct {
 	// ServiceCIDR is the API server's --service-cluster-ip-range; empty: envtest's, which holds ~250
 	// Services (the bulk benchmarks need thousands).
 	ServiceCIDR string
+	// L2Memberlist runs routelb's speakers with --l2-memberlist, bound to their node's address with
+	// one shared key, as the chart does with l2.memberlist.enabled (docs/layer2.md, "Through an API
+	// server outage").
+	L2Memberlist bool
 }
 
 // Start builds the whole lab. Everything it creates is torn down by r's cleanups, in reverse order.
 func Start(r *Runner, o Options) *Cluster {
-	c := &Cluster{R: r, out: o.Out, SpeakerArgs: o.SpeakerArgs, bird: o.Daemon == "bird"}
+	c := &Cluster{R: r, out: o.Out, SpeakerArgs: o.SpeakerArgs, L2Memberlist: o.L2Memberlist, bird: o.Daemon == "bird"}
 	if o.FRR10 {
 		c.frr = netlab.FRR10(r)
 	}
@@ -278,6 +284,9 @@ func (c *Cluster) startNodeProcs(n *Node) {
 	if n.BIRD != nil {
 		args = append(args, "--routing-daemon", "bird")
 	}
+	if c.L2Memberlist {
+		args = append(args, c.memberlistArgs(n)...)
+	}
 	sp, err := startProc(n.Name+"/speaker", n.Host.NS, logPath(logs, n.Name+"/speaker"), append(args, c.SpeakerArgs...)...)
 	c.track(sp, err)
 	n.Speaker = sp
@@ -290,6 +299,38 @@ func (c *Cluster) startNodeProcs(n *Node) {
 	c.track(rl, err)
 	n.Reloader = rl
 }
+
+// memberlistArgs are the chart's flags for l2.memberlist.enabled: memberlist on the node's address
+// (the pod IP of a host-network pod), the key from a file every speaker shares, as the chart's
+// Secret is.
+func (c *Cluster) memberlistArgs(n *Node) []string {
+	secret := filepath.Join(c.Dir, "memberlist-secretkey")
+	if _, err := os.Stat(secret); err != nil {
+		if err := os.WriteFile(secret, []byte("lab-l2-memberlist-"+c.Lab.Prefix), 0o600); err != nil {
+			c.R.Fatalf("lab: %v", err)
+		}
+	}
+	return []string{"--l2-memberlist", "--l2-memberlist-bind-addr", n.Addr, "--l2-memberlist-secret-file", secret}
+}
+
+// CutAPI cuts node from the API server (cut true) or gives it back: its proxy closes every
+// connection it carries and every new one, so the speaker (and the controller, on node1) lose
+// their watches and cannot write, while the node's LAN keeps working.
+func (c *Cluster) CutAPI(node string, cut bool) error {
+	ns := c.Node(node).Host.NS
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.proxies {
+		if p.ns == ns {
+			p.setCut(cut)
+			return nil
+		}
+	}
+	return fmt.Errorf("lab: no API proxy for %s", node)
+}
+
+// APIAddr is the API server's host:port, as the nodes reach it through their proxies.
+func (c *Cluster) APIAddr() string { return c.apiHostPort() }
 
 func (c *Cluster) track(p *Proc, err error) {
 	if err != nil {

@@ -71,14 +71,17 @@ func DialIn(ctx context.Context, ns, network, addr string) (net.Conn, error) {
 // apiProxy makes the API server, which listens on 127.0.0.1 of the root namespace, reachable at the
 // same address and port inside a node's namespace: the listener lives in the node's namespace, the
 // upstream connections in the root one. The kubeconfig then works unchanged in every namespace
-// (same URL, and the serving certificate is valid for 127.0.0.1).
+// (same URL, and the serving certificate is valid for 127.0.0.1). It can be cut (setCut), as when
+// the node loses its route to the control plane.
 type apiProxy struct {
+	ns       string
 	ln       net.Listener
 	upstream string
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	closed   bool
+	cut      bool
 }
 
 func startAPIProxy(ns, upstream string) (*apiProxy, error) {
@@ -86,7 +89,7 @@ func startAPIProxy(ns, upstream string) (*apiProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API proxy in %s: %w", ns, err)
 	}
-	p := &apiProxy{ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
+	p := &apiProxy{ns: ns, ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -104,10 +107,12 @@ func (p *apiProxy) serve() {
 	}
 }
 
+// track registers a connection pair for Close and setCut; false (the caller closes them) once the
+// proxy is closed or cut, so a connection accepted just before a cut cannot outlive it.
 func (p *apiProxy) track(cs ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.cut {
 		return false
 	}
 	for _, c := range cs {
@@ -118,6 +123,12 @@ func (p *apiProxy) track(cs ...net.Conn) bool {
 
 func (p *apiProxy) pipe(c net.Conn) {
 	defer p.wg.Done()
+	if p.isCut() {
+		// Accepted (the listener stays open, as the node's loopback does) but closed at once: the
+		// client's dial or TLS handshake fails, as it does without a route to the API server.
+		_ = c.Close()
+		return
+	}
 	up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
 	if err != nil {
 		_ = c.Close()
@@ -146,6 +157,27 @@ func (p *apiProxy) pipe(c net.Conn) {
 	delete(p.conns, c)
 	delete(p.conns, up)
 	p.mu.Unlock()
+}
+
+func (p *apiProxy) isCut() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
+}
+
+// setCut cuts the proxy or restores it. Cutting closes every connection it carries, so watches and
+// requests in flight fail at once instead of waiting for their own timeouts (a node that lost its
+// route would see them time out later; what matters here is that no request gets through).
+func (p *apiProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if !cut {
+		return
+	}
+	for c := range p.conns {
+		_ = c.Close()
+	}
 }
 
 func (p *apiProxy) Close() {
