@@ -5,7 +5,9 @@
 // BFD 300 ms x3 and 100 ms x3, bulk changes at the router (remove 270 of 300 VIPs, 0 -> 2,000 VIPs,
 // each from one BGPAdvertisement write over Services that already exist), API writes per node per
 // second at 1,000 VIPs, the speaker's RSS at 10,000 Services once its work has
-// settled, and +1 Service onto 10,000. It prints a Markdown table; nothing is asserted.
+// settled, and +1 Service onto 10,000. With -outage-only it measures Layer 2 through API server
+// outages instead (issue 19: routelb's speakers with --l2-memberlist, MetalLB's with memberlist, in
+// one lab run; e2e/lab/outage.go). It prints a Markdown table; nothing is asserted.
 //
 //	KUBEBUILDER_ASSETS=$(hack/kube-bin.sh) ROUTELB_METALLB_DIR=$(hack/metallb-speaker.sh) go run ./e2e/cmd/bench [-runs 5]
 package main
@@ -62,6 +64,7 @@ func main() {
 	metallb := flag.Bool("metallb", true, "measure MetalLB's column too (needs hack/metallb-controller.sh and hack/metallb-speaker.sh)")
 	bulk := flag.Bool("bulk", true, "measure the bulk rows (300 -> 30, 0 -> 2,000, API writes at 1,000, RSS at -scale)")
 	bulkOnly := flag.Bool("bulk-only", false, "measure the bulk rows only")
+	outageOnly := flag.Bool("outage-only", false, "measure Layer 2 through API server outages only (routelb with --l2-memberlist)")
 	scale := flag.Int("scale", 10000, "Services for the RSS and +1 rows (at least 2,000); 0 skips those two rows")
 	metallbWait := flag.Duration("metallb-wait", 0, "wait this long for MetalLB's binaries to appear in $ROUTELB_METALLB_DIR (a build in progress) before building them")
 	only := flag.String("only", "lab", "lab: the lab's figures for routelb and MetalLB; order: the order of removals and additions in one large delta, and +1 onto -order-vips, on FRR 8.4 and 10.x")
@@ -93,8 +96,8 @@ func main() {
 	}()
 	err := r.Run(func() {
 		// A /16 of cluster IPs: envtest's default range holds ~250 Services.
-		c := lab.Start(r, lab.Options{Out: os.Stderr, ServiceCIDR: "10.96.0.0/16"})
-		b := &bench{r: r, c: c, runs: *runs, t: t, bulk: *bulk, bulkOnly: *bulkOnly, scale: *scale}
+		c := lab.Start(r, lab.Options{Out: os.Stderr, ServiceCIDR: "10.96.0.0/16", L2Memberlist: *outageOnly})
+		b := &bench{r: r, c: c, runs: *runs, t: t, bulk: *bulk, bulkOnly: *bulkOnly, outageOnly: *outageOnly, scale: *scale}
 		b.createScalePool()
 		loads = append(loads, loadavg())
 		b.suite(impl{name: "routelb", speaker: func(n string) *lab.Proc { return c.Node(n).Speaker }})
@@ -185,7 +188,10 @@ type bench struct {
 	t        *table
 	bulk     bool
 	bulkOnly bool
-	scale    int
+	// outageOnly: only the Layer 2 outage rows, on a lab whose routelb speakers run --l2-memberlist
+	// (that option would change the other rows' figures, so it is not part of the suite).
+	outageOnly bool
+	scale      int
 }
 
 func (b *bench) progress(format string, args ...any) {
@@ -194,6 +200,10 @@ func (b *bench) progress(format string, args ...any) {
 
 // suite measures every figure for one implementation, on the lab as it is.
 func (b *bench) suite(im impl) {
+	if b.outageOnly {
+		b.outageRows(im)
+		return
+	}
 	if b.bulkOnly {
 		b.bulkRows(im)
 		return
