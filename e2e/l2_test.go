@@ -68,25 +68,7 @@ func TestLayer2(t *testing.T) {
 // waitOneOwner waits until exactly one node, other than not, answers ARP for vip, three times in a row.
 func waitOneOwner(t *testing.T, c *lab.Cluster, vip, not string) string {
 	t.Helper()
-	var owner string
-	streak := 0
-	c.Eventually(t, lab.Short, func() error {
-		owners, err := c.ARPOwners(vip, 2)
-		if err != nil {
-			return err
-		}
-		if len(owners) != 1 || owners[0] == not {
-			streak = 0
-			return fmt.Errorf("ARP for %s answered by %v, want exactly one node other than %q", vip, owners, not)
-		}
-		if owners[0] != owner {
-			owner, streak = owners[0], 0
-		}
-		if streak++; streak < 3 {
-			return fmt.Errorf("ARP for %s answered by %s %d time(s) in a row", vip, owner, streak)
-		}
-		return nil
-	})
+	owner := c.WaitARPOwner(t, lab.Short, vip, not)
 	if c.NodeByMAC(c.Node(owner).MAC) == nil {
 		t.Fatalf("ARP owner %q is not a lab node", owner)
 	}

@@ -185,3 +185,28 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// WaitARPOwner waits up to timeout until exactly one node, other than not, answers ARP for vip three
+// times in a row, and returns it; tb fails otherwise.
+func (c *Cluster) WaitARPOwner(tb interface{ Fatalf(string, ...any) }, timeout time.Duration, vip, not string) string {
+	var owner string
+	streak := 0
+	c.Eventually(tb, timeout, func() error {
+		owners, err := c.ARPOwners(vip, 2)
+		if err != nil {
+			return err
+		}
+		if len(owners) != 1 || owners[0] == not {
+			streak = 0
+			return fmt.Errorf("ARP for %s answered by %v, want exactly one node other than %q", vip, owners, not)
+		}
+		if owners[0] != owner {
+			owner, streak = owners[0], 0
+		}
+		if streak++; streak < 3 {
+			return fmt.Errorf("ARP for %s answered by %s %d time(s) in a row", vip, owner, streak)
+		}
+		return nil
+	})
+	return owner
+}

@@ -90,7 +90,7 @@ func L2Outage(c *Cluster, speaker func(node string) *Proc, progress func(string,
 		}
 	}()
 	var f OutageFigures
-	f.Owner = c.waitARPOwner(OutageVIP, "")
+	f.Owner = c.WaitARPOwner(c.R, 2*Short, OutageVIP, "")
 	// Every speaker must have heard every other one (memberlist joined) before the API goes.
 	time.Sleep(outageSettle)
 	progress("owner %s; whole-cluster API outage for %v", f.Owner, OutageLength)
@@ -99,7 +99,7 @@ func L2Outage(c *Cluster, speaker func(node string) *Proc, progress func(string,
 	progress("owner %s cut alone from the API server for %v", f.Owner, OutageLength)
 	f.OwnerCut = c.probeThrough([]string{f.Owner})
 	time.Sleep(outageSettle)
-	f.After = c.waitARPOwner(OutageVIP, "")
+	f.After = c.WaitARPOwner(c.R, 2*Short, OutageVIP, "")
 	progress("owner %s's speaker SIGKILLed %v into a %v whole-cluster outage", f.After, killAfter, OutageLength)
 	f.Kill = c.killDuringOutage(f.After, speaker(f.After))
 	return f
@@ -148,7 +148,7 @@ func (c *Cluster) killDuringOutage(owner string, sp *Proc) KillFigures {
 		c.R.Fatalf("lab: %v", err)
 	}
 	time.Sleep(outageSettle)
-	c.waitARPOwner(OutageVIP, "")
+	c.WaitARPOwner(c.R, 2*Short, OutageVIP, "")
 	return k
 }
 
@@ -295,29 +295,4 @@ func (f ProbeFigures) ByNode() string {
 		return "nobody"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// waitARPOwner waits until exactly one node, other than not, answers ARP for vip three times in a
-// row, and returns it.
-func (c *Cluster) waitARPOwner(vip, not string) string {
-	var owner string
-	streak := 0
-	c.Eventually(c.R, 2*Short, func() error {
-		owners, err := c.ARPOwners(vip, 2)
-		if err != nil {
-			return err
-		}
-		if len(owners) != 1 || owners[0] == not {
-			streak = 0
-			return fmt.Errorf("ARP for %s answered by %v, want exactly one node other than %q", vip, owners, not)
-		}
-		if owners[0] != owner {
-			owner, streak = owners[0], 0
-		}
-		if streak++; streak < 3 {
-			return fmt.Errorf("ARP for %s answered by %s %d time(s) in a row", vip, owner, streak)
-		}
-		return nil
-	})
-	return owner
 }
